@@ -1,0 +1,134 @@
+# wirematch build.  `make help` lists the targets.
+#
+# Build variants live side by side under build/<variant>/:
+#   release  -O2 -march=x86-64-v3 (the data plane's flavour, the default)
+#   asan     ASan + UBSan, -O1 -g
+#   tsan     ThreadSanitizer, -O1 -g
+# Each holds libwirematch.so, the cffi extension (python/), the C unit tests
+# (tests/) and the benchmark programs (bench/).  Python picks the variant
+# named by WIREMATCH_BUILD (default release).
+
+SHELL      := /bin/bash
+PYTHON     ?= python3
+VARIANT    ?= release
+BUILD      := build/$(VARIANT)
+CC         ?= gcc
+BENCH      ?=
+
+WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+BASE_CFLAGS:= -std=gnu11 -fPIC -pthread $(WARN) -Inative/include -Inative -D_GNU_SOURCE
+ifeq ($(VARIANT),release)
+  OPT      := -O2 -march=x86-64-v3 -g
+else ifeq ($(VARIANT),asan)
+  OPT      := -O1 -g -march=x86-64-v3 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else ifeq ($(VARIANT),tsan)
+  OPT      := -O1 -g -march=x86-64-v3 -fsanitize=thread
+else
+  $(error unknown VARIANT=$(VARIANT): use release, asan or tsan)
+endif
+CFLAGS_ALL := $(BASE_CFLAGS) $(OPT) $(EXTRA_CFLAGS)
+LDLIBS     := -lpthread -lm
+
+# Library sources: every .c below native/ except tests, fuzzers and BPF programs.
+LIB_SRCS   := $(shell find native -name '*.c' -not -path 'native/tests/*' -not -path 'native/fuzz/*' -not -path 'native/bpf/*' | sort)
+LIB_HDRS   := $(shell find native -name '*.h' | sort)
+LIB_OBJS   := $(patsubst native/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+LIB        := $(BUILD)/libwirematch.so
+
+# C unit tests: native/tests/test_*.c, one program each, linked to the library.
+TEST_SRCS  := $(wildcard native/tests/test_*.c)
+TEST_BINS  := $(patsubst native/tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+
+# Benchmark programs: tools/bench/*.c, linked to the library and, when
+# pkg-config finds it, to DPDK (the peer for the ring benchmark).  Debian's
+# libdpdk.pc adds -march=corei7, so our own -march comes after it.
+BENCH_SRCS := $(wildcard tools/bench/*.c)
+BENCH_BINS := $(patsubst tools/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+DPDK_CFLAGS:= $(shell pkg-config --cflags libdpdk 2>/dev/null)
+DPDK_LIBS  := $(shell pkg-config --libs libdpdk 2>/dev/null)
+ifneq ($(DPDK_LIBS),)
+  BENCH_DPDK := -DWM_HAVE_DPDK $(DPDK_CFLAGS)
+endif
+
+PYEXT_STAMP:= $(BUILD)/python/.built
+
+.PHONY: all help deps build native python-ext test test-c asan tsan lint run bench clean
+
+all: build
+
+help:
+	@echo "make deps     install apt packages and the Python package (idempotent)"
+	@echo "make build    native library, cffi extension, C tests, benchmarks (VARIANT=release|asan|tsan)"
+	@echo "make test     deps + build + the whole test suite (the CI command)"
+	@echo "make run      deps + build + the demo run (see README)"
+	@echo "make bench    every benchmark; BENCH=ring runs one; results in bench-results/"
+	@echo "make asan     ASan+UBSan build, then the test suite against it"
+	@echo "make tsan     TSan build, then the C unit and stress tests against it"
+	@echo "make lint     ruff, and the C sources with warnings as errors"
+	@echo "make clean    remove build/ and bench-results/"
+
+deps:
+	@bash tools/deps.sh
+
+build: native python-ext
+
+native: $(LIB) $(TEST_BINS) $(BENCH_BINS)
+
+$(BUILD)/obj/%.o: native/%.c $(LIB_HDRS) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	$(CC) $(CFLAGS_ALL) -shared -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: native/tests/%.c $(LIB) $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(BUILD) -lwirematch -Wl,-rpath,'$$ORIGIN/..' $(LDLIBS)
+
+$(BUILD)/bench/%: tools/bench/%.c $(LIB) $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_DPDK) $(CFLAGS_ALL) -o $@ $< -L$(BUILD) -lwirematch -Wl,-rpath,'$$ORIGIN/..' $(DPDK_LIBS) $(LDLIBS)
+
+python-ext: $(PYEXT_STAMP)
+
+$(PYEXT_STAMP): $(LIB) $(LIB_HDRS) native/build_ffi.py
+	$(PYTHON) native/build_ffi.py --variant $(VARIANT) --cflags "$(OPT)"
+	@touch $@
+
+test: deps
+	@$(MAKE) --no-print-directory build
+	$(PYTHON) -m pytest -q tests
+
+test-c: build
+	WIREMATCH_BUILD=$(VARIANT) $(PYTHON) -m pytest -q tests/test_native_units.py
+
+# The sanitizer builds run the suite in the same process as CPython, so the
+# runtime is preloaded; leak checking is off because CPython itself keeps
+# memory until exit.
+ASAN_RT := $(shell $(CC) -print-file-name=libasan.so)
+UBSAN_RT:= $(shell $(CC) -print-file-name=libubsan.so)
+asan:
+	@$(MAKE) --no-print-directory build VARIANT=asan
+	WIREMATCH_BUILD=asan LD_PRELOAD="$(ASAN_RT) $(UBSAN_RT)" \
+	  ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(PYTHON) -m pytest -q -p no:cacheprovider tests -m "not no_sanitizer"
+
+tsan:
+	@$(MAKE) --no-print-directory build VARIANT=tsan
+	WIREMATCH_BUILD=tsan TSAN_OPTIONS=halt_on_error=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/test_native_units.py
+
+lint:
+	$(PYTHON) -m ruff check pipeline nic classify tests tools native
+	$(PYTHON) -m ruff format --check pipeline nic classify tests tools native
+	@$(MAKE) --no-print-directory -B native VARIANT=release >/dev/null
+
+run: deps
+	@$(MAKE) --no-print-directory build
+	$(PYTHON) -m pipeline.cli demo
+
+bench: deps
+	@$(MAKE) --no-print-directory build
+	$(PYTHON) -m tools.bench.run $(BENCH)
+
+clean:
+	rm -rf build bench-results

@@ -1,0 +1,1 @@
+"""Flow classification: rules, compilation to flow-table entries, the slow-path consumer."""

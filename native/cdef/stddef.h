@@ -1,0 +1,1 @@
+/* Empty stand-ins: cffi knows the standard integer types itself. */

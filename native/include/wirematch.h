@@ -1,0 +1,9 @@
+/* wirematch.h - the public C API of libwirematch, usable without Python.
+ * Link with -lwirematch -lpthread. */
+#ifndef WIREMATCH_H
+#define WIREMATCH_H
+
+#include "wirematch/common.h"
+#include "wirematch/pool.h"
+
+#endif

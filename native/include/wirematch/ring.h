@@ -1,0 +1,89 @@
+/* wirematch/ring.h - bounded lock-free ring of fixed-size elements.
+ *
+ * Elements are 8 to 64 bytes (a multiple of 8), fixed when the ring is laid
+ * out; capacity is a power of two.  The ring lives in caller memory (e.g. the
+ * shared region) and holds no pointers, so another process can map it.
+ *
+ * The concurrency contract is in the function name:
+ *   sp_ / mp_  single / multiple producers
+ *   sc_ / mc_  single / multiple consumers
+ * Any sp/mp enqueue may be paired with any sc/mc dequeue, as long as every
+ * caller honours the contract it names.
+ *
+ *   *_enqueue / *_dequeue        one element: 0, or -ENOBUFS (full) / -ENOENT (empty)
+ *   *_enqueue_burst / _dequeue_burst   as many as possible up to n: returns the count
+ *   *_enqueue_bulk  / _dequeue_bulk    all n or nothing: returns n or 0
+ *
+ * Nothing blocks.  A refused enqueue is counted in the ring's stats.
+ */
+#ifndef WIREMATCH_RING_H
+#define WIREMATCH_RING_H
+
+#include "wirematch/common.h"
+
+#define WM_RING_MAGIC      0x31474e49524d5755ull   /* "UWMRING1" */
+#define WM_RING_MIN_ELEM   8
+#define WM_RING_MAX_ELEM   64
+#define WM_RING_MAX_CAP    (1u << 30)
+#define WM_RING_NAME_LEN   32
+
+struct wm_ring;
+
+/* Where things are inside a ring's memory, for zero-copy read-only views. */
+struct wm_ring_layout {
+    uint64_t slots_offset;     /* from the ring start to slot 0 */
+    uint32_t slot_stride;      /* bytes from one slot to the next */
+    uint32_t elem_offset;      /* from a slot's start to its element */
+    uint32_t seq_offset;       /* from a slot's start to its sequence word, or UINT32_MAX */
+    uint32_t elem_size;
+    uint32_t capacity;
+    uint64_t prod_head_offset; /* 64-bit producer position (from the ring start) */
+    uint64_t cons_head_offset; /* 64-bit consumer position */
+};
+
+struct wm_ring_stats {
+    uint64_t enqueued;         /* elements accepted (sum over producers) */
+    uint64_t dequeued;
+    uint64_t enqueue_refused;  /* elements refused because the ring was full */
+};
+
+/* Bytes for a ring; 0 when elem_size or capacity is invalid. */
+size_t wm_ring_memsize(uint32_t elem_size, uint32_t capacity);
+/* Lay out an empty ring in caller memory (cache-line aligned, at least
+ * wm_ring_memsize bytes).  Returns 0 or -EINVAL (elem_size not 8..64 or not a
+ * multiple of 8, capacity not a power of two in 2..2^30, memory too small). */
+int wm_ring_init(void *mem, size_t memsize, const char *name, uint32_t elem_size,
+                 uint32_t capacity);
+/* Allocate (aligned) and init.  Returns 0 or -EINVAL / -ENOMEM. */
+int wm_ring_create(const char *name, uint32_t elem_size, uint32_t capacity,
+                   struct wm_ring **out);
+void wm_ring_destroy(struct wm_ring *r);
+/* Validate a ring found in shared memory of size bytes: 0 or -EINVAL. */
+int wm_ring_check(const void *mem, size_t size);
+
+uint32_t wm_ring_elem_size(const struct wm_ring *r);
+uint32_t wm_ring_capacity(const struct wm_ring *r);
+uint32_t wm_ring_count(const struct wm_ring *r);        /* approximate under concurrency */
+uint32_t wm_ring_free_count(const struct wm_ring *r);
+const char *wm_ring_name(const struct wm_ring *r);
+void wm_ring_layout(const struct wm_ring *r, struct wm_ring_layout *out);
+void wm_ring_get_stats(const struct wm_ring *r, struct wm_ring_stats *out);
+
+int wm_ring_sp_enqueue(struct wm_ring *r, const void *elem);
+int wm_ring_mp_enqueue(struct wm_ring *r, const void *elem);
+int wm_ring_sc_dequeue(struct wm_ring *r, void *elem);
+int wm_ring_mc_dequeue(struct wm_ring *r, void *elem);
+
+unsigned wm_ring_sp_enqueue_burst(struct wm_ring *r, const void *elems, unsigned n);
+unsigned wm_ring_mp_enqueue_burst(struct wm_ring *r, const void *elems, unsigned n);
+unsigned wm_ring_sp_enqueue_bulk(struct wm_ring *r, const void *elems, unsigned n);
+unsigned wm_ring_mp_enqueue_bulk(struct wm_ring *r, const void *elems, unsigned n);
+unsigned wm_ring_sc_dequeue_burst(struct wm_ring *r, void *elems, unsigned n);
+unsigned wm_ring_mc_dequeue_burst(struct wm_ring *r, void *elems, unsigned n);
+unsigned wm_ring_sc_dequeue_bulk(struct wm_ring *r, void *elems, unsigned n);
+unsigned wm_ring_mc_dequeue_bulk(struct wm_ring *r, void *elems, unsigned n);
+
+/* In-tree C code that wants the operations inlined includes
+ * "ring/ring_inline.h" (private to native/) instead of calling these. */
+
+#endif

@@ -1,0 +1,1 @@
+"""NIC backends: capability checks, set-up and test hosts (veth in a namespace)."""

@@ -1,0 +1,1 @@
+"""wirematch control plane: the appliance, its shared-memory views and the CLI."""

@@ -1,0 +1,19 @@
+"""Shared fixtures.  The native build variant is WIREMATCH_BUILD (default release)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture
+def shm_name() -> Iterator[str]:
+    """A unique shared-memory region name, unlinked after the test."""
+    from pipeline import shm
+
+    name = f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    yield name
+    shm.Region.unlink(name, missing_ok=True)

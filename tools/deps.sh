@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Install what wirematch needs on Debian 12, as root.  Idempotent and quiet
+# when everything is already there; waits for a held apt/dpkg lock instead of
+# failing.  Called by `make deps` (and so by `make test` and `make run`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+APT_PACKAGES=(
+    build-essential pkg-config make gcc clang llvm libclang-rt-14-dev
+    liburing-dev libxdp-dev libbpf-dev libpcap-dev bpftool xdp-tools
+    libdpdk-dev dpdk dpdk-dev
+    tshark tcpreplay ethtool iproute2 valgrind linux-perf
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+    if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+        missing+=("$p")
+    fi
+done
+
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "deps: missing Debian packages: ${missing[*]}" >&2
+        echo "deps: run 'make deps' as root (or install them with apt-get) and try again" >&2
+        exit 1
+    fi
+    echo "deps: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    # tshark asks whether non-root users may capture; answer for it.
+    echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+    apt_opts=(-o DPkg::Lock::Timeout=600 -o Acquire::Retries=3 -q -y)
+    for attempt in 1 2 3 4 5 6; do
+        if apt-get "${apt_opts[@]}" update >/tmp/wirematch-apt-update.log 2>&1; then break; fi
+        echo "deps: apt-get update failed (attempt $attempt, lock held?), retrying in 10 s" >&2
+        sleep 10
+    done
+    apt-get "${apt_opts[@]}" install --no-install-recommends "${missing[@]}" >/tmp/wirematch-apt-install.log 2>&1 || {
+        echo "deps: apt-get install failed; see /tmp/wirematch-apt-install.log" >&2
+        tail -20 /tmp/wirematch-apt-install.log >&2
+        exit 1
+    }
+fi
+
+# The Python package (editable, with the test tools).  `pip install -e .`
+# builds the native core through the Makefile.
+if ! "$PYTHON" - <<'PY' >/dev/null 2>&1
+import importlib.metadata as md, shutil, sys
+import cffi, numpy, scapy, pyroute2, pytest, hypothesis, hdrh  # noqa: F401
+md.version("wirematch")
+sys.exit(0 if shutil.which("wirematch") else 1)
+PY
+then
+    echo "deps: installing the wirematch Python package (editable) and its test tools"
+    "$PYTHON" -m pip install -q --disable-pip-version-check --root-user-action=ignore -e '.[dev]'
+fi

@@ -5,5 +5,9 @@
 
 #include "wirematch/common.h"
 #include "wirematch/pool.h"
+#include "wirematch/clock.h"
+#include "wirematch/hist.h"
+#include "wirematch/counters.h"
+#include "wirematch/shm.h"
 
 #endif

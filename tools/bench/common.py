@@ -111,4 +111,6 @@ def format_table(rows: Sequence[Row]) -> str:
         for r in rows
     ]
     widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(line, widths)) for line in table)
+    return "\n".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)) for line in table
+    )

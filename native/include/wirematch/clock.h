@@ -24,9 +24,11 @@ enum wm_clock_source {
 
 struct wm_clock {
     volatile uint64_t seq;       /* odd while parameters are being changed */
-    uint64_t tsc0;               /* base TSC reading */
+    uint64_t tsc0;               /* base tick reading of the conversion */
     uint64_t ns0;                /* CLOCK_MONOTONIC_RAW ns at tsc0 */
-    uint64_t mult;               /* ns per tick in 32.32 fixed point */
+    uint64_t mult;               /* ns per tick in 32.32 fixed point (1.0 in fallback) */
+    uint64_t origin_tsc;         /* first calibration point: the long baseline */
+    uint64_t origin_ns;          /*   that recalibration measures the rate over */
     uint64_t tsc_hz;             /* calibrated ticks per second */
     int64_t  last_error_ns;      /* TSC time minus reference at last recalibration */
     int64_t  drift_ppb;          /* measured drift at last recalibration */
@@ -35,7 +37,7 @@ struct wm_clock {
 };
 
 /* Flags for wm_clock_init. */
-#define WM_CLOCK_FORCE_FALLBACK 1u   /* use clock_gettime even with a good TSC */
+enum { WM_CLOCK_FORCE_FALLBACK = 1 };   /* use clock_gettime even with a good TSC */
 
 /* Calibrate over calib_us microseconds (0 = default 20000).  Returns 0, or
  * -errno if clock_gettime fails. */

@@ -9,6 +9,7 @@
 #ifndef WIREMATCH_CLOCK_INLINE_H
 #define WIREMATCH_CLOCK_INLINE_H
 
+#include <time.h>
 #include <x86intrin.h>
 
 static inline uint64_t wm_tsc(void)
@@ -30,8 +31,18 @@ static inline uint64_t wm_tsc_end(void)
     return t;
 }
 
-/* Convert a TSC reading with a calibrated clock (TSC source only; use
- * wm_clock_tsc_to_ns, which handles both sources, when unsure). */
+/* A timestamp for the hot path: TSC ticks, or ns in fallback mode. */
+static inline uint64_t wm_clock_ticks(const struct wm_clock *clk)
+{
+    if (WM_LIKELY(clk->source == WM_CLOCK_TSC))
+        return __rdtsc();
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Convert a TSC reading (or a fallback-mode tick, for which it is the
+ * identity) to CLOCK_MONOTONIC_RAW nanoseconds. */
 static inline uint64_t wm_tsc_to_ns(const struct wm_clock *clk, uint64_t tsc)
 {
     uint64_t seq, ns;

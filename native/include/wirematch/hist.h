@@ -42,8 +42,9 @@ int wm_hist_init(void *mem, size_t memsize, uint64_t max_value);
 int wm_hist_create(uint64_t max_value, struct wm_hist **out);
 void wm_hist_destroy(struct wm_hist *h);
 
-/* Out-of-line record (for cffi). */
+/* Out-of-line record (for cffi), one value or an array of n. */
 void wm_hist_record_value(struct wm_hist *h, uint64_t value);
+void wm_hist_record_array(struct wm_hist *h, const uint64_t *values, size_t n);
 /* Index of a value, and the lowest and highest values that share its bucket. */
 uint32_t wm_hist_index_of(uint64_t value);
 uint64_t wm_hist_lowest_at(uint32_t idx);

@@ -21,8 +21,7 @@
 #include "wirematch/common.h"
 
 #define WM_SHM_MAGIC    0x314d4853484d5755ull   /* "UWMHSHM1" */
-#define WM_SHM_VERSION  1
-#define WM_SHM_NAME_LEN 48
+enum { WM_SHM_VERSION = 1, WM_SHM_NAME_LEN = 48 };
 
 enum wm_obj_type {
     WM_OBJ_RING = 1,
@@ -31,9 +30,15 @@ enum wm_obj_type {
     WM_OBJ_BLOB = 4
 };
 
+/* Where regions live.  A hugetlbfs mount is used when WIREMATCH_HUGE_DIR
+ * names one, or else the first hugetlbfs mount in /proc/mounts, provided it
+ * has enough free huge pages; otherwise /dev/shm. */
+
 /* Flags for wm_shm_create. */
-#define WM_SHM_NO_HUGEPAGES 1u   /* use /dev/shm even if hugetlbfs is available */
-#define WM_SHM_REPLACE      2u   /* replace an existing region of that name */
+enum {
+    WM_SHM_NO_HUGEPAGES = 1,  /* use /dev/shm even if hugetlbfs is available */
+    WM_SHM_REPLACE = 2        /* replace an existing region of that name */
+};
 
 struct wm_shm_dirent {
     char     name[WM_SHM_NAME_LEN];
@@ -100,12 +105,10 @@ uint64_t wm_shm_layout_signature(void);
 /* The last error message of a failed create/attach in this thread. */
 const char *wm_shm_last_error(void);
 
-/* Convenience: allocate and lay out each object type in one call. */
-struct wm_ring;
+/* Convenience: allocate and lay out each object type in one call (NULL with
+ * errno on failure). */
 struct wm_counters;
 struct wm_hist;
-struct wm_ring *wm_shm_ring_create(struct wm_shm *shm, const char *name, uint32_t elem_size,
-                                   uint32_t capacity);
 struct wm_counters *wm_shm_counters_create(struct wm_shm *shm, const char *name,
                                            const char *const *names, uint32_t n);
 struct wm_hist *wm_shm_hist_create(struct wm_shm *shm, const char *name, uint64_t max_value);

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.native import ROOT, build_dir
+# Paths only: this module must not load the extension, so that the TSan build
+# (whose runtime cannot be loaded into CPython) runs its C programs from here.
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def build_dir() -> Path:
+    return ROOT / "build" / os.environ.get("WIREMATCH_BUILD", "release")
+
 
 SOURCES = sorted((ROOT / "native" / "tests").glob("test_*.c"))
 

@@ -73,17 +73,17 @@ int wm_tsc_is_invariant(void)
 
 static void set_params(struct wm_clock *clk, uint64_t tsc0, uint64_t ns0, uint64_t mult)
 {
-    /* Writer side of the sequence lock: seq odd, then the parameters, then seq
-     * even again.  Release fences pair with the acquire fences in
-     * wm_tsc_to_ns, so a reader that saw the same even seq before and after
-     * read one consistent set. */
-    __atomic_store_n(&clk->seq, clk->seq + 1, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    clk->tsc0 = tsc0;
-    clk->ns0 = ns0;
-    clk->mult = mult;
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    __atomic_store_n(&clk->seq, clk->seq + 1, __ATOMIC_RELAXED);
+    /* Writer side of the sequence lock (one writer: the control thread).
+     * seq goes odd, the parameters are stored with release (so the odd seq is
+     * visible to a reader that loads a new parameter with acquire), then seq
+     * goes even with release (a reader that acquires the even seq sees all
+     * three).  Pairs with the acquire loads in wm_tsc_to_ns. */
+    uint64_t seq = __atomic_load_n(&clk->seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&clk->seq, seq + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&clk->tsc0, tsc0, __ATOMIC_RELEASE);
+    __atomic_store_n(&clk->ns0, ns0, __ATOMIC_RELEASE);
+    __atomic_store_n(&clk->mult, mult, __ATOMIC_RELEASE);
+    __atomic_store_n(&clk->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
 int wm_clock_init(struct wm_clock *clk, uint32_t calib_us, uint32_t flags)

@@ -23,7 +23,7 @@ enum wm_clock_source {
 };
 
 struct wm_clock {
-    volatile uint64_t seq;       /* odd while parameters are being changed */
+    uint64_t seq;                /* odd while parameters are being changed */
     uint64_t tsc0;               /* base tick reading of the conversion */
     uint64_t ns0;                /* CLOCK_MONOTONIC_RAW ns at tsc0 */
     uint64_t mult;               /* ns per tick in 32.32 fixed point (1.0 in fallback) */

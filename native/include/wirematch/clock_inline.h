@@ -47,13 +47,16 @@ static inline uint64_t wm_tsc_to_ns(const struct wm_clock *clk, uint64_t tsc)
 {
     uint64_t seq, ns;
     do {
-        seq = clk->seq;
-        __atomic_thread_fence(__ATOMIC_ACQUIRE); /* pairs with the release in recalibrate */
-        int64_t d = (int64_t)(tsc - clk->tsc0);
-        __int128 scaled = (__int128)d * (__int128)clk->mult;
-        ns = clk->ns0 + (uint64_t)(int64_t)(scaled >> 32);
-        __atomic_thread_fence(__ATOMIC_ACQUIRE); /* parameters read before seq re-check */
-    } while ((seq & 1) || seq != clk->seq);
+        /* Acquire: pairs with the release of the even seq in set_params. */
+        seq = __atomic_load_n(&clk->seq, __ATOMIC_ACQUIRE);
+        /* Acquire on each parameter: pairs with its release store, and keeps
+         * the seq re-check below from being hoisted above these loads. */
+        uint64_t tsc0 = __atomic_load_n(&clk->tsc0, __ATOMIC_ACQUIRE);
+        uint64_t ns0 = __atomic_load_n(&clk->ns0, __ATOMIC_ACQUIRE);
+        uint64_t mult = __atomic_load_n(&clk->mult, __ATOMIC_ACQUIRE);
+        __int128 scaled = (__int128)(int64_t)(tsc - tsc0) * (__int128)mult;
+        ns = ns0 + (uint64_t)(int64_t)(scaled >> 32);
+    } while ((seq & 1) || seq != __atomic_load_n(&clk->seq, __ATOMIC_RELAXED));
     return ns;
 }
 

@@ -30,6 +30,9 @@ FILE_PREFIX = "wirematch-"
 class RegionError(OSError):
     """A region could not be created or attached; the message says why."""
 
+    def __str__(self) -> str:
+        return str(self.strerror)
+
 
 @dataclass(frozen=True)
 class ObjectInfo:

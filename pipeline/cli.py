@@ -1,0 +1,187 @@
+"""`wirematch`: the appliance's command line.
+
+Subcommands are declared in one table (COMMANDS); every one takes --json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+class CliError(Exception):
+    """An operator-facing error: printed as one line, exit status 1."""
+
+
+def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(text)
+
+
+def cmd_shm_ls(args: argparse.Namespace) -> None:
+    from pipeline.shm import Region, RegionError
+
+    rows = []
+    for name in Region.list_names():
+        try:
+            with Region.attach(name) as r:
+                rows.append(r.info())
+        except RegionError as exc:
+            rows.append({"name": name, "error": str(exc)})
+    lines = [f"{'name':24} {'size':>10} {'used':>10} {'objects':>7} {'hugepages':>9} creator"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"{r['name']:24} unreadable: {r['error']}")
+        else:
+            lines.append(
+                f"{r['name']:24} {r['size']:>10} {r['used']:>10} {r['objects']:>7} "
+                f"{'yes' if r['hugepages'] else 'no':>9} pid {r['creator_pid']}"
+            )
+    _emit(args, rows, "\n".join(lines) if rows else "no wirematch regions")
+
+
+def describe_region(name: str) -> dict[str, Any]:
+    """Everything readable in a region, attached read-only."""
+    from pipeline.shm import Region
+
+    with Region.attach(name) as r:
+        out: dict[str, Any] = {"region": r.info(), "objects": []}
+        for obj in r.objects():
+            entry: dict[str, Any] = asdict(obj)
+            if obj.type == "counters":
+                entry["values"] = r.counters(obj.name).snapshot()
+            elif obj.type == "histogram":
+                entry["summary"] = r.histogram(obj.name).summary()
+            elif obj.type == "ring":
+                entry.update(r.ring_info(obj.name))
+            out["objects"].append(entry)
+        return out
+
+
+def cmd_shm_show(args: argparse.Namespace) -> None:
+    from pipeline.shm import RegionError
+
+    try:
+        data = describe_region(args.name)
+    except RegionError as exc:
+        raise CliError(str(exc)) from exc
+    info = data["region"]
+    lines = [
+        f"region {info['name']}: {info['used']}/{info['size']} bytes, "
+        f"{info['objects']} objects, {'hugepages' if info['hugepages'] else '/dev/shm'}, "
+        f"created by pid {info['creator_pid']}"
+    ]
+    for obj in data["objects"]:
+        lines.append(f"  {obj['type']:9} {obj['name']}")
+        for k, v in obj.get("values", {}).items():
+            lines.append(f"      {k:40} {v}")
+        if "summary" in obj:
+            lines.append("      " + "  ".join(f"{k}={v:g}" for k, v in obj["summary"].items()))
+        if "capacity" in obj:
+            lines.append(
+                f"      {obj['count']}/{obj['capacity']} elements of {obj['elem_size']} bytes"
+            )
+    _emit(args, data, "\n".join(lines))
+
+
+def cmd_shm_rm(args: argparse.Namespace) -> None:
+    from pipeline.shm import Region, RegionError
+
+    try:
+        Region.unlink(args.name)
+    except RegionError as exc:
+        raise CliError(str(exc)) from exc
+    _emit(args, {"removed": args.name}, f"removed region {args.name}")
+
+
+def cmd_clock(args: argparse.Namespace) -> None:
+    import time
+
+    from pipeline.clock import Clock
+
+    clk = Clock()
+    time.sleep(args.seconds)
+    drift = clk.recalibrate()
+    info = asdict(clk.info())
+    info["drift_ppb"] = drift
+    text = (
+        f"source {info['source']}, invariant TSC: {'yes' if info['invariant_tsc'] else 'no'}\n"
+        f"TSC {info['tsc_hz'] / 1e9:.6f} GHz, drift over {args.seconds:g} s: {drift} ppb "
+        f"(error {info['last_error_ns']} ns)"
+    )
+    _emit(args, info, text)
+
+
+@dataclass(frozen=True)
+class Command:
+    path: tuple[str, ...]
+    func: Callable[[argparse.Namespace], None]
+    help: str
+    arguments: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = ()
+
+
+COMMANDS: list[Command] = [
+    Command(("shm", "ls"), cmd_shm_ls, "list the shared-memory regions on this machine"),
+    Command(
+        ("shm", "show"),
+        cmd_shm_show,
+        "attach read-only to a region and show its counters, histograms and rings",
+        ((("name",), {"help": "region name"}),),
+    ),
+    Command(
+        ("shm", "rm"), cmd_shm_rm, "remove a region by name", ((("name",), {"help": "region"}),)
+    ),
+    Command(
+        ("clock",),
+        cmd_clock,
+        "calibrate the TSC clock and measure its drift",
+        ((("--seconds",), {"type": float, "default": 1.0, "help": "drift window"}),),
+    ),
+]
+
+
+def register(command: Command) -> None:
+    """Later modules (demo, appliance) add their subcommands here."""
+    COMMANDS.append(command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wirematch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for cmd in COMMANDS:
+        if len(cmd.path) == 1:
+            p = sub.add_parser(cmd.path[0], help=cmd.help, description=cmd.help)
+        else:
+            group = cmd.path[0]
+            if group not in groups:
+                gp = sub.add_parser(group, help=f"{group} commands")
+                groups[group] = gp.add_subparsers(dest="subcommand", required=True)
+            p = groups[group].add_parser(cmd.path[1], help=cmd.help, description=cmd.help)
+        for flags, kwargs in cmd.arguments:
+            p.add_argument(*flags, **kwargs)
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+        p.set_defaults(func=cmd.func)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except CliError as exc:
+        print(f"wirematch: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,5 +5,8 @@
 
 #include "wirematch/common.h"
 #include "wirematch/pool.h"
+#include "wirematch/mold.h"
+#include "wirematch/ouch.h"
+#include "wirematch/itch.h"
 
 #endif

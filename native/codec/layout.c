@@ -37,19 +37,42 @@ static const struct wm_tag_desc tag_desc[WM_OUCH_TAG_MAX + 1] = {
     [WM_OUCH_TAG_USER_REF_IDX] = TAG(user_ref_idx, FK_U8, 1, CK_NONE, 0),
 };
 
-static int in_set(const char *set, uint8_t c)
+/* Character-set checks: bit (1 << check) of char_sets[c] says c is valid
+ * for that check.  Filled once when the library loads. */
+static uint32_t char_sets[256];
+
+static const struct { uint8_t check; const char *set; } char_set_defs[] = {
+    { CK_OUCH_SIDE, "BSTE" }, { CK_ITCH_SIDE, "BS" }, { CK_TIF, "0356E" },
+    { CK_DISPLAY, "YNA" }, { CK_CAPACITY, "APRO" }, { CK_YES_NO, "YN" },
+    { CK_CROSS, "NOCHSREA" }, { CK_OUCH_EVENT, "SE" }, { CK_ITCH_EVENT, "OSQMEC" },
+    { CK_ORDER_STATE, "LD" }, { CK_PRICE_TYPE, "LPMRQm" }, { CK_POST_ONLY, "PN" },
+    { CK_TRADING_STATE, "HPQT" },
+    { CK_UPPER, "ABCDEFGHIJKLMNOPQRSTUVWXYZ" },
+    { CK_LIQUIDITY, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" },
+};
+
+__attribute__((constructor)) static void char_sets_init(void)
 {
-    return c != 0 && strchr(set, c) != NULL;
+    for (size_t i = 0; i < sizeof(char_set_defs) / sizeof(char_set_defs[0]); i++)
+        for (const char *c = char_set_defs[i].set; *c; c++)
+            char_sets[(uint8_t)*c] |= 1u << char_set_defs[i].check;
+    for (unsigned c = 0x20; c <= 0x7e; c++)
+        char_sets[c] |= 1u << CK_CHAR;
 }
 
-static int printable(uint8_t c)
+static inline int in_set(uint8_t check, uint64_t c)
+{
+    return c < 256 && (char_sets[c] >> check) & 1;
+}
+
+static inline int printable(uint8_t c)
 {
     return c >= 0x20 && c <= 0x7e;
 }
 
 /* Symbol: at least one non-space printable character, left-justified, then
  * only spaces. */
-static int symbol_ok(const uint8_t *s, unsigned w, int blank_ok)
+static inline int symbol_ok(const uint8_t *s, unsigned w, int blank_ok)
 {
     unsigned i = 0;
     while (i < w && s[i] > 0x20 && s[i] <= 0x7e)
@@ -63,17 +86,27 @@ static int symbol_ok(const uint8_t *s, unsigned w, int blank_ok)
 }
 
 /* v: the integer value (or the character); s: the field's bytes for alpha. */
-static int check_ok(uint8_t check, uint64_t v, const uint8_t *s, unsigned w)
+static inline __attribute__((always_inline)) int check_ok(uint8_t check, uint64_t v,
+                                                          const uint8_t *s, unsigned w)
 {
     switch (check) {
     case CK_NONE: return 1;
-    case CK_OUCH_SIDE: return in_set("BSTE", (uint8_t)v);
-    case CK_ITCH_SIDE: return in_set("BS", (uint8_t)v);
-    case CK_TIF: return in_set("0356E", (uint8_t)v);
-    case CK_DISPLAY: return in_set("YNA", (uint8_t)v);
-    case CK_CAPACITY: return in_set("APRO", (uint8_t)v);
-    case CK_YES_NO: return in_set("YN", (uint8_t)v);
-    case CK_CROSS: return in_set("NOCHSREA", (uint8_t)v);
+    case CK_OUCH_SIDE:
+    case CK_ITCH_SIDE:
+    case CK_TIF:
+    case CK_DISPLAY:
+    case CK_CAPACITY:
+    case CK_YES_NO:
+    case CK_CROSS:
+    case CK_CHAR:
+    case CK_OUCH_EVENT:
+    case CK_ITCH_EVENT:
+    case CK_ORDER_STATE:
+    case CK_UPPER:
+    case CK_PRICE_TYPE:
+    case CK_POST_ONLY:
+    case CK_TRADING_STATE:
+    case CK_LIQUIDITY: return in_set(check, v);
     case CK_SYMBOL: return symbol_ok(s, w, 0);
     case CK_SYMBOL_OR_BLANK: return symbol_ok(s, w, 1);
     case CK_TEXT:
@@ -81,29 +114,19 @@ static int check_ok(uint8_t check, uint64_t v, const uint8_t *s, unsigned w)
             if (!printable(s[i]))
                 return 0;
         return 1;
-    case CK_CHAR: return printable((uint8_t)v);
     case CK_OUCH_PRICE: return (int64_t)v >= 1 && (int64_t)v <= WM_OUCH_PRICE_MAX;
     case CK_QTY: return v >= 1 && v <= WM_OUCH_MAX_QUANTITY;
     case CK_QTY0: return v <= WM_OUCH_MAX_QUANTITY;
     case CK_NONZERO: return v != 0;
     case CK_TIMESTAMP: return v < WM_ITCH_NS_PER_DAY;
     case CK_ITCH_PRICE: return v >= 1 && v <= WM_ITCH_PRICE_MAX;
-    case CK_OUCH_EVENT: return in_set("SE", (uint8_t)v);
-    case CK_ITCH_EVENT: return in_set("OSQMEC", (uint8_t)v);
-    case CK_ORDER_STATE: return in_set("LD", (uint8_t)v);
-    case CK_UPPER: return v >= 'A' && v <= 'Z';
     case CK_REJECT: return v >= 1 && v <= 0x1f;
-    case CK_PRICE_TYPE: return in_set("LPMRQm", (uint8_t)v);
-    case CK_POST_ONLY: return in_set("PN", (uint8_t)v);
-    case CK_TRADING_STATE: return in_set("HPQT", (uint8_t)v);
-    case CK_LIQUIDITY:
-        return (v >= 'A' && v <= 'Z') || (v >= 'a' && v <= 'z') || (v >= '0' && v <= '9');
     default: return 0;
     }
 }
 
 /* Load one field from the wire into obj; returns the value for checks. */
-static uint64_t field_load(uint8_t kind, unsigned width, const uint8_t *p, unsigned char *dst)
+static inline __attribute__((always_inline)) uint64_t field_load(uint8_t kind, unsigned width, const uint8_t *p, unsigned char *dst)
 {
     uint64_t v = 0;
     switch (kind) {
@@ -124,7 +147,7 @@ static uint64_t field_load(uint8_t kind, unsigned width, const uint8_t *p, unsig
 }
 
 /* Read one field from obj (for encoding): the value, and the bytes for alpha. */
-static uint64_t field_read(uint8_t kind, const unsigned char *src)
+static inline __attribute__((always_inline)) uint64_t field_read(uint8_t kind, const unsigned char *src)
 {
     switch (kind) {
     case FK_CHAR:
@@ -139,7 +162,7 @@ static uint64_t field_read(uint8_t kind, const unsigned char *src)
     }
 }
 
-static void field_store(uint8_t kind, unsigned width, uint8_t *p, uint64_t v,
+static inline __attribute__((always_inline)) void field_store(uint8_t kind, unsigned width, uint8_t *p, uint64_t v,
                         const unsigned char *src)
 {
     switch (kind) {

@@ -116,7 +116,9 @@ ITCH: dict[str, dict[str, Any]] = {
     ),
     "H": dict(stock="ZVZZT", trading_state="T", reserved=" ", reason=""),
     "A": dict(order_ref=1, side="B", shares=100, stock="ZVZZT", price=1_000_000),
-    "F": dict(order_ref=2, side="S", shares=100, stock="ZVZZT", price=1_010_000, attribution="WMCH"),
+    "F": dict(
+        order_ref=2, side="S", shares=100, stock="ZVZZT", price=1_010_000, attribution="WMCH"
+    ),
     "E": dict(order_ref=1, shares=40, match_number=1),
     "C": dict(order_ref=1, shares=10, match_number=2, printable="Y", price=1_000_100),
     "X": dict(order_ref=2, shares=50),

@@ -192,8 +192,6 @@ def test_tshark_reports_no_expert_problems(tmp_path: Path) -> None:
     bad = tmp_path / "bad.pcap"
     payload = codec.mold_pack("CLIENT01", 1, [codec.encode_ouch_in("Q")])
     broken = payload[:18] + b"\x00\x03" + payload[20:]
-    wrpcap(
-        str(bad), [Ether() / IP(src=CLIENT[0], dst=APPLIANCE) / UDP(dport=OUCH_PORT) / broken]
-    )
+    wrpcap(str(bad), [Ether() / IP(src=CLIENT[0], dst=APPLIANCE) / UDP(dport=OUCH_PORT) / broken])
     flagged = tshark(bad, "-q", "-z", "expert")
     assert "Errors (1)" in flagged and "Invalid Message Count" in flagged, flagged

@@ -139,6 +139,30 @@ static const struct wm_layout *const layouts[256] = {
     ['X'] = &l_cancel, ['D'] = &l_delete, ['U'] = &l_replace, ['P'] = &l_trade,
 };
 
+#define ALL_LAYOUTS(X)                                                                 \
+    X('S', l_system_event) X('R', l_directory) X('H', l_trading_action) X('A', l_add)     \
+    X('F', l_add_mpid) X('E', l_executed) X('C', l_executed_price) X('X', l_cancel)      \
+    X('D', l_delete) X('U', l_replace) X('P', l_trade)
+
+/* One unrolled field walk per message type. */
+static int decode_fields(char type, const uint8_t *msg, struct wm_itch_msg *out)
+{
+    switch (type) {
+#define DECODE_CASE(ch, lay) case ch: return wm_layout_decode_fields(&lay, msg, out);
+    ALL_LAYOUTS(DECODE_CASE)
+    default: return WM_ITCH_DROP_UNKNOWN_TYPE;
+    }
+}
+
+static int encode_fields(char type, uint8_t *buf, size_t cap, const struct wm_itch_msg *m)
+{
+    switch (type) {
+#define ENCODE_CASE(ch, lay) case ch: return wm_layout_encode_fields(&lay, buf, cap, m);
+    ALL_LAYOUTS(ENCODE_CASE)
+    default: return -EINVAL;
+    }
+}
+
 uint32_t wm_itch_message_len(char type)
 {
     const struct wm_layout *l = layouts[(uint8_t)type];
@@ -157,7 +181,7 @@ int wm_itch_decode(const uint8_t *msg, size_t len, struct wm_itch_msg *out,
     else if (len != l->fixed_len)
         r = WM_ITCH_DROP_LENGTH_MISMATCH;
     else
-        r = wm_layout_decode(l, msg, out);
+        r = decode_fields((char)msg[0], msg, out);
     if (r == 0) {
         out->type = (char)msg[0];
         out->len = (uint16_t)len;
@@ -168,10 +192,7 @@ int wm_itch_decode(const uint8_t *msg, size_t len, struct wm_itch_msg *out,
 
 int wm_itch_encode(uint8_t *buf, size_t cap, const struct wm_itch_msg *m)
 {
-    const struct wm_layout *l = layouts[(uint8_t)m->type];
-    if (!l)
-        return -EINVAL;
-    return wm_layout_encode(l, buf, cap, m);
+    return encode_fields(m->type, buf, cap, m);
 }
 
 int wm_mold_builder_add_itch(struct wm_mold_builder *b, const struct wm_itch_msg *m)

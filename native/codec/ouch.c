@@ -211,7 +211,36 @@ static const struct wm_layout *const out_layouts[256] = {
 
 /* ---- shared decode/encode ---- */
 
-/* An empty appendage struct for layouts whose appendage carries no tags. */
+/* The fixed fields, unrolled per message type for the common ones. */
+static inline __attribute__((always_inline)) int decode_fields(const struct wm_layout *l,
+                                                               const uint8_t *msg, void *obj)
+{
+    if (l == &in_enter)
+        return wm_layout_decode_fields(&in_enter, msg, obj);
+    if (l == &in_cancel)
+        return wm_layout_decode_fields(&in_cancel, msg, obj);
+    if (l == &in_replace)
+        return wm_layout_decode_fields(&in_replace, msg, obj);
+    if (l == &in_modify)
+        return wm_layout_decode_fields(&in_modify, msg, obj);
+    return wm_layout_decode(l, msg, obj);
+}
+
+static inline __attribute__((always_inline)) int encode_fields(const struct wm_layout *l,
+                                                               uint8_t *buf, size_t cap,
+                                                               const void *obj)
+{
+    if (l == &out_accepted)
+        return wm_layout_encode_fields(&out_accepted, buf, cap, obj);
+    if (l == &out_executed)
+        return wm_layout_encode_fields(&out_executed, buf, cap, obj);
+    if (l == &out_canceled)
+        return wm_layout_encode_fields(&out_canceled, buf, cap, obj);
+    if (l == &out_replaced)
+        return wm_layout_encode_fields(&out_replaced, buf, cap, obj);
+    return wm_layout_encode(l, buf, cap, obj);
+}
+
 static int decode_msg(const struct wm_layout *const *table, const uint8_t *msg, size_t len,
                       void *obj)
 {
@@ -232,7 +261,7 @@ static int decode_msg(const struct wm_layout *const *table, const uint8_t *msg, 
     }
     if (len > 0xffff)
         return WM_OUCH_DROP_LENGTH_MISMATCH;
-    int r = wm_layout_decode(l, msg, obj);
+    int r = decode_fields(l, msg, obj);
     if (r)
         return r;
     if (l->has_appendage) {
@@ -317,7 +346,7 @@ int wm_ouch_encode_out(uint8_t *buf, size_t cap, const struct wm_ouch_out *m)
     const struct wm_layout *l = out_layouts[(uint8_t)m->type];
     if (!l)
         return -EINVAL;
-    return wm_layout_encode(l, buf, cap, m);
+    return encode_fields(l, buf, cap, m);
 }
 
 int wm_mold_builder_add_ouch(struct wm_mold_builder *b, const struct wm_ouch_out *m)

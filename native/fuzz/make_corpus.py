@@ -32,7 +32,9 @@ def main() -> None:
     ts = samples.TS
     ouch_in = [codec.encode_ouch_in(t, **f) for t, f in samples.OUCH_IN.items()]
     ouch_out = [codec.encode_ouch_out(t, ts, **f) for t, f in samples.OUCH_OUT.items()]
-    itch = [codec.encode_itch(t, stock_locate=1, timestamp=ts, **f) for t, f in samples.ITCH.items()]
+    itch = [
+        codec.encode_itch(t, stock_locate=1, timestamp=ts, **f) for t, f in samples.ITCH.items()
+    ]
     for m in ouch_in:
         save("fuzz_ouch_in", m)
     for m in ouch_out:

@@ -32,7 +32,9 @@ def run(ctx: BenchContext) -> list[Row]:
                 refs[case].append(rec["ref_mps"] / 1e6)
     rows = []
     for case in order:
-        row = Row(bench="codec", case=case, metric="throughput", unit="M/s", value=median(values[case]))
+        row = Row(
+            bench="codec", case=case, metric="throughput", unit="M/s", value=median(values[case])
+        )
         if refs[case]:
             row.with_peer("hand-coded, unvalidated", median(refs[case]))
         rows.append(row)

@@ -195,3 +195,72 @@ def test_tshark_reports_no_expert_problems(tmp_path: Path) -> None:
     wrpcap(str(bad), [Ether() / IP(src=CLIENT[0], dst=APPLIANCE) / UDP(dport=OUCH_PORT) / broken])
     flagged = tshark(bad, "-q", "-z", "expert")
     assert "Errors (1)" in flagged and "Invalid Message Count" in flagged, flagged
+
+
+def test_tshark_decodes_a_retransmission_request_and_answer(tmp_path: Path) -> None:
+    """A client asks the feed's history for messages 3..5 (a MoldUDP64
+    request: the header alone); the C history answers from what it recorded."""
+    from pipeline.native import ffi, lib
+
+    hist = ffi.new("struct wm_mold_history **")
+    assert lib.wm_mold_history_create(64, 1 << 17, 1, hist) == 0
+    try:
+        for payload in itch_packets():
+            assert lib.wm_mold_history_record_packet(hist[0], payload, len(payload)) >= 0
+        request = codec.mold_pack("MDFEED", 3, [])[:18] + (3).to_bytes(2, "big")
+        out = ffi.new("uint8_t[]", 1472)
+        stats = codec.new_stats()
+        n = lib.wm_mold_history_answer(hist[0], b"MDFEED", request, 20, out, 1472, stats)
+        assert n > 20
+        answer = bytes(ffi.buffer(out, n))
+        assert codec.stats_dict(stats) == {"mold_requests_answered": 1}
+        assert n_refused(hist[0], b"OTHER", request) == -lib_errno("EACCES")
+    finally:
+        lib.wm_mold_history_destroy(hist[0])
+    session, seq, count, msgs = codec.mold_unpack(answer)
+    assert (seq, count) == (3, 3)
+    assert [codec.decode_itch(m)["order_ref"] for m in msgs] == [2, 3, 4]
+    path = tmp_path / "retransmit.pcap"
+    wrpcap(
+        str(path),
+        [
+            Ether()
+            / IP(src=CLIENT[0], dst=APPLIANCE)
+            / UDP(sport=CLIENT[1], dport=ITCH_PORT)
+            / request,
+            Ether()
+            / IP(src=APPLIANCE, dst=CLIENT[0])
+            / UDP(sport=ITCH_PORT, dport=CLIENT[1])
+            / answer,
+        ],
+    )
+    out_fields = tshark(
+        path,
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-e",
+        "moldudp64.sequence",
+        "-e",
+        "moldudp64.count",
+        "-e",
+        "moldudp64.msgseq",
+    )
+    rows = [line.split("|") for line in out_fields.splitlines()]
+    assert rows[0][:2] == ["3", "3"] and rows[0][2] == ""  # a request: no blocks
+    assert rows[1][:2] == ["3", "3"] and rows[1][2] == "3,4,5"
+    assert "Errors" not in tshark(path, "-q", "-z", "expert")
+
+
+def n_refused(hist: object, session: bytes, request: bytes) -> int:
+    from pipeline.native import ffi, lib
+
+    out = ffi.new("uint8_t[]", 1472)
+    return int(lib.wm_mold_history_answer(hist, session, request, 20, out, 1472, ffi.NULL))
+
+
+def lib_errno(name: str) -> int:
+    import errno
+
+    return int(getattr(errno, name))

@@ -1,6 +1,7 @@
 /* fuzz_mold.c - libFuzzer target: MoldUDP64 packet decode, block iteration,
  * the sequence tracker, and OUCH inbound decode of every block (the order
- * entry receive path).  Oracles: no crash or sanitizer report; a decoded
+ * entry receive path), and retransmission requests answered from a
+ * history (20-byte inputs).  Oracles: no crash or sanitizer report; a decoded
  * packet yields exactly `count` blocks that tile the packet. */
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,20 @@
 #include "wirematch.h"
 
 static struct wm_mold_seq_table *table;
+static struct wm_mold_history *history;
+
+/* A history holding messages 1..300 of stream "FUZZFEED". */
+static void history_setup(void)
+{
+    uint8_t msg[64];
+    if (wm_mold_history_create(128, 70000, 1, &history) != 0)
+        abort();
+    for (uint64_t seq = 1; seq <= 300; seq++) {
+        memset(msg, (int)seq, sizeof(msg));
+        if (wm_mold_history_record(history, seq, msg, (uint16_t)(1 + seq % 64)) != 0)
+            abort();
+    }
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -23,6 +38,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!buf)
         return 0;
     memcpy(buf, data, size);
+    if (!history)
+        history_setup();
+    if (size == WM_MOLD_HEADER_LEN) {
+        uint8_t out[WM_MOLD_MTU_PAYLOAD];
+        int n = wm_mold_history_answer(history, "FUZZFEED", buf, size, out, sizeof(out), &st);
+        if (n > 0) {
+            struct wm_mold_packet ans;
+            struct wm_codec_stats st2;
+            memset(&st2, 0, sizeof(st2));
+            if (n > (int)sizeof(out) || wm_mold_decode(out, (size_t)n, &ans, &st2) != 0 ||
+                ans.count == 0)
+                abort();
+        }
+    }
     int r = wm_mold_decode(buf, size, &pkt, &st);
     if (r == 0) {
         struct wm_mold_seq_result res;

@@ -47,6 +47,8 @@ def main() -> None:
     end = codec.mold_pack("CLIENT01", 9, [])
     save("fuzz_mold", end[:18] + b"\xff\xff")
     save("fuzz_mold", codec.mold_pack("MDFEED", 1, itch))
+    # A retransmission request for the history fuzz_mold holds (stream FUZZFEED).
+    save("fuzz_mold", codec.mold_pack("FUZZFEED", 250, [])[:18] + (5).to_bytes(2, "big"))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,11 @@
     X(WM_MOLD_DROP_TRAILING_BYTES, "mold_drop_count_below_blocks")             \
     X(WM_MOLD_DROP_EOS_WITH_BLOCKS, "mold_drop_end_of_session_with_blocks")    \
     X(WM_MOLD_DROP_SEQ_OVERFLOW, "mold_drop_sequence_overflow")                \
+    X(WM_MOLD_REQUESTS_ANSWERED, "mold_requests_answered")                     \
+    X(WM_MOLD_DROP_BAD_REQUEST, "mold_drop_bad_request")                       \
+    X(WM_MOLD_DROP_REQUEST_OTHER_SESSION, "mold_drop_request_other_session")   \
+    X(WM_MOLD_DROP_REQUEST_TOO_OLD, "mold_drop_request_too_old")               \
+    X(WM_MOLD_DROP_REQUEST_FUTURE, "mold_drop_request_not_yet_sent")           \
     /* OUCH 5.0 */                                                             \
     X(WM_OUCH_MESSAGES, "ouch_messages")                                       \
     X(WM_OUCH_DROP_UNKNOWN_TYPE, "ouch_drop_unknown_type")                     \
@@ -163,6 +168,61 @@ void wm_mold_builder_commit(struct wm_mold_builder *b, uint32_t written);
 uint32_t wm_mold_builder_flush(struct wm_mold_builder *b);
 /* A heartbeat packet (count 0, next sequence) into buf: returns 20 or -ENOBUFS. */
 int wm_mold_builder_heartbeat(const struct wm_mold_builder *b, uint8_t *buf, size_t cap);
+
+/* ---- Retransmission: a bounded history of sent messages --------------
+ * A stream (the market-data feed, or one client session's replies) records
+ * every message it sends; a MoldUDP64 request packet (the 20-byte header
+ * alone: session, first sequence number wanted, how many) is answered with
+ * a packet carrying as many of those messages as fit, from the history.
+ * The history keeps at most max_msgs messages and `bytes` bytes of them,
+ * forgetting the oldest first; memory is laid out once, up front. */
+struct wm_mold_history_entry {
+    uint64_t seq;               /* 0 = empty */
+    uint32_t off;               /* in the byte ring */
+    uint16_t len;
+    uint16_t pad;
+};
+
+struct wm_mold_history {
+    uint64_t magic;
+    uint32_t max_msgs;          /* entries (a power of two) */
+    uint32_t bytes;             /* size of the byte ring */
+    uint64_t first_seq;         /* oldest message still held (0 = none) */
+    uint64_t next_seq;          /* the next message to record */
+    uint32_t head;              /* where the next message's bytes go */
+    uint32_t pad;
+    uint64_t recorded;          /* messages recorded */
+    uint64_t evicted;           /* messages forgotten to make room */
+    uint64_t entries_offset;    /* from the struct: max_msgs entries */
+    uint64_t data_offset;       /* from the struct: the byte ring */
+};
+
+/* Bytes for a history of max_msgs (rounded up to a power of two, 2..2^24)
+ * messages and `bytes` bytes (>= 65535 + 2, so any one message fits); 0 if
+ * invalid. */
+size_t wm_mold_history_memsize(uint32_t max_msgs, uint32_t bytes);
+/* first_seq: the number of the first message that will be recorded. */
+int wm_mold_history_init(void *mem, size_t memsize, uint32_t max_msgs, uint32_t bytes,
+                         uint64_t first_seq);
+int wm_mold_history_create(uint32_t max_msgs, uint32_t bytes, uint64_t first_seq,
+                           struct wm_mold_history **out);
+void wm_mold_history_destroy(struct wm_mold_history *h);
+/* Record message seq (must be the next one): 0, or -EINVAL (out of order,
+ * empty or over 65535 bytes). */
+int wm_mold_history_record(struct wm_mold_history *h, uint64_t seq, const uint8_t *msg,
+                           uint16_t len);
+/* Record every message of a packet the stream has just sent (as flushed by
+ * a wm_mold_builder).  Returns the number recorded or -EINVAL. */
+int wm_mold_history_record_packet(struct wm_mold_history *h, const uint8_t *pkt, size_t len);
+/* Answer a request packet for stream `session` into out (cap bytes, at
+ * least 20 + 2 + the largest message): returns the response length, or
+ * -EBADMSG (not a 20-byte request with a count of 1..0xfffe), -EACCES
+ * (another session), -ENOENT (the first message asked for is no longer
+ * held), -ERANGE (not sent yet), -ENOBUFS (cap too small); every outcome
+ * is counted in st. */
+int wm_mold_history_answer(const struct wm_mold_history *h, const char *session,
+                           const uint8_t *req, size_t req_len, uint8_t *out, size_t cap,
+                           struct wm_codec_stats *st);
 
 /* ---- Inbound sequence tracking (per client session) ------------------
  * One entry per (flow key, session name): the next expected sequence

@@ -52,7 +52,7 @@ endif
 
 PYEXT_STAMP:= $(BUILD)/python/.built
 
-.PHONY: all help deps build native python-ext test test-c asan tsan lint run bench clean
+.PHONY: all help deps build native python-ext test test-c asan tsan lint run bench clean fuzz
 
 all: build
 
@@ -65,6 +65,7 @@ help:
 	@echo "make asan     ASan+UBSan build, then the test suite against it"
 	@echo "make tsan     TSan build, then the C unit and stress tests against it"
 	@echo "make lint     ruff, and the C sources with warnings as errors"
+	@echo "make fuzz     build the libFuzzer targets (native/fuzz) and run each FUZZ_SECONDS (60)"
 	@echo "make clean    remove build/ and bench-results/"
 
 deps:
@@ -129,6 +130,27 @@ run: deps
 bench: deps
 	@$(MAKE) --no-print-directory build
 	$(PYTHON) -m tools.bench.run $(BENCH)
+
+# libFuzzer targets: native/fuzz/<target>.c, built with clang against the
+# codec sources (ASan + UBSan), each run for FUZZ_SECONDS over a scratch
+# corpus seeded from the saved one in native/fuzz/corpus/<target>/.
+FUZZ_SECONDS ?= 60
+FUZZ_CC    ?= clang
+FUZZ_SRCS  := $(wildcard native/fuzz/*.c)
+FUZZ_BINS  := $(patsubst native/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
+FUZZ_LIB   := $(wildcard native/codec/*.c)
+FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Inative/include -Inative -D_GNU_SOURCE
+
+build/fuzz/%: native/fuzz/%.c $(FUZZ_LIB) $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB)
+
+fuzz: $(FUZZ_BINS)
+	@set -e; for bin in $(FUZZ_BINS); do t=$$(basename $$bin); \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  $$bin -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus/$$t native/fuzz/corpus/$$t; \
+	done
 
 clean:
 	rm -rf build bench-results

@@ -9,5 +9,8 @@
 #include "wirematch/hist.h"
 #include "wirematch/counters.h"
 #include "wirematch/shm.h"
+#include "wirematch/mold.h"
+#include "wirematch/ouch.h"
+#include "wirematch/itch.h"
 
 #endif

@@ -1,0 +1,55 @@
+"""Write the saved seed corpus of the libFuzzer targets (native/fuzz/corpus/).
+
+One valid message of every type (the samples of tests/test_codec_scapy.py,
+encoded by the C encoders) per decoder, and MoldUDP64 packets carrying them
+(plus a heartbeat and an end of session) for fuzz_mold.  Run from the
+worktree root after `make build`: python3 native/fuzz/make_corpus.py
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+import test_codec_scapy as samples  # noqa: E402
+
+from pipeline import codec  # noqa: E402
+
+CORPUS = ROOT / "native" / "fuzz" / "corpus"
+
+
+def save(target: str, data: bytes) -> None:
+    d = CORPUS / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / hashlib.sha1(data).hexdigest()).write_bytes(data)
+
+
+def main() -> None:
+    ts = samples.TS
+    ouch_in = [codec.encode_ouch_in(t, **f) for t, f in samples.OUCH_IN.items()]
+    ouch_out = [codec.encode_ouch_out(t, ts, **f) for t, f in samples.OUCH_OUT.items()]
+    itch = [
+        codec.encode_itch(t, stock_locate=1, timestamp=ts, **f) for t, f in samples.ITCH.items()
+    ]
+    for m in ouch_in:
+        save("fuzz_ouch_in", m)
+    for m in ouch_out:
+        save("fuzz_ouch_out", m)
+    for m in itch:
+        save("fuzz_itch", m)
+    save("fuzz_mold", codec.mold_pack("CLIENT01", 1, ouch_in))
+    save("fuzz_mold", codec.mold_pack("CLIENT01", 7, ouch_in[:2]))
+    save("fuzz_mold", codec.mold_pack("CLIENT01", 3, []))
+    end = codec.mold_pack("CLIENT01", 9, [])
+    save("fuzz_mold", end[:18] + b"\xff\xff")
+    save("fuzz_mold", codec.mold_pack("MDFEED", 1, itch))
+    # A retransmission request for the history fuzz_mold holds (stream FUZZFEED).
+    save("fuzz_mold", codec.mold_pack("FUZZFEED", 250, [])[:18] + (5).to_bytes(2, "big"))
+
+
+if __name__ == "__main__":
+    main()

@@ -5,19 +5,21 @@ saved corpus cleanly, and survive a short fuzz run under ASan + UBSan.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from pipeline.native import ROOT
+from tests import needs
 
 TARGETS = sorted(p.stem for p in (ROOT / "native" / "fuzz").glob("fuzz_*.c"))
 SECONDS = int(os.environ.get("WIREMATCH_FUZZ_SECONDS", "3"))
-CLANG = shutil.which(os.environ.get("FUZZ_CC", "clang"))
 
-pytestmark = pytest.mark.skipif(CLANG is None, reason="clang not installed (apt: clang)")
+
+@pytest.fixture(autouse=True)
+def _clang() -> None:
+    needs.program(os.environ.get("FUZZ_CC", "clang"), "apt: clang")
 
 
 def build(target: str) -> Path:
@@ -30,7 +32,7 @@ def build(target: str) -> Path:
         check=False,
     )
     if proc.returncode != 0 and "libclang_rt.fuzzer" in proc.stderr:
-        pytest.skip("clang's libFuzzer runtime is missing (apt: libclang-rt-14-dev)")
+        pytest.fail("clang's libFuzzer runtime is missing (apt: libclang-rt-14-dev)")
     assert proc.returncode == 0, proc.stderr
     return ROOT / "build" / "fuzz" / target
 

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from pipeline import codec
+from tests import needs  # noqa: E402
 
-meatpy = pytest.importorskip("meatpy", reason="meatpy not installed (pip install meatpy)")
+meatpy = needs.module("meatpy", "pip install meatpy; part of the dev extras")
 from meatpy.itch50 import ITCH50MarketProcessor, ITCH50MessageReader  # noqa: E402
 from meatpy.lob import ExecutionPriorityExceptionList  # noqa: E402
 

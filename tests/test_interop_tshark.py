@@ -15,9 +15,15 @@ from scapy.utils import wrpcap
 
 from pipeline import codec
 from pipeline.protocols import ITCH_PORT, OUCH_PORT
+from tests import needs
 
-TSHARK = shutil.which("tshark")
-pytestmark = pytest.mark.skipif(TSHARK is None, reason="tshark not installed (apt: tshark)")
+TSHARK = shutil.which("tshark") or "tshark"
+
+
+@pytest.fixture(autouse=True)
+def _tshark() -> None:
+    needs.program("tshark", "apt: tshark")
+
 
 CLIENT = ("10.0.0.2", 40001)
 APPLIANCE = "10.0.0.1"

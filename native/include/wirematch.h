@@ -9,5 +9,6 @@
 #include "wirematch/hist.h"
 #include "wirematch/counters.h"
 #include "wirematch/shm.h"
+#include "wirematch/nic.h"
 
 #endif

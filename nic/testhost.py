@@ -55,7 +55,9 @@ class VethHost:
         """A command line that runs argv inside the namespace."""
         return ["ip", "netns", "exec", self.netns, *argv]
 
-    def run(self, argv: Sequence[str], timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess:
+    def run(
+        self, argv: Sequence[str], timeout: float = 60, **kw: Any
+    ) -> subprocess.CompletedProcess:
         return subprocess.run(
             self.ns_argv(argv), capture_output=True, text=True, timeout=timeout, check=False, **kw
         )
@@ -76,7 +78,7 @@ CLONE_NEWNET = 0x40000000
 @contextmanager
 def in_netns(name: str) -> Iterator[None]:
     """Run the calling thread inside namespace `name` for the block."""
-    with open(f"/proc/thread-self/ns/net", "rb") as own, open(NETNS_DIR / name, "rb") as target:
+    with open("/proc/thread-self/ns/net", "rb") as own, open(NETNS_DIR / name, "rb") as target:
         if _libc.setns(target.fileno(), CLONE_NEWNET) != 0:
             err = ctypes.get_errno()
             raise TestHostError(f"cannot enter network namespace {name}: {os.strerror(err)}")
@@ -157,7 +159,9 @@ def create() -> VethHost:
             ns.link("set", index=idx, state="up")
             ns.neigh("replace", dst=host_addr, lladdr=host_mac, ifindex=idx, state="permanent")
         with IPRoute() as ipr:
-            ipr.neigh("replace", dst=peer_addr, lladdr=peer_mac, ifindex=host_idx, state="permanent")
+            ipr.neigh(
+                "replace", dst=peer_addr, lladdr=peer_mac, ifindex=host_idx, state="permanent"
+            )
         host = VethHost(name, name, host_if, peer_if, host_addr, peer_addr, host_mac, peer_mac)
         # Final checksums on the wire (see the module docstring), and no IPv6 chatter.
         _sh(["ethtool", "-K", host_if, "tx", "off"])
@@ -222,8 +226,11 @@ except ImportError:  # used as a tool without pytest installed
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m nic.testhost", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m nic.testhost",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     sub.add_parser("up", help="create a test host and print it as JSON")
     down = sub.add_parser("down", help="remove a test host")

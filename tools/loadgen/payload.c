@@ -69,7 +69,7 @@ static void ouch_enter_order(uint8_t *m, uint32_t session, uint32_t ref)
     m[28] = 'P';
     m[29] = 'N';
     m[30] = 'N';
-    snprintf(clordid, sizeof clordid, "S%03uO%010u", session % 1000, ref);
+    snprintf(clordid, sizeof clordid, "S%03uO%09u", session % 1000, ref % 1000000000u);
     put_text(m + 31, clordid, 14);
     put_be16(m + 45, 0);
 }

@@ -27,7 +27,7 @@ else
   $(error unknown VARIANT=$(VARIANT): use release, asan or tsan)
 endif
 CFLAGS_ALL := $(BASE_CFLAGS) $(OPT) $(EXTRA_CFLAGS)
-LDLIBS     := -lpthread -lm
+LDLIBS     := -luring -lpthread -lm
 
 # Library sources: every .c below native/ except tests, fuzzers and BPF programs.
 LIB_SRCS   := $(shell find native -name '*.c' -not -path 'native/tests/*' -not -path 'native/fuzz/*' -not -path 'native/bpf/*' | sort)
@@ -49,6 +49,11 @@ DPDK_LIBS  := $(shell pkg-config --libs libdpdk 2>/dev/null)
 ifneq ($(DPDK_LIBS),)
   BENCH_DPDK := -DWM_HAVE_DPDK $(DPDK_CFLAGS)
 endif
+
+# The load generator (tools/loadgen/*.c), with AF_XDP transmit through libxdp.
+LOADGEN_SRCS := $(wildcard tools/loadgen/*.c)
+LOADGEN_HDRS := $(wildcard tools/loadgen/*.h)
+LOADGEN      := $(BUILD)/tools/loadgen
 
 PYEXT_STAMP:= $(BUILD)/python/.built
 
@@ -73,7 +78,7 @@ deps:
 
 build: native python-ext
 
-native: $(LIB) $(TEST_BINS) $(BENCH_BINS)
+native: $(LIB) $(TEST_BINS) $(BENCH_BINS) $(LOADGEN)
 
 $(BUILD)/obj/%.o: native/%.c $(LIB_HDRS) Makefile
 	@mkdir -p $(dir $@)
@@ -89,6 +94,10 @@ $(BUILD)/tests/%: native/tests/%.c $(LIB) $(LIB_HDRS)
 $(BUILD)/bench/%: tools/bench/%.c $(LIB) $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_DPDK) $(CFLAGS_ALL) -o $@ $< -L$(BUILD) -lwirematch -Wl,-rpath,'$$ORIGIN/..' $(DPDK_LIBS) $(LDLIBS)
+
+$(LOADGEN): $(LOADGEN_SRCS) $(LOADGEN_HDRS) $(LIB) $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itools/loadgen -o $@ $(LOADGEN_SRCS) -L$(BUILD) -lwirematch -Wl,-rpath,'$$ORIGIN/..' -lxdp -lbpf $(LDLIBS)
 
 python-ext: $(PYEXT_STAMP)
 

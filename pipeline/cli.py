@@ -118,6 +118,12 @@ def cmd_clock(args: argparse.Namespace) -> None:
     _emit(args, info, text)
 
 
+def cmd_nic_list(args: argparse.Namespace) -> None:
+    from nic.inventory import cmd_nic_list as run
+
+    run(args)
+
+
 @dataclass(frozen=True)
 class Command:
     path: tuple[str, ...]
@@ -142,6 +148,11 @@ COMMANDS: list[Command] = [
         cmd_clock,
         "calibrate the TSC clock and measure its drift",
         ((("--seconds",), {"type": float, "default": 1.0, "help": "drift window"}),),
+    ),
+    Command(
+        ("nic", "list"),
+        cmd_nic_list,
+        "network interfaces: queues, drivers, XDP support; RDMA devices",
     ),
 ]
 

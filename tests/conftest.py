@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from nic.testhost import veth_pair  # noqa: F401  (fixture: veth pair + netns)
+
 
 @pytest.fixture
 def shm_name() -> Iterator[str]:

@@ -12,5 +12,6 @@
 #include "wirematch/mold.h"
 #include "wirematch/ouch.h"
 #include "wirematch/itch.h"
+#include "wirematch/nic.h"
 
 #endif

@@ -1,0 +1,59 @@
+/* nic_backend.h - what a backend implements, and what the core gives it.
+ *
+ * Each backend is one `struct wm_nic_ops` (a vtable) listed in nic.c's
+ * table.  The core validates and normalises the options (defaults filled
+ * in, flags the backend does not list in `flags` rejected), owns the queue
+ * struct and the counter block, and calls `open` with `q->opts` ready.
+ */
+#ifndef WM_NIC_BACKEND_H
+#define WM_NIC_BACKEND_H
+
+#include <netinet/in.h>
+
+#include "wirematch/clock.h"
+#include "wirematch/counters.h"
+#include "wirematch/nic.h"
+
+struct wm_nic_ops {
+    const char *name;
+    uint32_t flags;              /* enum wm_nic_opt_flag this backend implements */
+    int (*open)(struct wm_nic_queue *q);
+    void (*close)(struct wm_nic_queue *q);
+    int (*rx_burst)(struct wm_nic_queue *q, struct wm_nic_pkt *pkts, uint32_t n);
+    void (*rx_release)(struct wm_nic_queue *q, const struct wm_nic_pkt *pkts, uint32_t n);
+    int (*tx_burst)(struct wm_nic_queue *q, const struct wm_nic_pkt *pkts, uint32_t n);
+    int (*flush)(struct wm_nic_queue *q);
+    int (*wait)(struct wm_nic_queue *q, uint32_t timeout_us);
+};
+
+struct wm_nic_queue {
+    const struct wm_nic_ops *ops;
+    void *priv;                  /* the backend's state */
+    uint64_t *ctr;               /* counter values (the block's array) */
+    struct wm_counters *counters;
+    struct wm_counters *own_counters;  /* allocated by the core, or NULL */
+    const struct wm_clock *clk;
+    struct wm_nic_opts opts;     /* normalised copy; strings not owned */
+    struct wm_nic_info info;     /* filled by the backend's open */
+};
+
+extern const struct wm_nic_ops wm_nic_socket_ops;
+extern const struct wm_nic_ops wm_nic_io_uring_ops;
+extern const struct wm_nic_ops wm_nic_pcap_ops;
+
+/* Record the sentence wm_nic_last_error() returns; returns rc (negative). */
+int wm_nic_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Single writer: the queue's thread (relaxed load + store, as counters.h). */
+static inline void nic_count(struct wm_nic_queue *q, uint32_t idx, uint64_t delta)
+{
+    uint64_t *v = q->ctr + idx;
+    __atomic_store_n(v, __atomic_load_n(v, __ATOMIC_RELAXED) + delta, __ATOMIC_RELAXED);
+}
+
+/* Shared by the socket backends (nic_sock.c). */
+int wm_nic_udp_socket(struct wm_nic_queue *q, int *fd_out);
+/* Track the kernel's cumulative SO_RXQ_OVFL drop count from a control message. */
+void wm_nic_note_overflow(struct wm_nic_queue *q, uint32_t *last, uint32_t now);
+
+#endif

@@ -1,0 +1,186 @@
+/* Packet contents of the load generator: MoldUDP64 + OUCH 5.0 Enter Order,
+ * or the payloads/frames of a capture.  Layouts in payload.h. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "payload.h"
+#include "wirematch.h"
+
+static void put_be16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static void put_text(uint8_t *p, const char *s, size_t width)
+{
+    size_t n = strlen(s);
+    if (n > width)
+        n = width;
+    memcpy(p, s, n);
+    memset(p + n, ' ', width - n);
+}
+
+int lg_source_ouch(struct lg_source *s, uint32_t sessions, uint32_t msgs)
+{
+    if (sessions == 0 || sessions > LG_MAX_SESSIONS || msgs == 0 ||
+        LG_MOLD_HEADER + (size_t)msgs * (2 + LG_OUCH_ENTER_LEN) > 1472)
+        return -EINVAL;
+    memset(s, 0, sizeof *s);
+    s->sessions = sessions;
+    s->msgs_per_packet = msgs;
+    for (uint32_t i = 0; i < sessions; i++) {
+        char name[11];
+        snprintf(name, sizeof name, "WMLG%06u", i);
+        memcpy(s->session_name[i], name, 10);
+        s->next_seq[i] = 1;
+        s->next_ref[i] = 1;
+    }
+    return 0;
+}
+
+/* One Enter Order; fields vary with the order number so that contents differ. */
+static void ouch_enter_order(uint8_t *m, uint32_t session, uint32_t ref)
+{
+    static const char *const symbols[] = { "AAPL", "MSFT", "NVDA", "AMZN", "GOOGL", "META" };
+    char clordid[16];
+    m[0] = 'O';
+    put_be32(m + 1, ref);
+    m[5] = (ref & 1) ? 'B' : 'S';
+    put_be32(m + 6, 100 + (ref % 9) * 100);
+    put_text(m + 10, symbols[ref % 6], 8);
+    put_be64(m + 18, 1000000 + (uint64_t)(ref % 200) * 100);   /* 100.0000 + cents */
+    m[26] = '0';
+    m[27] = 'Y';
+    m[28] = 'P';
+    m[29] = 'N';
+    m[30] = 'N';
+    snprintf(clordid, sizeof clordid, "S%03uO%09u", session % 1000, ref % 1000000000u);
+    put_text(m + 31, clordid, 14);
+    put_be16(m + 45, 0);
+}
+
+uint32_t lg_next_payload(struct lg_source *s, uint32_t session, uint8_t *buf, uint32_t cap)
+{
+    if (s->from_pcap) {
+        const struct lg_record *r = &s->records[s->next_record];
+        if (r->len > cap)
+            return 0;
+        memcpy(buf, s->arena + r->offset, r->len);
+        if (++s->next_record == s->n_records)
+            s->next_record = 0;
+        return r->len;
+    }
+    uint32_t n = s->msgs_per_packet;
+    uint32_t len = LG_MOLD_HEADER + n * (2 + LG_OUCH_ENTER_LEN);
+    if (len > cap)
+        return 0;
+    memcpy(buf, s->session_name[session], 10);
+    put_be64(buf + 10, s->next_seq[session]);
+    put_be16(buf + 18, (uint16_t)n);
+    uint8_t *p = buf + LG_MOLD_HEADER;
+    for (uint32_t i = 0; i < n; i++) {
+        put_be16(p, LG_OUCH_ENTER_LEN);
+        ouch_enter_order(p + 2, session, s->next_ref[session]++);
+        p += 2 + LG_OUCH_ENTER_LEN;
+    }
+    s->next_seq[session] += n;
+    return len;
+}
+
+uint32_t lg_max_payload(const struct lg_source *s)
+{
+    if (!s->from_pcap)
+        return LG_MOLD_HEADER + s->msgs_per_packet * (2 + LG_OUCH_ENTER_LEN);
+    uint32_t m = 0;
+    for (uint64_t i = 0; i < s->n_records; i++)
+        if (s->records[i].len > m)
+            m = s->records[i].len;
+    return m;
+}
+
+int lg_source_pcap(struct lg_source *s, const char *path, int frames)
+{
+    memset(s, 0, sizeof *s);
+    s->from_pcap = 1;
+    s->frames = frames;
+    s->sessions = 1;
+    struct wm_nic_opts o = { .size = sizeof o, .path = path, .flags = frames ? 0 : WM_NIC_O_L4 };
+    struct wm_nic_queue *q;
+    int rc = wm_nic_open("pcap", &o, &q);
+    if (rc < 0) {
+        fprintf(stderr, "loadgen: %s\n", wm_nic_last_error());
+        return rc;
+    }
+    size_t arena_cap = 1 << 20, used = 0, rec_cap = 1024;
+    s->arena = malloc(arena_cap);
+    s->records = malloc(rec_cap * sizeof *s->records);
+    struct wm_nic_pkt pk[32];
+    for (;;) {
+        int n = wm_nic_rx_burst(q, pk, 32);
+        if (n == -ENODATA)
+            break;
+        if (n < 0 || s->arena == NULL || s->records == NULL) {
+            rc = n < 0 ? n : -ENOMEM;
+            goto out;
+        }
+        for (int i = 0; i < n; i++) {
+            if (pk[i].len > LG_MAX_PAYLOAD)
+                continue;
+            if (used + pk[i].len > arena_cap) {
+                arena_cap *= 2;
+                uint8_t *a = realloc(s->arena, arena_cap);
+                if (a == NULL) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                s->arena = a;
+            }
+            if (s->n_records == rec_cap) {
+                rec_cap *= 2;
+                struct lg_record *r = realloc(s->records, rec_cap * sizeof *r);
+                if (r == NULL) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                s->records = r;
+            }
+            memcpy(s->arena + used, pk[i].data, pk[i].len);
+            s->records[s->n_records++] = (struct lg_record){ (uint32_t)used, pk[i].len };
+            used += pk[i].len;
+        }
+    }
+    rc = 0;
+    if (s->n_records == 0) {
+        fprintf(stderr, "loadgen: %s holds no %s to send\n", path,
+                frames ? "Ethernet frames" : "IPv4 UDP datagrams");
+        rc = -EINVAL;
+    }
+out:
+    wm_nic_close(q);
+    if (rc < 0)
+        lg_source_free(s);
+    return rc;
+}
+
+void lg_source_free(struct lg_source *s)
+{
+    free(s->arena);
+    free(s->records);
+    s->arena = NULL;
+    s->records = NULL;
+}

@@ -50,11 +50,10 @@ int wm_ring_init(void *mem, size_t memsize, const char *name, uint32_t elem_size
     r->capacity = capacity;
     r->mask = capacity - 1;
     r->slot_stride = WM_RING_SEQ_SIZE + elem_size;
-    /* Slot i starts free for position i; elements start zeroed so that a
-     * read-only view never shows stale bytes of a previous user. */
+    /* Every seq 0: no slot is filled for any position (position p is
+     * filled when its slot's seq is p + 1 >= 1).  Elements start zeroed so
+     * that a read-only view never shows bytes of a previous user. */
     memset(r->slots, 0, (size_t)r->slot_stride * capacity);
-    for (uint32_t i = 0; i < capacity; i++)
-        *(uint64_t *)(r->slots + (size_t)i * r->slot_stride) = i;
     /* release: whoever sees the magic (e.g. wm_ring_check in a process that
      * attaches later) sees the whole layout. */
     __atomic_store_n(&r->magic, WM_RING_MAGIC, __ATOMIC_RELEASE);

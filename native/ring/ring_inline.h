@@ -77,14 +77,15 @@ struct wm_ring {
     /* Producers' block: written by producers only. */
     struct {
         uint64_t head;         /* next position to claim; = elements enqueued */
-        uint64_t cons_cache;   /* a value cons.head had (never ahead of it) */
+        uint64_t cons_tail;    /* cached copy of cons.tail (never ahead of it) */
         uint64_t refused;      /* elements refused because the ring was full */
     } prod WM_ALIGNED(WM_RING_BLOCK);
 
     /* Consumers' block: written by consumers only. */
     struct {
         uint64_t head;         /* next position to claim; = elements dequeued */
-        uint64_t prod_cache;   /* a value prod.head had (never ahead of it) */
+        uint64_t tail;         /* every position below has been read: producers
+                                  may reuse those slots */
     } cons WM_ALIGNED(WM_RING_BLOCK);
 
     /* Slots start here: capacity x (uint64_t seq, elem_size bytes). */
@@ -113,14 +114,6 @@ WM_RING_INLINE unsigned char *wm_ring_slot_at(struct wm_ring *r, uint32_t idx, c
     return r->slots + (size_t)idx * (WM_RING_SEQ_SIZE + esz);
 }
 
-/* Wait until a claimed slot's sequence word reaches want.  The acquire pairs
- * with the release store that handed the slot over (see the callers). */
-WM_RING_INLINE void wm_ring_wait_seq(const uint64_t *seq, uint64_t want)
-{
-    while (WM_UNLIKELY(__atomic_load_n(seq, __ATOMIC_ACQUIRE) != want))
-        wm_ring_pause();
-}
-
 /* Count refused elements.  Relaxed: a statistic, published to nobody; mp uses
  * an atomic add (producers race), sp a load + store (one writer). */
 WM_RING_INLINE void wm_ring_count_refused(struct wm_ring *r, uint64_t n, const bool mp)
@@ -133,69 +126,40 @@ WM_RING_INLINE void wm_ring_count_refused(struct wm_ring *r, uint64_t n, const b
                          __ATOMIC_RELAXED);
 }
 
-/* Write n elements into claimed positions head .. head+n-1. */
+/* ---- enqueue ----------------------------------------------------------- */
+
+/* Write count elements into claimed slots starting at slot, for positions
+ * pos .. pos+count-1 (no wrap inside). */
+WM_RING_INLINE void wm_ring_fill_run(unsigned char *slot, const unsigned char *src, unsigned count,
+                                     uint64_t pos, const uint32_t esz)
+{
+    for (unsigned i = 0; i < count; i++) {
+        memcpy(slot + WM_RING_SEQ_SIZE, src, esz);
+        /* release: pairs with the acquire of this seq in wm_ring_filled /
+         * dequeue_one; the element is written before anyone sees "filled
+         * for pos". */
+        __atomic_store_n((uint64_t *)slot, pos + 1, __ATOMIC_RELEASE);
+        src += esz;
+        slot += WM_RING_SEQ_SIZE + esz;
+        pos++;
+    }
+}
+
 WM_RING_INLINE void wm_ring_fill(struct wm_ring *r, uint64_t head, const unsigned char *src,
                                  unsigned n, const uint32_t esz)
 {
-    const uint32_t stride = WM_RING_SEQ_SIZE + esz;
     uint32_t idx = (uint32_t)head & r->mask;
     unsigned first = r->capacity - idx;          /* slots before the wrap */
-    if (first > n)
-        first = n;
-    unsigned char *slot = wm_ring_slot_at(r, idx, esz);
-    uint64_t pos = head;
-    for (unsigned i = 0; i < n; i++) {
-        if (i == first)
-            slot = r->slots;                     /* wrapped to slot 0 */
-        uint64_t *seq = (uint64_t *)slot;
-        /* acquire: pairs with the release in wm_ring_drain / dequeue_one that
-         * handed the slot back (seq = pos); the consumer's read of the old
-         * element happens before our write of the new one. */
-        wm_ring_wait_seq(seq, pos);
-        memcpy(slot + WM_RING_SEQ_SIZE, src, esz);
-        /* release: pairs with the acquire in wm_ring_drain / dequeue_one; the
-         * element is written before anyone sees "filled for pos". */
-        __atomic_store_n(seq, pos + 1, __ATOMIC_RELEASE);
-        src += esz;
-        slot += stride;
-        pos++;
+    if (first >= n) {
+        wm_ring_fill_run(wm_ring_slot_at(r, idx, esz), src, n, head, esz);
+        return;
     }
+    wm_ring_fill_run(wm_ring_slot_at(r, idx, esz), src, first, head, esz);
+    wm_ring_fill_run(r->slots, src + (size_t)first * esz, n - first, head + first, esz);
 }
 
-/* Read n elements out of claimed positions head .. head+n-1 and hand the
- * slots back for the next lap. */
-WM_RING_INLINE void wm_ring_drain(struct wm_ring *r, uint64_t head, unsigned char *dst,
-                                  unsigned n, const uint32_t esz)
-{
-    const uint32_t stride = WM_RING_SEQ_SIZE + esz;
-    const uint64_t cap = r->capacity;
-    uint32_t idx = (uint32_t)head & r->mask;
-    unsigned first = r->capacity - idx;
-    if (first > n)
-        first = n;
-    unsigned char *slot = wm_ring_slot_at(r, idx, esz);
-    uint64_t pos = head;
-    for (unsigned i = 0; i < n; i++) {
-        if (i == first)
-            slot = r->slots;
-        uint64_t *seq = (uint64_t *)slot;
-        /* acquire: pairs with the release in wm_ring_fill / enqueue_one
-         * (seq = pos + 1); the element was written before we read it. */
-        wm_ring_wait_seq(seq, pos + 1);
-        memcpy(dst, slot + WM_RING_SEQ_SIZE, esz);
-        /* release: pairs with the acquire in wm_ring_fill / enqueue_one of
-         * position pos + cap; our read is done before the slot is reused. */
-        __atomic_store_n(seq, pos + cap, __ATOMIC_RELEASE);
-        dst += esz;
-        slot += stride;
-        pos++;
-    }
-}
-
-/* ---- enqueue ----------------------------------------------------------- */
-
-/* Burst/bulk enqueue core: claim up to n positions with one head update, then
- * fill them.  Returns the number enqueued. */
+/* Claim up to n positions with one head update and fill them.  Returns the
+ * number enqueued (bulk: n or 0). */
 WM_RING_INLINE unsigned wm_ring_enqueue_core(struct wm_ring *r, const void *elems, unsigned n,
                                              const uint32_t esz, const unsigned flags)
 {
@@ -204,25 +168,27 @@ WM_RING_INLINE unsigned wm_ring_enqueue_core(struct wm_ring *r, const void *elem
     const unsigned want = n;
     if (WM_UNLIKELY(n == 0))
         return 0;
-    /* relaxed: the head only allocates positions (the CAS below re-validates
-     * it for mp; for sp we are its only writer). */
+    /* relaxed: the head only allocates positions (mp: the CAS below
+     * re-validates it; sp: we are its only writer). */
     uint64_t head = __atomic_load_n(&r->prod.head, __ATOMIC_RELAXED);
     for (;;) {
-        /* relaxed: the cache is a lower bound of cons.head; a stale value is
-         * only conservative and the slots are validated by their seq. */
-        uint64_t cons = __atomic_load_n(&r->prod.cons_cache, __ATOMIC_RELAXED);
-        uint64_t used = head - cons;
-        uint64_t room = used < cap ? cap - used : 0;
+        /* acquire: pairs with the release store of the cache below (by this
+         * or another producer), which follows that producer's acquire of
+         * cons.tail: the consumers' reads of every position below the cached
+         * tail happen before our writes into those slots. */
+        uint64_t tail = __atomic_load_n(&r->prod.cons_tail, __ATOMIC_ACQUIRE);
+        uint64_t used = head - tail;             /* huge if head is stale (mp) */
+        uint64_t room = used <= cap ? cap - used : 0;
         if (WM_UNLIKELY(room < n)) {
-            /* The cache says "full": refresh it.  relaxed: cons.head only
-             * counts positions consumers have claimed; the slot's seq tells
-             * when each one has been handed back (acquire in wm_ring_fill). */
-            cons = __atomic_load_n(&r->cons.head, __ATOMIC_RELAXED);
-            __atomic_store_n(&r->prod.cons_cache, cons, __ATOMIC_RELAXED);
-            if (mp)  /* read after cons, so head >= cons (heads only grow) */
+            /* The cache says "full": refresh it.  acquire: pairs with the
+             * release of cons.tail in wm_ring_release_cons. */
+            tail = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
+            /* release: pairs with the acquire of the cache above. */
+            __atomic_store_n(&r->prod.cons_tail, tail, __ATOMIC_RELEASE);
+            if (mp)  /* read after the tail, so head >= tail (both only grow) */
                 head = __atomic_load_n(&r->prod.head, __ATOMIC_RELAXED);
-            used = head - cons;
-            room = used < cap ? cap - used : 0;
+            used = head - tail;
+            room = used <= cap ? cap - used : 0;
             if (room < n) {
                 if (bulk || room == 0) {
                     wm_ring_count_refused(r, want, mp);
@@ -232,13 +198,14 @@ WM_RING_INLINE unsigned wm_ring_enqueue_core(struct wm_ring *r, const void *elem
             }
         }
         if (!mp) {
-            /* relaxed: see the header comment; consumers only learn that
-             * positions are claimed, and wait for each slot's seq. */
+            /* relaxed: the head publishes nothing; consumers learn of each
+             * element from its slot's seq. */
             __atomic_store_n(&r->prod.head, head + n, __ATOMIC_RELAXED);
             break;
         }
-        /* relaxed CAS: it claims positions, it publishes nothing.  On
-         * failure head is reloaded and the room is checked again. */
+        /* relaxed CAS: it claims positions and publishes nothing (the room
+         * was established by the acquire of the cache above).  On failure
+         * head is reloaded and the room checked again. */
         if (__atomic_compare_exchange_n(&r->prod.head, &head, head + n, true, __ATOMIC_RELAXED,
                                         __ATOMIC_RELAXED))
             break;
@@ -246,129 +213,148 @@ WM_RING_INLINE unsigned wm_ring_enqueue_core(struct wm_ring *r, const void *elem
     }
     if (WM_UNLIKELY(n < want))
         wm_ring_count_refused(r, want - n, mp);
-    wm_ring_fill(r, head, elems, n, esz);
+    if (WM_LIKELY(n > 0))
+        wm_ring_fill(r, head, elems, n, esz);
     return n;
 }
 
-/* Single-element enqueue: Vyukov's check of the slot itself.  Returns 0 or
- * -ENOBUFS (full, counted). */
-WM_RING_INLINE int wm_ring_enqueue_one(struct wm_ring *r, const void *elem, const uint32_t esz,
-                                       const bool mp)
+/* ---- dequeue ----------------------------------------------------------- */
+
+/* How many of the up to n slots from position head are filled for their
+ * position (stops at the first that is not). */
+WM_RING_INLINE unsigned wm_ring_filled(struct wm_ring *r, uint64_t head, unsigned n,
+                                       const uint32_t esz)
 {
-    /* relaxed: a guess, validated by the slot's seq and (mp) the CAS. */
-    uint64_t head = __atomic_load_n(&r->prod.head, __ATOMIC_RELAXED);
-    uint64_t *seq;
-    for (;;) {
-        seq = (uint64_t *)wm_ring_slot_at(r, (uint32_t)head & r->mask, esz);
-        /* acquire: pairs with the release in wm_ring_drain / dequeue_one
-         * (seq = head): the old element was read before we overwrite it. */
-        uint64_t s = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
-        int64_t dif = (int64_t)(s - head);
-        if (WM_LIKELY(dif == 0)) {
-            if (!mp) {
-                /* relaxed: the head publishes nothing (see header). */
-                __atomic_store_n(&r->prod.head, head + 1, __ATOMIC_RELAXED);
-                break;
-            }
-            /* relaxed CAS: claims the position; the data goes through seq. */
-            if (__atomic_compare_exchange_n(&r->prod.head, &head, head + 1, true,
-                                            __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-                break;
-        } else if (dif < 0) {
-            /* The slot still holds, or is being read for, position
-             * head - cap: the ring is full. */
-            wm_ring_count_refused(r, 1, mp);
-            return -ENOBUFS;
-        } else {
-            /* Another producer took head already (mp only). */
-            head = __atomic_load_n(&r->prod.head, __ATOMIC_RELAXED);
-        }
+    uint32_t idx = (uint32_t)head & r->mask;
+    const unsigned char *slot = wm_ring_slot_at(r, idx, esz);
+    for (unsigned i = 0; i < n; i++) {
+        if (WM_UNLIKELY(idx + i == r->capacity))
+            slot = r->slots;
+        /* acquire: pairs with the release in wm_ring_fill_run. */
+        if (__atomic_load_n((const uint64_t *)slot, __ATOMIC_ACQUIRE) != head + i + 1)
+            return i;
+        slot += WM_RING_SEQ_SIZE + esz;
     }
-    memcpy((unsigned char *)seq + WM_RING_SEQ_SIZE, elem, esz);
-    /* release: pairs with the acquire in wm_ring_drain / dequeue_one. */
-    __atomic_store_n(seq, head + 1, __ATOMIC_RELEASE);
-    return 0;
+    return n;
 }
 
-/* ---- dequeue ----------------------------------------------------------- */
+/* Copy count elements out of claimed slots (no wrap inside).  The elements
+ * were seen filled by an acquire of their seq (wm_ring_filled). */
+WM_RING_INLINE void wm_ring_copy_out(const unsigned char *slot, unsigned char *dst, unsigned count,
+                                     const uint32_t esz)
+{
+    for (unsigned i = 0; i < count; i++) {
+        memcpy(dst, slot + WM_RING_SEQ_SIZE, esz);
+        dst += esz;
+        slot += WM_RING_SEQ_SIZE + esz;
+    }
+}
+
+WM_RING_INLINE void wm_ring_drain(struct wm_ring *r, uint64_t head, unsigned char *dst, unsigned n,
+                                  const uint32_t esz)
+{
+    uint32_t idx = (uint32_t)head & r->mask;
+    unsigned first = r->capacity - idx;
+    if (first >= n) {
+        wm_ring_copy_out(wm_ring_slot_at(r, idx, esz), dst, n, esz);
+        return;
+    }
+    wm_ring_copy_out(wm_ring_slot_at(r, idx, esz), dst, first, esz);
+    wm_ring_copy_out(r->slots, dst + (size_t)first * esz, n - first, esz);
+}
+
+/* Sc burst: check and copy in one pass (nobody else can take the elements,
+ * and no producer can reuse a slot before cons.tail passes it). */
+WM_RING_INLINE unsigned wm_ring_drain_filled(struct wm_ring *r, uint64_t head, unsigned char *dst,
+                                             unsigned n, const uint32_t esz)
+{
+    uint32_t idx = (uint32_t)head & r->mask;
+    const unsigned char *slot = wm_ring_slot_at(r, idx, esz);
+    unsigned first = r->capacity - idx;
+    uint64_t want = head + 1;
+    for (unsigned i = 0; i < n; i++) {
+        if (WM_UNLIKELY(i == first))
+            slot = r->slots;
+        /* acquire: pairs with the release in wm_ring_fill_run. */
+        if (__atomic_load_n((const uint64_t *)slot, __ATOMIC_ACQUIRE) != want)
+            return i;
+        memcpy(dst, slot + WM_RING_SEQ_SIZE, esz);
+        dst += esz;
+        slot += WM_RING_SEQ_SIZE + esz;
+        want++;
+    }
+    return n;
+}
+
+/* Hand positions head .. head+n-1 back to the producers.  Consumers finish
+ * in claim order: a later claimer waits for the earlier ones (mc only). */
+WM_RING_INLINE void wm_ring_release_cons(struct wm_ring *r, uint64_t head, unsigned n,
+                                         const bool mc)
+{
+    if (mc) {
+        /* acquire: pairs with the release below by the consumer of the
+         * positions before ours, so that our release also covers its reads
+         * (release sequences do not extend through plain stores). */
+        while (WM_UNLIKELY(__atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE) != head))
+            wm_ring_pause();
+    }
+    /* release: pairs with the acquire of cons.tail in wm_ring_enqueue_core;
+     * our reads of the elements happen before any producer reuses the
+     * slots. */
+    __atomic_store_n(&r->cons.tail, head + n, __ATOMIC_RELEASE);
+}
 
 WM_RING_INLINE unsigned wm_ring_dequeue_core(struct wm_ring *r, void *elems, unsigned n,
                                              const uint32_t esz, const unsigned flags)
 {
     const bool mc = flags & WM_RING_MC, bulk = flags & WM_RING_BULK;
-    const unsigned want = n;
+    /* relaxed: consumers' claim counter; mc re-validates it with the CAS. */
+    uint64_t head = __atomic_load_n(&r->cons.head, __ATOMIC_RELAXED);
+    unsigned got;
     if (WM_UNLIKELY(n == 0))
         return 0;
-    /* relaxed: allocates positions only (CAS re-validates it for mc). */
-    uint64_t head = __atomic_load_n(&r->cons.head, __ATOMIC_RELAXED);
+    if (!mc && !bulk) {
+        got = wm_ring_drain_filled(r, head, elems, n, esz);
+        if (got == 0)
+            return 0;
+        /* relaxed: the claim counter is ours alone (sc); the hand-back to
+         * producers is the release of cons.tail. */
+        __atomic_store_n(&r->cons.head, head + got, __ATOMIC_RELAXED);
+        wm_ring_release_cons(r, head, got, false);
+        return got;
+    }
     for (;;) {
-        /* relaxed: a lower bound of prod.head; elements are validated by
-         * their slot's seq (acquire in wm_ring_drain). */
-        uint64_t prod = __atomic_load_n(&r->cons.prod_cache, __ATOMIC_RELAXED);
-        uint64_t avail = (int64_t)(prod - head) > 0 ? prod - head : 0;
-        if (WM_UNLIKELY(avail < n)) {
-            /* relaxed: prod.head counts claimed positions; each one's
-             * completion is the slot's seq (acquire in wm_ring_drain). */
-            prod = __atomic_load_n(&r->prod.head, __ATOMIC_RELAXED);
-            __atomic_store_n(&r->cons.prod_cache, prod, __ATOMIC_RELAXED);
-            avail = (int64_t)(prod - head) > 0 ? prod - head : 0;
-            if (avail < n) {
-                /* A stale head (mc) only over-estimates avail (the CAS then
-                 * fails); avail == 0 means empty at the time prod was read. */
-                if (bulk || avail == 0)
-                    return 0;
-                n = (unsigned)avail;
-            }
-        }
+        got = wm_ring_filled(r, head, n, esz);
+        if (got == 0 || (bulk && got < n))
+            return 0;
         if (!mc) {
-            /* relaxed: producers only learn the positions are claimed and
-             * wait for each slot's seq before reusing it. */
-            __atomic_store_n(&r->cons.head, head + n, __ATOMIC_RELAXED);
+            __atomic_store_n(&r->cons.head, head + got, __ATOMIC_RELAXED);  /* relaxed: as above */
             break;
         }
-        /* relaxed CAS: claims positions, publishes nothing. */
-        if (__atomic_compare_exchange_n(&r->cons.head, &head, head + n, true, __ATOMIC_RELAXED,
+        /* relaxed CAS: claims positions; the elements were published by
+         * the slots' seq (acquired in wm_ring_filled), and no producer can
+         * reuse a slot until cons.tail passes it, which needs our claim. */
+        if (__atomic_compare_exchange_n(&r->cons.head, &head, head + got, true, __ATOMIC_RELAXED,
                                         __ATOMIC_RELAXED))
             break;
-        n = want;
     }
-    wm_ring_drain(r, head, elems, n, esz);
-    return n;
+    wm_ring_drain(r, head, elems, got, esz);
+    wm_ring_release_cons(r, head, got, mc);
+    return got;
 }
 
-/* Single-element dequeue: Vyukov's check of the slot.  0 or -ENOENT. */
+/* Single-element operations: the burst cores with n = 1 (the compiler
+ * folds the loops away). */
+WM_RING_INLINE int wm_ring_enqueue_one(struct wm_ring *r, const void *elem, const uint32_t esz,
+                                       const bool mp)
+{
+    return wm_ring_enqueue_core(r, elem, 1, esz, mp ? WM_RING_MP : 0) ? 0 : -ENOBUFS;
+}
+
 WM_RING_INLINE int wm_ring_dequeue_one(struct wm_ring *r, void *elem, const uint32_t esz,
                                        const bool mc)
 {
-    uint64_t head = __atomic_load_n(&r->cons.head, __ATOMIC_RELAXED);   /* relaxed: a guess */
-    uint64_t *seq;
-    for (;;) {
-        seq = (uint64_t *)wm_ring_slot_at(r, (uint32_t)head & r->mask, esz);
-        /* acquire: pairs with the release in wm_ring_fill / enqueue_one
-         * (seq = head + 1): the element is written before we read it. */
-        uint64_t s = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
-        int64_t dif = (int64_t)(s - (head + 1));
-        if (WM_LIKELY(dif == 0)) {
-            if (!mc) {
-                __atomic_store_n(&r->cons.head, head + 1, __ATOMIC_RELAXED);  /* relaxed: see header */
-                break;
-            }
-            if (__atomic_compare_exchange_n(&r->cons.head, &head, head + 1, true,
-                                            __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-                break;
-        } else if (dif < 0) {
-            /* Not filled for head yet: empty (or its producer is still
-             * writing it). */
-            return -ENOENT;
-        } else {
-            head = __atomic_load_n(&r->cons.head, __ATOMIC_RELAXED);  /* another consumer took it */
-        }
-    }
-    memcpy(elem, (unsigned char *)seq + WM_RING_SEQ_SIZE, esz);
-    /* release: pairs with the acquire in wm_ring_fill / enqueue_one of
-     * position head + cap. */
-    __atomic_store_n(seq, head + r->capacity, __ATOMIC_RELEASE);
-    return 0;
+    return wm_ring_dequeue_core(r, elem, 1, esz, mc ? WM_RING_MC : 0) ? 0 : -ENOENT;
 }
 
 /* ---- dispatch on the element size --------------------------------------

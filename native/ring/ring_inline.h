@@ -81,11 +81,18 @@ struct wm_ring {
         uint64_t refused;      /* elements refused because the ring was full */
     } prod WM_ALIGNED(WM_RING_BLOCK);
 
+    /* Fill hint, on its own line (burst consumers read it; the producers'
+     * claim line stays private to producers): the end of the latest filled
+     * batch.  Only a hint: under mp it may briefly go backwards, and every
+     * element is still validated by its slot's seq. */
+    uint64_t filled_hint WM_ALIGNED(WM_RING_BLOCK);
+
     /* Consumers' block: written by consumers only. */
     struct {
         uint64_t head;         /* next position to claim; = elements dequeued */
         uint64_t tail;         /* every position below has been read: producers
                                   may reuse those slots */
+        uint64_t hint_cache;   /* consumers' copy of filled_hint */
     } cons WM_ALIGNED(WM_RING_BLOCK);
 
     /* Slots start here: capacity x (uint64_t seq, elem_size bytes). */
@@ -127,6 +134,19 @@ WM_RING_INLINE void wm_ring_count_refused(struct wm_ring *r, uint64_t n, const b
 }
 
 /* ---- enqueue ----------------------------------------------------------- */
+
+WM_RING_INLINE void wm_ring_raise_hint(struct wm_ring *r, uint64_t end, const bool mp)
+{
+    if (!mp) {
+        __atomic_store_n(&r->filled_hint, end, __ATOMIC_RELAXED);
+        return;
+    }
+    uint64_t cur = __atomic_load_n(&r->filled_hint, __ATOMIC_RELAXED);
+    while ((int64_t)(cur - end) < 0 &&
+           !__atomic_compare_exchange_n(&r->filled_hint, &cur, end, true, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED))
+        ;
+}
 
 /* Write count elements into claimed slots starting at slot, for positions
  * pos .. pos+count-1 (no wrap inside). */
@@ -213,33 +233,49 @@ WM_RING_INLINE unsigned wm_ring_enqueue_core(struct wm_ring *r, const void *elem
     }
     if (WM_UNLIKELY(n < want))
         wm_ring_count_refused(r, want - n, mp);
-    if (WM_LIKELY(n > 0))
-        wm_ring_fill(r, head, elems, n, esz);
+    wm_ring_fill(r, head, elems, n, esz);
+    /* Tell burst consumers how far they may look: filled_hint only grows
+     * and, once this call returns, covers every position it filled.
+     * relaxed: a hint, publishing nothing (each slot's seq does).  sp is
+     * the only producer, so head + n is the maximum; mp raises it with a
+     * CAS unless another producer already raised it further. */
+    wm_ring_raise_hint(r, head + n, mp);
     return n;
 }
 
 /* ---- dequeue ----------------------------------------------------------- */
 
-/* How many of the up to n slots from position head are filled for their
- * position (stops at the first that is not). */
+/* How many of count slots from slot (positions pos ..; no wrap inside) are
+ * filled for their position (stops at the first that is not). */
+WM_RING_INLINE unsigned wm_ring_filled_run(const unsigned char *slot, unsigned count, uint64_t pos,
+                                           const uint32_t esz)
+{
+    for (unsigned i = 0; i < count; i++) {
+        /* acquire: pairs with the release in wm_ring_fill_run; the element
+         * is read after this (wm_ring_copy_out / take_run). */
+        if (__atomic_load_n((const uint64_t *)slot, __ATOMIC_ACQUIRE) != pos + 1)
+            return i;
+        slot += WM_RING_SEQ_SIZE + esz;
+        pos++;
+    }
+    return count;
+}
+
 WM_RING_INLINE unsigned wm_ring_filled(struct wm_ring *r, uint64_t head, unsigned n,
                                        const uint32_t esz)
 {
     uint32_t idx = (uint32_t)head & r->mask;
-    const unsigned char *slot = wm_ring_slot_at(r, idx, esz);
-    for (unsigned i = 0; i < n; i++) {
-        if (WM_UNLIKELY(idx + i == r->capacity))
-            slot = r->slots;
-        /* acquire: pairs with the release in wm_ring_fill_run. */
-        if (__atomic_load_n((const uint64_t *)slot, __ATOMIC_ACQUIRE) != head + i + 1)
-            return i;
-        slot += WM_RING_SEQ_SIZE + esz;
-    }
-    return n;
+    unsigned first = r->capacity - idx;
+    if (first >= n)
+        return wm_ring_filled_run(wm_ring_slot_at(r, idx, esz), n, head, esz);
+    unsigned got = wm_ring_filled_run(wm_ring_slot_at(r, idx, esz), first, head, esz);
+    if (got < first)
+        return got;
+    return got + wm_ring_filled_run(r->slots, n - first, head + first, esz);
 }
 
-/* Copy count elements out of claimed slots (no wrap inside).  The elements
- * were seen filled by an acquire of their seq (wm_ring_filled). */
+/* Copy count elements out of claimed slots (no wrap inside).  Each was seen
+ * filled by an acquire of its seq (wm_ring_filled). */
 WM_RING_INLINE void wm_ring_copy_out(const unsigned char *slot, unsigned char *dst, unsigned count,
                                      const uint32_t esz)
 {
@@ -263,27 +299,35 @@ WM_RING_INLINE void wm_ring_drain(struct wm_ring *r, uint64_t head, unsigned cha
     wm_ring_copy_out(r->slots, dst + (size_t)first * esz, n - first, esz);
 }
 
-/* Sc burst: check and copy in one pass (nobody else can take the elements,
- * and no producer can reuse a slot before cons.tail passes it). */
-WM_RING_INLINE unsigned wm_ring_drain_filled(struct wm_ring *r, uint64_t head, unsigned char *dst,
-                                             unsigned n, const uint32_t esz)
+/* Sc: check and copy in one pass (nobody else takes these elements, and no
+ * producer reuses a slot before cons.tail passes it). */
+WM_RING_INLINE unsigned wm_ring_take_run(const unsigned char *slot, unsigned char *dst,
+                                         unsigned count, uint64_t pos, const uint32_t esz)
 {
-    uint32_t idx = (uint32_t)head & r->mask;
-    const unsigned char *slot = wm_ring_slot_at(r, idx, esz);
-    unsigned first = r->capacity - idx;
-    uint64_t want = head + 1;
-    for (unsigned i = 0; i < n; i++) {
-        if (WM_UNLIKELY(i == first))
-            slot = r->slots;
+    for (unsigned i = 0; i < count; i++) {
         /* acquire: pairs with the release in wm_ring_fill_run. */
-        if (__atomic_load_n((const uint64_t *)slot, __ATOMIC_ACQUIRE) != want)
+        if (__atomic_load_n((const uint64_t *)slot, __ATOMIC_ACQUIRE) != pos + 1)
             return i;
         memcpy(dst, slot + WM_RING_SEQ_SIZE, esz);
         dst += esz;
         slot += WM_RING_SEQ_SIZE + esz;
-        want++;
+        pos++;
     }
-    return n;
+    return count;
+}
+
+WM_RING_INLINE unsigned wm_ring_take(struct wm_ring *r, uint64_t head, unsigned char *dst,
+                                     unsigned n, const uint32_t esz)
+{
+    uint32_t idx = (uint32_t)head & r->mask;
+    unsigned first = r->capacity - idx;
+    if (first >= n)
+        return wm_ring_take_run(wm_ring_slot_at(r, idx, esz), dst, n, head, esz);
+    unsigned got = wm_ring_take_run(wm_ring_slot_at(r, idx, esz), dst, first, head, esz);
+    if (got < first)
+        return got;
+    return got + wm_ring_take_run(r->slots, dst + (size_t)first * esz, n - first, head + first,
+                                  esz);
 }
 
 /* Hand positions head .. head+n-1 back to the producers.  Consumers finish
@@ -304,6 +348,31 @@ WM_RING_INLINE void wm_ring_release_cons(struct wm_ring *r, uint64_t head, unsig
     __atomic_store_n(&r->cons.tail, head + n, __ATOMIC_RELEASE);
 }
 
+/* How many slots a burst or bulk of up to n from head may look at: what
+ * filled_hint covers (its cached copy, refreshed when it falls short).
+ * Bursts never read slots beyond it, so they do not pull lines producers
+ * are still writing (single-element dequeues do look at the slot: for one
+ * element the slot's line is the hand-off).  Returns 0 when nothing is
+ * covered (bulk: when fewer than n are). */
+WM_RING_INLINE unsigned wm_ring_scan_len(struct wm_ring *r, uint64_t head, unsigned n,
+                                         const bool bulk)
+{
+    /* relaxed: hints only; the slots' seq decide (acquire in
+     * wm_ring_filled / take). */
+    uint64_t hint = __atomic_load_n(&r->cons.hint_cache, __ATOMIC_RELAXED);
+    int64_t avail = (int64_t)(hint - head);
+    if (avail < (int64_t)n) {
+        hint = __atomic_load_n(&r->filled_hint, __ATOMIC_RELAXED);
+        __atomic_store_n(&r->cons.hint_cache, hint, __ATOMIC_RELAXED);
+        avail = (int64_t)(hint - head);
+    }
+    if (avail >= (int64_t)n)
+        return n;
+    if (bulk || avail <= 0)
+        return 0;
+    return (unsigned)avail;
+}
+
 WM_RING_INLINE unsigned wm_ring_dequeue_core(struct wm_ring *r, void *elems, unsigned n,
                                              const uint32_t esz, const unsigned flags)
 {
@@ -314,7 +383,10 @@ WM_RING_INLINE unsigned wm_ring_dequeue_core(struct wm_ring *r, void *elems, uns
     if (WM_UNLIKELY(n == 0))
         return 0;
     if (!mc && !bulk) {
-        got = wm_ring_drain_filled(r, head, elems, n, esz);
+        unsigned look = n == 1 ? 1 : wm_ring_scan_len(r, head, n, false);
+        if (look == 0)
+            return 0;
+        got = wm_ring_take(r, head, elems, look, esz);
         if (got == 0)
             return 0;
         /* relaxed: the claim counter is ours alone (sc); the hand-back to
@@ -324,7 +396,8 @@ WM_RING_INLINE unsigned wm_ring_dequeue_core(struct wm_ring *r, void *elems, uns
         return got;
     }
     for (;;) {
-        got = wm_ring_filled(r, head, n, esz);
+        unsigned look = n == 1 ? 1 : wm_ring_scan_len(r, head, n, bulk);
+        got = look ? wm_ring_filled(r, head, look, esz) : 0;
         if (got == 0 || (bulk && got < n))
             return 0;
         if (!mc) {

@@ -393,13 +393,17 @@ int main(int argc, char **argv)
 {
     int repeats = 5;
     const char *only = NULL;
+    int impl_only = -1;     /* --impl wirematch|rte_ring: profile one side */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--repeats") && i + 1 < argc)
             repeats = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = argv[++i];
+        else if (!strcmp(argv[i], "--impl") && i + 1 < argc)
+            impl_only = !strcmp(argv[++i], "rte_ring") ? IMPL_RTE : IMPL_WM;
         else {
-            fprintf(stderr, "usage: %s [--repeats N] [--only SUBSTRING]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--repeats N] [--only SUBSTRING] [--impl wirematch|rte_ring]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -428,6 +432,8 @@ int main(int argc, char **argv)
         init_src(c->esz);
         for (int rep = 0; rep < repeats; rep++)
             for (int im = 0; im < n_impl; im++) {
+                if (impl_only >= 0 && im != impl_only)
+                    continue;
                 struct queue q;
                 if (q_create(&q, (enum impl)im, "one", c->esz)) {
                     failures++;
@@ -448,6 +454,8 @@ int main(int argc, char **argv)
         uint64_t n = c->bsz == 1 ? (c->multi ? 1500000 : 6000000) : 30000000;
         for (int rep = 0; rep < repeats; rep++)
             for (int im = 0; im < n_impl; im++) {
+                if (impl_only >= 0 && im != impl_only)
+                    continue;
                 struct queue q;
                 if (q_create(&q, (enum impl)im, "duo", c->esz)) {
                     failures++;
@@ -464,6 +472,8 @@ int main(int argc, char **argv)
             continue;
         for (int rep = 0; rep < repeats; rep++)
             for (int im = 0; im < n_impl; im++) {
+                if (impl_only >= 0 && im != impl_only)
+                    continue;
                 double p50 = 0, p99 = 0;
                 round_trip((enum impl)im, multi, 200000, &p50, &p99);
                 snprintf(cs, sizeof cs, "%sroundtrip_p50", pfx);

@@ -29,6 +29,7 @@ MIN_ELEM = 8
 MAX_ELEM = 64
 MAX_CAPACITY = 1 << 30
 NAME_LEN = 32  # WM_RING_NAME_LEN, NUL included
+NO_SEQ = 0xFFFFFFFF  # wm_ring_layout.seq_offset when slots have no sequence word
 _LAYOUT_FIELDS = (
     "slots_offset",
     "slot_stride",
@@ -208,21 +209,24 @@ class Ring:
         return {f: int(getattr(lay, f)) for f in _LAYOUT_FIELDS}
 
     def slots_dtype(self) -> np.dtype:
-        """One slot: its sequence word and the element, at the C layout's offsets."""
+        """One slot at the C layout's offsets: the element, plus its sequence
+        word ("seq") when the ring layout has one (the current one does not:
+        completion is tracked by the producer and consumer tails)."""
         lay = self.layout()
+        names, formats, offsets = ["elem"], [self.dtype], [lay["elem_offset"]]
+        if lay["seq_offset"] != NO_SEQ:
+            names.insert(0, "seq")
+            formats.insert(0, np.dtype("<u8"))
+            offsets.insert(0, lay["seq_offset"])
         return np.dtype(
-            {
-                "names": ["seq", "elem"],
-                "formats": ["<u8", self.dtype],
-                "offsets": [lay["seq_offset"], lay["elem_offset"]],
-                "itemsize": lay["slot_stride"],
-            }
+            {"names": names, "formats": formats, "offsets": offsets, "itemsize": lay["slot_stride"]}
         )
 
     def slots(self) -> np.ndarray:
         """Read-only, zero-copy view of the slot array (capacity records of
-        slots_dtype()).  Slot i holds position p (p % capacity == i) when its
-        seq is p + 1; the element bytes change under a running producer."""
+        slots_dtype()).  Slot i holds the element of every position p with
+        p % capacity == i; positions stats().dequeued .. stats().enqueued - 1
+        are the ones in the ring.  The bytes change under a running producer."""
         lay = self.layout()
         total = lay["slots_offset"] + lay["slot_stride"] * lay["capacity"]
         raw = memoryview(ffi.buffer(self._ptr, total)).toreadonly()

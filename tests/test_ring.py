@@ -142,11 +142,13 @@ def test_slots_view_is_read_only_and_zero_copy() -> None:
         view["elem"]["qty"][0] = 1
     with pytest.raises(ValueError):
         view.flags.writeable = True
-    assert (view["seq"] == 0).all()
+    assert (view["elem"]["order_id"] == 0).all()
     # Zero copy: the view taken before the enqueue shows what the ring now holds.
     ring.enqueue(orders(100, 3))
     np.testing.assert_array_equal(view["elem"][:3], orders(100, 3))
-    np.testing.assert_array_equal(view["seq"][:4], [1, 2, 3, 0])  # filled for positions 0..2
+    ring.dequeue(3)
+    ring.enqueue(orders(200, 7))  # positions 3..9: slots 3..7, then 0 and 1
+    np.testing.assert_array_equal(view["elem"][[3, 4, 5, 6, 7, 0, 1]], orders(200, 7))
     # The view's memory is the ring's own, at the layout's offset.
     base = int(ffi.cast("uintptr_t", ring.ptr))
     assert view.__array_interface__["data"][0] == base + ring.layout()["slots_offset"]
@@ -159,7 +161,7 @@ def test_slots_view_keeps_the_ring_alive() -> None:
     import gc
 
     gc.collect()
-    assert (part["seq"] == 0).all()
+    assert (part["elem"]["order_id"] == 0).all()
 
 
 def test_readonly_ring_refuses_changes_but_reads() -> None:

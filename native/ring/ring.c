@@ -10,8 +10,12 @@
 #define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((size_t)(a) - 1))
 
 _Static_assert(offsetof(struct wm_ring, prod) % WM_RING_BLOCK == 0, "producer block aligned");
-_Static_assert(offsetof(struct wm_ring, cons) - offsetof(struct wm_ring, prod) >= WM_RING_BLOCK,
-               "producer and consumer blocks on separate lines");
+_Static_assert(offsetof(struct wm_ring_side, tail) - offsetof(struct wm_ring_side, claim) >=
+                   WM_RING_BLOCK,
+               "claim and tail on separate lines");
+_Static_assert(offsetof(struct wm_ring, cons) - offsetof(struct wm_ring, prod) >=
+                   sizeof(struct wm_ring_side),
+               "producer and consumer state on separate lines");
 _Static_assert(offsetof(struct wm_ring, slots) % WM_RING_BLOCK == 0, "slots aligned");
 
 static int valid_geometry(uint32_t elem_size, uint32_t capacity)
@@ -27,7 +31,7 @@ size_t wm_ring_memsize(uint32_t elem_size, uint32_t capacity)
 {
     if (!valid_geometry(elem_size, capacity))
         return 0;
-    size_t stride = WM_RING_SEQ_SIZE + elem_size;
+    size_t stride = elem_size;
     return ALIGN_UP(offsetof(struct wm_ring, slots) + stride * capacity, WM_CACHE_LINE);
 }
 
@@ -49,10 +53,9 @@ int wm_ring_init(void *mem, size_t memsize, const char *name, uint32_t elem_size
     r->elem_size = elem_size;
     r->capacity = capacity;
     r->mask = capacity - 1;
-    r->slot_stride = WM_RING_SEQ_SIZE + elem_size;
-    /* Every seq 0: no slot is filled for any position (position p is
-     * filled when its slot's seq is p + 1 >= 1).  Elements start zeroed so
-     * that a read-only view never shows bytes of a previous user. */
+    r->slot_stride = elem_size;
+    /* Elements start zeroed so that a read-only view never shows bytes of a
+     * previous user of the memory. */
     memset(r->slots, 0, (size_t)r->slot_stride * capacity);
     /* release: whoever sees the magic (e.g. wm_ring_check in a process that
      * attaches later) sees the whole layout. */
@@ -96,7 +99,7 @@ int wm_ring_check(const void *mem, size_t size)
         return -EINVAL;
     size_t need = wm_ring_memsize(r->elem_size, r->capacity);
     if (need == 0 || r->memsize != need || size < need || r->mask != r->capacity - 1 ||
-        r->slot_stride != WM_RING_SEQ_SIZE + r->elem_size ||
+        r->slot_stride != r->elem_size ||
         memchr(r->name, 0, WM_RING_NAME_LEN) == NULL)
         return -EINVAL;
     return 0;
@@ -116,8 +119,8 @@ uint32_t wm_ring_count(const struct wm_ring *r)
 {
     /* relaxed: a snapshot for statistics.  cons.head is read first, and
      * under concurrency the difference is clamped to 0 .. capacity. */
-    uint64_t cons = __atomic_load_n(&r->cons.head, __ATOMIC_RELAXED);
-    uint64_t prod = __atomic_load_n(&r->prod.head, __ATOMIC_RELAXED);
+    uint64_t cons = __atomic_load_n(&r->cons.claim.head, __ATOMIC_RELAXED);
+    uint64_t prod = __atomic_load_n(&r->prod.claim.head, __ATOMIC_RELAXED);
     int64_t used = (int64_t)(prod - cons);
     if (used < 0)
         return 0;
@@ -139,21 +142,21 @@ void wm_ring_layout(const struct wm_ring *r, struct wm_ring_layout *out)
     memset(out, 0, sizeof(*out));
     out->slots_offset = offsetof(struct wm_ring, slots);
     out->slot_stride = r->slot_stride;
-    out->elem_offset = WM_RING_SEQ_SIZE;
-    out->seq_offset = 0;
+    out->elem_offset = 0;
+    out->seq_offset = UINT32_MAX;   /* no sequence word: completion is the tails */
     out->elem_size = r->elem_size;
     out->capacity = r->capacity;
-    out->prod_head_offset = offsetof(struct wm_ring, prod.head);
-    out->cons_head_offset = offsetof(struct wm_ring, cons.head);
+    out->prod_head_offset = offsetof(struct wm_ring, prod.claim.head);
+    out->cons_head_offset = offsetof(struct wm_ring, cons.claim.head);
 }
 
 void wm_ring_get_stats(const struct wm_ring *r, struct wm_ring_stats *out)
 {
     /* relaxed: statistics; each counter is read whole.  The totals are the
      * heads themselves: every claimed position is completed. */
-    out->dequeued = __atomic_load_n(&r->cons.head, __ATOMIC_RELAXED);
-    out->enqueued = __atomic_load_n(&r->prod.head, __ATOMIC_RELAXED);
-    out->enqueue_refused = __atomic_load_n(&r->prod.refused, __ATOMIC_RELAXED);
+    out->dequeued = __atomic_load_n(&r->cons.claim.head, __ATOMIC_RELAXED);
+    out->enqueued = __atomic_load_n(&r->prod.claim.head, __ATOMIC_RELAXED);
+    out->enqueue_refused = __atomic_load_n(&r->prod.claim.refused, __ATOMIC_RELAXED);
 }
 
 /* ---- the exported operations ------------------------------------------- */

@@ -55,54 +55,48 @@
 
 #include "wirematch/ring.h"
 
-#define WM_RING_SEQ_SIZE 8u        /* bytes of the sequence word before each element */
-#define WM_RING_BLOCK    128u      /* producer and consumer blocks: two lines each, so
-                                      the adjacent-line prefetcher cannot pair them */
+#define WM_RING_BLOCK    128u      /* each block its own pair of lines, so the
+                                      adjacent-line prefetcher cannot pair them */
+
+/* One side's state (producers' or consumers'), split by who touches it:
+ *   claim: head and the cached other side's tail - touched only by this side,
+ *          so its CAS never waits for a line the other side is polling;
+ *   tail:  what this side has completed - polled by the other side. */
+struct wm_ring_side {
+    struct {
+        uint64_t head;         /* next position to claim */
+        uint64_t other_tail;   /* cached copy of the other side's tail */
+        uint64_t refused;      /* producers: elements refused, ring full */
+    } claim WM_ALIGNED(WM_RING_BLOCK);
+    uint64_t tail WM_ALIGNED(WM_RING_BLOCK);  /* every position below is complete */
+};
 
 /* The ring, at the start of its memory.  No pointers: another process maps
  * the same bytes at another address. */
 struct wm_ring {
-    /* Line 0: written once by wm_ring_init, read-only afterwards (stays
+    /* Block 0: written once by wm_ring_init, read-only afterwards (stays
      * shared in every core's cache). */
     uint64_t magic;            /* WM_RING_MAGIC, stored last by init */
     uint64_t memsize;          /* bytes laid out by init */
     uint32_t elem_size;
     uint32_t capacity;
     uint32_t mask;             /* capacity - 1 */
-    uint32_t slot_stride;      /* WM_RING_SEQ_SIZE + elem_size */
+    uint32_t slot_stride;      /* = elem_size: elements are contiguous */
     uint32_t owned;            /* 1: allocated by wm_ring_create, freed by destroy */
     uint32_t reserved;
     char name[WM_RING_NAME_LEN];
 
-    /* Producers' block: written by producers only. */
-    struct {
-        uint64_t head;         /* next position to claim; = elements enqueued */
-        uint64_t cons_tail;    /* cached copy of cons.tail (never ahead of it) */
-        uint64_t refused;      /* elements refused because the ring was full */
-    } prod WM_ALIGNED(WM_RING_BLOCK);
+    struct wm_ring_side prod WM_ALIGNED(WM_RING_BLOCK);
+    struct wm_ring_side cons WM_ALIGNED(WM_RING_BLOCK);
 
-    /* Fill hint, on its own line (burst consumers read it; the producers'
-     * claim line stays private to producers): the end of the latest filled
-     * batch.  Only a hint: under mp it may briefly go backwards, and every
-     * element is still validated by its slot's seq. */
-    uint64_t filled_hint WM_ALIGNED(WM_RING_BLOCK);
-
-    /* Consumers' block: written by consumers only. */
-    struct {
-        uint64_t head;         /* next position to claim; = elements dequeued */
-        uint64_t tail;         /* every position below has been read: producers
-                                  may reuse those slots */
-        uint64_t hint_cache;   /* consumers' copy of filled_hint */
-    } cons WM_ALIGNED(WM_RING_BLOCK);
-
-    /* Slots start here: capacity x (uint64_t seq, elem_size bytes). */
+    /* capacity x elem_size bytes. */
     unsigned char slots[] WM_ALIGNED(WM_RING_BLOCK);
 };
 
 /* Compile-time flags of the inline cores: every exported function passes
  * constants, so each becomes its own specialised code. */
-#define WM_RING_MP   1u            /* multiple producers: CAS the head */
-#define WM_RING_MC   1u            /* multiple consumers: CAS the head */
+#define WM_RING_MP   1u            /* multiple producers: CAS the head, wait for the tail */
+#define WM_RING_MC   1u            /* multiple consumers: likewise */
 #define WM_RING_BULK 2u            /* all n or nothing */
 
 #define WM_RING_INLINE static inline __attribute__((always_inline))
@@ -116,9 +110,22 @@ WM_RING_INLINE void wm_ring_pause(void)
 #endif
 }
 
-WM_RING_INLINE unsigned char *wm_ring_slot_at(struct wm_ring *r, uint32_t idx, const uint32_t esz)
+/* Ask for the line of the first slot a claim will touch before the CAS:
+ * a locked instruction waits for every earlier memory access, so without
+ * this the slot's cache miss would come after the CAS instead of overlapping
+ * the miss on the other side's tail.  A hint: it changes no value. */
+WM_RING_INLINE void wm_ring_prefetch_slot(struct wm_ring *r, uint64_t pos, const uint32_t esz,
+                                          const bool for_write)
 {
-    return r->slots + (size_t)idx * (WM_RING_SEQ_SIZE + esz);
+    const unsigned char *p = r->slots + (size_t)((uint32_t)pos & r->mask) * esz;
+#if defined(__x86_64__)
+    if (for_write)
+        __asm__ volatile("prefetchw %0" ::"m"(*p));   /* a NOP hint where unsupported */
+    else
+        __builtin_prefetch(p, 0, 3);
+#else
+    __builtin_prefetch(p, for_write, 3);
+#endif
 }
 
 /* Count refused elements.  Relaxed: a statistic, published to nobody; mp uses
@@ -126,298 +133,159 @@ WM_RING_INLINE unsigned char *wm_ring_slot_at(struct wm_ring *r, uint32_t idx, c
 WM_RING_INLINE void wm_ring_count_refused(struct wm_ring *r, uint64_t n, const bool mp)
 {
     if (mp)
-        __atomic_fetch_add(&r->prod.refused, n, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&r->prod.claim.refused, n, __ATOMIC_RELAXED);
     else
-        __atomic_store_n(&r->prod.refused,
-                         __atomic_load_n(&r->prod.refused, __ATOMIC_RELAXED) + n,
+        __atomic_store_n(&r->prod.claim.refused,
+                         __atomic_load_n(&r->prod.claim.refused, __ATOMIC_RELAXED) + n,
                          __ATOMIC_RELAXED);
 }
 
-/* ---- enqueue ----------------------------------------------------------- */
-
-WM_RING_INLINE void wm_ring_raise_hint(struct wm_ring *r, uint64_t end, const bool mp)
+/* Copy bytes (a multiple of 8, known per element size) with fixed-size
+ * moves: 32-byte chunks, then what is left in 8-byte steps. */
+WM_RING_INLINE void wm_ring_copy(unsigned char *dst, const unsigned char *src, size_t bytes)
 {
-    if (!mp) {
-        __atomic_store_n(&r->filled_hint, end, __ATOMIC_RELAXED);
+    size_t off = 0;
+    for (; off + 32 <= bytes; off += 32)
+        __builtin_memcpy(dst + off, src + off, 32);
+    for (; off < bytes; off += 8)
+        __builtin_memcpy(dst + off, src + off, 8);
+}
+
+/* Copy n elements between the caller's array and the slots of positions
+ * pos .. pos+n-1 (two runs when they wrap). */
+WM_RING_INLINE void wm_ring_copy_in(struct wm_ring *r, uint64_t pos, const unsigned char *src,
+                                    unsigned n, const uint32_t esz)
+{
+    uint32_t idx = (uint32_t)pos & r->mask;
+    uint32_t first = r->capacity - idx;
+    unsigned char *slot = r->slots + (size_t)idx * esz;
+    if (WM_LIKELY(first >= n)) {
+        wm_ring_copy(slot, src, (size_t)n * esz);
         return;
     }
-    uint64_t cur = __atomic_load_n(&r->filled_hint, __ATOMIC_RELAXED);
-    while ((int64_t)(cur - end) < 0 &&
-           !__atomic_compare_exchange_n(&r->filled_hint, &cur, end, true, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED))
-        ;
+    wm_ring_copy(slot, src, (size_t)first * esz);
+    wm_ring_copy(r->slots, src + (size_t)first * esz, (size_t)(n - first) * esz);
 }
 
-/* Write count elements into claimed slots starting at slot, for positions
- * pos .. pos+count-1 (no wrap inside). */
-WM_RING_INLINE void wm_ring_fill_run(unsigned char *slot, const unsigned char *src, unsigned count,
-                                     uint64_t pos, const uint32_t esz)
+WM_RING_INLINE void wm_ring_copy_out(struct wm_ring *r, uint64_t pos, unsigned char *dst,
+                                     unsigned n, const uint32_t esz)
 {
-    for (unsigned i = 0; i < count; i++) {
-        memcpy(slot + WM_RING_SEQ_SIZE, src, esz);
-        /* release: pairs with the acquire of this seq in wm_ring_filled /
-         * dequeue_one; the element is written before anyone sees "filled
-         * for pos". */
-        __atomic_store_n((uint64_t *)slot, pos + 1, __ATOMIC_RELEASE);
-        src += esz;
-        slot += WM_RING_SEQ_SIZE + esz;
-        pos++;
-    }
-}
-
-WM_RING_INLINE void wm_ring_fill(struct wm_ring *r, uint64_t head, const unsigned char *src,
-                                 unsigned n, const uint32_t esz)
-{
-    uint32_t idx = (uint32_t)head & r->mask;
-    unsigned first = r->capacity - idx;          /* slots before the wrap */
-    if (first >= n) {
-        wm_ring_fill_run(wm_ring_slot_at(r, idx, esz), src, n, head, esz);
+    uint32_t idx = (uint32_t)pos & r->mask;
+    uint32_t first = r->capacity - idx;
+    const unsigned char *slot = r->slots + (size_t)idx * esz;
+    if (WM_LIKELY(first >= n)) {
+        wm_ring_copy(dst, slot, (size_t)n * esz);
         return;
     }
-    wm_ring_fill_run(wm_ring_slot_at(r, idx, esz), src, first, head, esz);
-    wm_ring_fill_run(r->slots, src + (size_t)first * esz, n - first, head + first, esz);
+    wm_ring_copy(dst, slot, (size_t)first * esz);
+    wm_ring_copy(dst + (size_t)first * esz, r->slots, (size_t)(n - first) * esz);
 }
 
-/* Claim up to n positions with one head update and fill them.  Returns the
- * number enqueued (bulk: n or 0). */
+/* Claim up to n positions on side `self`, bounded by the other side's tail
+ * plus `room` (producers: capacity; consumers: 0).  Returns the count
+ * claimed (bulk: n or 0) and the first position in *start. */
+WM_RING_INLINE unsigned wm_ring_claim(struct wm_ring *r, struct wm_ring_side *self,
+                                      struct wm_ring_side *other, uint64_t room, unsigned n,
+                                      uint64_t *start, const uint32_t esz, const bool multi,
+                                      const bool bulk)
+{
+    /* relaxed: the head only allocates positions (multi: the CAS below
+     * re-validates it; single: we are its only writer). */
+    uint64_t head = __atomic_load_n(&self->claim.head, __ATOMIC_RELAXED);
+    if (multi)
+        wm_ring_prefetch_slot(r, head, esz, room != 0);
+    unsigned got;
+    for (;;) {
+        /* acquire: pairs with the release store of the cache below (by us or
+         * a peer on our side), which follows that claimer's acquire of the
+         * other side's tail: everything the other side completed below it
+         * happens before what we do with the claimed positions. */
+        uint64_t tail = __atomic_load_n(&self->claim.other_tail, __ATOMIC_ACQUIRE);
+        int64_t avail = (int64_t)(tail + room - head);
+        if (WM_UNLIKELY(avail < (int64_t)n)) {
+            /* The cache falls short: refresh it.  acquire: pairs with the
+             * release in wm_ring_complete on the other side. */
+            tail = __atomic_load_n(&other->tail, __ATOMIC_ACQUIRE);
+            /* release: pairs with the acquire of the cache above. */
+            __atomic_store_n(&self->claim.other_tail, tail, __ATOMIC_RELEASE);
+            if (multi)  /* read after the tail: a stale head cannot hide room */
+                head = __atomic_load_n(&self->claim.head, __ATOMIC_RELAXED);
+            avail = (int64_t)(tail + room - head);
+            if (avail < (int64_t)n) {
+                if (bulk || avail <= 0)
+                    return 0;
+                n = (unsigned)avail;
+            }
+        }
+        got = n;
+        if (!multi) {
+            /* relaxed: the head publishes nothing (the tail does). */
+            __atomic_store_n(&self->claim.head, head + got, __ATOMIC_RELAXED);
+            break;
+        }
+        /* relaxed CAS: claims positions, publishes nothing; the room was
+         * established by the acquire above.  On failure head is reloaded. */
+        if (__atomic_compare_exchange_n(&self->claim.head, &head, head + got, true,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+            break;
+    }
+    *start = head;
+    return got;
+}
+
+/* Publish positions start .. start+n-1 as complete to the other side.
+ * Claimers complete in claim order: under multi a later claimer waits for
+ * the earlier ones (they are copying; nobody waits on an idle side). */
+WM_RING_INLINE void wm_ring_complete(struct wm_ring_side *self, uint64_t start, unsigned n,
+                                     const bool multi)
+{
+    if (multi) {
+        /* acquire: pairs with the release below by the claimer before us,
+         * so our release also covers its copies (a release sequence does
+         * not extend through another thread's plain store). */
+        while (WM_UNLIKELY(__atomic_load_n(&self->tail, __ATOMIC_ACQUIRE) != start))
+            wm_ring_pause();
+    }
+    /* release: pairs with the acquire of this tail in wm_ring_claim on the
+     * other side: our copies happen before it uses these positions. */
+    __atomic_store_n(&self->tail, start + n, __ATOMIC_RELEASE);
+}
+
+/* ---- the cores ------------------------------------------------------------ */
+
 WM_RING_INLINE unsigned wm_ring_enqueue_core(struct wm_ring *r, const void *elems, unsigned n,
                                              const uint32_t esz, const unsigned flags)
 {
     const bool mp = flags & WM_RING_MP, bulk = flags & WM_RING_BULK;
-    const uint64_t cap = r->capacity;
-    const unsigned want = n;
+    uint64_t start;
     if (WM_UNLIKELY(n == 0))
         return 0;
-    /* relaxed: the head only allocates positions (mp: the CAS below
-     * re-validates it; sp: we are its only writer). */
-    uint64_t head = __atomic_load_n(&r->prod.head, __ATOMIC_RELAXED);
-    for (;;) {
-        /* acquire: pairs with the release store of the cache below (by this
-         * or another producer), which follows that producer's acquire of
-         * cons.tail: the consumers' reads of every position below the cached
-         * tail happen before our writes into those slots. */
-        uint64_t tail = __atomic_load_n(&r->prod.cons_tail, __ATOMIC_ACQUIRE);
-        uint64_t used = head - tail;             /* huge if head is stale (mp) */
-        uint64_t room = used <= cap ? cap - used : 0;
-        if (WM_UNLIKELY(room < n)) {
-            /* The cache says "full": refresh it.  acquire: pairs with the
-             * release of cons.tail in wm_ring_release_cons. */
-            tail = __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
-            /* release: pairs with the acquire of the cache above. */
-            __atomic_store_n(&r->prod.cons_tail, tail, __ATOMIC_RELEASE);
-            if (mp)  /* read after the tail, so head >= tail (both only grow) */
-                head = __atomic_load_n(&r->prod.head, __ATOMIC_RELAXED);
-            used = head - tail;
-            room = used <= cap ? cap - used : 0;
-            if (room < n) {
-                if (bulk || room == 0) {
-                    wm_ring_count_refused(r, want, mp);
-                    return 0;
-                }
-                n = (unsigned)room;
-            }
-        }
-        if (!mp) {
-            /* relaxed: the head publishes nothing; consumers learn of each
-             * element from its slot's seq. */
-            __atomic_store_n(&r->prod.head, head + n, __ATOMIC_RELAXED);
-            break;
-        }
-        /* relaxed CAS: it claims positions and publishes nothing (the room
-         * was established by the acquire of the cache above).  On failure
-         * head is reloaded and the room checked again. */
-        if (__atomic_compare_exchange_n(&r->prod.head, &head, head + n, true, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED))
-            break;
-        n = want;
-    }
-    if (WM_UNLIKELY(n < want))
-        wm_ring_count_refused(r, want - n, mp);
-    wm_ring_fill(r, head, elems, n, esz);
-    /* Tell burst consumers how far they may look: filled_hint only grows
-     * and, once this call returns, covers every position it filled.
-     * relaxed: a hint, publishing nothing (each slot's seq does).  sp is
-     * the only producer, so head + n is the maximum; mp raises it with a
-     * CAS unless another producer already raised it further. */
-    wm_ring_raise_hint(r, head + n, mp);
-    return n;
-}
-
-/* ---- dequeue ----------------------------------------------------------- */
-
-/* How many of count slots from slot (positions pos ..; no wrap inside) are
- * filled for their position (stops at the first that is not). */
-WM_RING_INLINE unsigned wm_ring_filled_run(const unsigned char *slot, unsigned count, uint64_t pos,
-                                           const uint32_t esz)
-{
-    for (unsigned i = 0; i < count; i++) {
-        /* acquire: pairs with the release in wm_ring_fill_run; the element
-         * is read after this (wm_ring_copy_out / take_run). */
-        if (__atomic_load_n((const uint64_t *)slot, __ATOMIC_ACQUIRE) != pos + 1)
-            return i;
-        slot += WM_RING_SEQ_SIZE + esz;
-        pos++;
-    }
-    return count;
-}
-
-WM_RING_INLINE unsigned wm_ring_filled(struct wm_ring *r, uint64_t head, unsigned n,
-                                       const uint32_t esz)
-{
-    uint32_t idx = (uint32_t)head & r->mask;
-    unsigned first = r->capacity - idx;
-    if (first >= n)
-        return wm_ring_filled_run(wm_ring_slot_at(r, idx, esz), n, head, esz);
-    unsigned got = wm_ring_filled_run(wm_ring_slot_at(r, idx, esz), first, head, esz);
-    if (got < first)
-        return got;
-    return got + wm_ring_filled_run(r->slots, n - first, head + first, esz);
-}
-
-/* Copy count elements out of claimed slots (no wrap inside).  Each was seen
- * filled by an acquire of its seq (wm_ring_filled). */
-WM_RING_INLINE void wm_ring_copy_out(const unsigned char *slot, unsigned char *dst, unsigned count,
-                                     const uint32_t esz)
-{
-    for (unsigned i = 0; i < count; i++) {
-        memcpy(dst, slot + WM_RING_SEQ_SIZE, esz);
-        dst += esz;
-        slot += WM_RING_SEQ_SIZE + esz;
-    }
-}
-
-WM_RING_INLINE void wm_ring_drain(struct wm_ring *r, uint64_t head, unsigned char *dst, unsigned n,
-                                  const uint32_t esz)
-{
-    uint32_t idx = (uint32_t)head & r->mask;
-    unsigned first = r->capacity - idx;
-    if (first >= n) {
-        wm_ring_copy_out(wm_ring_slot_at(r, idx, esz), dst, n, esz);
-        return;
-    }
-    wm_ring_copy_out(wm_ring_slot_at(r, idx, esz), dst, first, esz);
-    wm_ring_copy_out(r->slots, dst + (size_t)first * esz, n - first, esz);
-}
-
-/* Sc: check and copy in one pass (nobody else takes these elements, and no
- * producer reuses a slot before cons.tail passes it). */
-WM_RING_INLINE unsigned wm_ring_take_run(const unsigned char *slot, unsigned char *dst,
-                                         unsigned count, uint64_t pos, const uint32_t esz)
-{
-    for (unsigned i = 0; i < count; i++) {
-        /* acquire: pairs with the release in wm_ring_fill_run. */
-        if (__atomic_load_n((const uint64_t *)slot, __ATOMIC_ACQUIRE) != pos + 1)
-            return i;
-        memcpy(dst, slot + WM_RING_SEQ_SIZE, esz);
-        dst += esz;
-        slot += WM_RING_SEQ_SIZE + esz;
-        pos++;
-    }
-    return count;
-}
-
-WM_RING_INLINE unsigned wm_ring_take(struct wm_ring *r, uint64_t head, unsigned char *dst,
-                                     unsigned n, const uint32_t esz)
-{
-    uint32_t idx = (uint32_t)head & r->mask;
-    unsigned first = r->capacity - idx;
-    if (first >= n)
-        return wm_ring_take_run(wm_ring_slot_at(r, idx, esz), dst, n, head, esz);
-    unsigned got = wm_ring_take_run(wm_ring_slot_at(r, idx, esz), dst, first, head, esz);
-    if (got < first)
-        return got;
-    return got + wm_ring_take_run(r->slots, dst + (size_t)first * esz, n - first, head + first,
-                                  esz);
-}
-
-/* Hand positions head .. head+n-1 back to the producers.  Consumers finish
- * in claim order: a later claimer waits for the earlier ones (mc only). */
-WM_RING_INLINE void wm_ring_release_cons(struct wm_ring *r, uint64_t head, unsigned n,
-                                         const bool mc)
-{
-    if (mc) {
-        /* acquire: pairs with the release below by the consumer of the
-         * positions before ours, so that our release also covers its reads
-         * (release sequences do not extend through plain stores). */
-        while (WM_UNLIKELY(__atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE) != head))
-            wm_ring_pause();
-    }
-    /* release: pairs with the acquire of cons.tail in wm_ring_enqueue_core;
-     * our reads of the elements happen before any producer reuses the
-     * slots. */
-    __atomic_store_n(&r->cons.tail, head + n, __ATOMIC_RELEASE);
-}
-
-/* How many slots a burst or bulk of up to n from head may look at: what
- * filled_hint covers (its cached copy, refreshed when it falls short).
- * Bursts never read slots beyond it, so they do not pull lines producers
- * are still writing (single-element dequeues do look at the slot: for one
- * element the slot's line is the hand-off).  Returns 0 when nothing is
- * covered (bulk: when fewer than n are). */
-WM_RING_INLINE unsigned wm_ring_scan_len(struct wm_ring *r, uint64_t head, unsigned n,
-                                         const bool bulk)
-{
-    /* relaxed: hints only; the slots' seq decide (acquire in
-     * wm_ring_filled / take). */
-    uint64_t hint = __atomic_load_n(&r->cons.hint_cache, __ATOMIC_RELAXED);
-    int64_t avail = (int64_t)(hint - head);
-    if (avail < (int64_t)n) {
-        hint = __atomic_load_n(&r->filled_hint, __ATOMIC_RELAXED);
-        __atomic_store_n(&r->cons.hint_cache, hint, __ATOMIC_RELAXED);
-        avail = (int64_t)(hint - head);
-    }
-    if (avail >= (int64_t)n)
-        return n;
-    if (bulk || avail <= 0)
+    unsigned got = wm_ring_claim(r, &r->prod, &r->cons, r->capacity, n, &start, esz, mp, bulk);
+    if (WM_UNLIKELY(got < n))
+        wm_ring_count_refused(r, n - got, mp);
+    if (got == 0)
         return 0;
-    return (unsigned)avail;
+    wm_ring_copy_in(r, start, elems, got, esz);
+    wm_ring_complete(&r->prod, start, got, mp);
+    return got;
 }
 
 WM_RING_INLINE unsigned wm_ring_dequeue_core(struct wm_ring *r, void *elems, unsigned n,
                                              const uint32_t esz, const unsigned flags)
 {
     const bool mc = flags & WM_RING_MC, bulk = flags & WM_RING_BULK;
-    /* relaxed: consumers' claim counter; mc re-validates it with the CAS. */
-    uint64_t head = __atomic_load_n(&r->cons.head, __ATOMIC_RELAXED);
-    unsigned got;
+    uint64_t start;
     if (WM_UNLIKELY(n == 0))
         return 0;
-    if (!mc && !bulk) {
-        unsigned look = n == 1 ? 1 : wm_ring_scan_len(r, head, n, false);
-        if (look == 0)
-            return 0;
-        got = wm_ring_take(r, head, elems, look, esz);
-        if (got == 0)
-            return 0;
-        /* relaxed: the claim counter is ours alone (sc); the hand-back to
-         * producers is the release of cons.tail. */
-        __atomic_store_n(&r->cons.head, head + got, __ATOMIC_RELAXED);
-        wm_ring_release_cons(r, head, got, false);
-        return got;
-    }
-    for (;;) {
-        unsigned look = n == 1 ? 1 : wm_ring_scan_len(r, head, n, bulk);
-        got = look ? wm_ring_filled(r, head, look, esz) : 0;
-        if (got == 0 || (bulk && got < n))
-            return 0;
-        if (!mc) {
-            __atomic_store_n(&r->cons.head, head + got, __ATOMIC_RELAXED);  /* relaxed: as above */
-            break;
-        }
-        /* relaxed CAS: claims positions; the elements were published by
-         * the slots' seq (acquired in wm_ring_filled), and no producer can
-         * reuse a slot until cons.tail passes it, which needs our claim. */
-        if (__atomic_compare_exchange_n(&r->cons.head, &head, head + got, true, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED))
-            break;
-    }
-    wm_ring_drain(r, head, elems, got, esz);
-    wm_ring_release_cons(r, head, got, mc);
+    unsigned got = wm_ring_claim(r, &r->cons, &r->prod, 0, n, &start, esz, mc, bulk);
+    if (got == 0)
+        return 0;
+    wm_ring_copy_out(r, start, elems, got, esz);
+    wm_ring_complete(&r->cons, start, got, mc);
     return got;
 }
 
-/* Single-element operations: the burst cores with n = 1 (the compiler
- * folds the loops away). */
+/* Single-element operations: the cores with n = 1 (the loops fold away). */
 WM_RING_INLINE int wm_ring_enqueue_one(struct wm_ring *r, const void *elem, const uint32_t esz,
                                        const bool mp)
 {

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.native import ROOT, build_dir
+# Not `from pipeline.native import ...`: that loads the cffi extension, and a
+# sanitizer build's extension cannot be loaded into a plain CPython (TSan:
+# "cannot allocate memory in static TLS block").  The C programs need none of it.
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build_dir() -> Path:
+    return ROOT / "build" / os.environ.get("WIREMATCH_BUILD", "release")
+
 
 SOURCES = sorted((ROOT / "native" / "tests").glob("test_*.c"))
 

@@ -8,7 +8,7 @@
  * duplicate); at the end every bit must be set (no loss).
  *
  * Scale: WM_RING_STRESS_SCALE (a float, default 1) multiplies the element
- * counts; under ThreadSanitizer they are divided by 200 so the TSan suite
+ * counts; under ThreadSanitizer they are divided by 40 so the TSan suite
  * stays fast while still running every case.
  */
 #include <errno.h>
@@ -297,7 +297,7 @@ int main(void)
     if (env != NULL && *env)
         scale = atof(env);
     if (UNDER_TSAN)
-        scale /= 200;
+        scale /= 40;
     printf("scale %.4g%s\n", scale, UNDER_TSAN ? " (ThreadSanitizer)" : "");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_case(&cases[i], scale);

@@ -4,47 +4,47 @@
  * worker loops, the benchmark, the tests) include this header; everybody else
  * calls the exported wrappers declared in wirematch/ring.h.
  *
- * Algorithm (docs/ring.md has the long form)
- * ------------------------------------------
+ * Algorithm (docs/ring.md has the long form and the measurements)
+ * ----------------------------------------------------------------
  * Positions are 64-bit counters that never wrap in practice (2^64 elements at
- * 10^9/s is 584 years), so position p lives in slot p & mask and no value is
- * ever reused: there is no ABA.  Every slot starts with a 64-bit sequence
- * word saying what the slot is waiting for:
+ * 10^9/s is 584 years): position p lives in slot p & mask, and no position
+ * value is ever reused, so there is no ABA on any counter.
  *
- *   seq == p        free: the producer of position p may write it
- *   seq == p + 1    filled: the consumer of position p may read it
- *   seq == p + cap  read and handed back: free for position p + cap
+ * Each side (producers, consumers) has
+ *   claim.head   the next position to claim: advanced with ONE CAS per call
+ *                (mp_/mc_) or one plain store (sp_/sc_), for 1 or n elements;
+ *   claim.other_tail  a cached copy of the other side's tail, refreshed only
+ *                when it says there is not enough room (producers) or not
+ *                enough elements (consumers);
+ *   tail         every position below it is complete on this side (written
+ *                by producers / read by consumers).
+ * claim lives on lines only its own side touches, so a CAS on a head never
+ * waits for a line the other side is polling; tail lives on its own lines
+ * and is what the other side polls.  (rte_ring keeps head and tail of a side
+ * on one line, so its mp/mc CAS fights the other side's polling of the tail:
+ * that, not the in-order wait, is what makes its MP/MC hand-off slow.)
  *
- * Producers claim positions by advancing prod.head (a CAS for mp_, a plain
- * store for sp_), consumers likewise on cons.head; a burst claims its n
- * positions with ONE head update.  Completion is per slot: the claimer of p
- * writes (or reads) the element and then release-stores the slot's next
- * sequence value, so nobody waits for an earlier claimer to finish (no
- * in-order tail as in rte_ring's MP/MC modes), and consumers may finish out of
- * order.
- *
- * Two ways to decide that positions may be claimed:
- *   - single-element operations look at the slot itself (Vyukov's bounded
- *     MPMC queue): a producer claims p only when slot p already says "free
- *     for p", a consumer only when it says "filled for p".  The other side's
- *     head is never read, so a hand-off touches just the slot's line.
- *   - bursts compare their head with a cached copy of the other side's head
- *     (prod.cons_cache / cons.prod_cache), refreshed only when the cache says
- *     there is not enough room / not enough elements.  The other side's head
- *     counts positions it has CLAIMED, so a claimed slot may still be in use
- *     by a claimer that has not finished: the burst then waits for the slot's
- *     sequence word (a short, bounded wait on a running peer; a preempted peer
- *     delays it, exactly as rte_ring's tail wait does).
- * Both rules keep 0 <= prod.head - cons.head <= capacity at all times.
+ *   producers: claim [h, h+n) if h + n <= cons.tail + capacity; copy the n
+ *              elements into slots h..h+n-1; wait until prod.tail == h
+ *              (mp only: earlier claimers finish first); prod.tail = h + n.
+ *   consumers: claim [c, c+n) if c + n <= prod.tail; copy out; wait until
+ *              cons.tail == c (mc only); cons.tail = c + n.
+ * Hence cons.tail <= cons.head <= prod.tail <= prod.head <= cons.tail + cap:
+ * a claimed slot is never in use by the other side.  Elements are
+ * contiguous (no per-slot word), copied with fixed-size moves per element
+ * size.  A claim never waits; completion waits only for earlier claimers of
+ * the same side (mp/mc), which are copying - unless one was descheduled.
  *
  * Memory ordering
  * ---------------
- * The element is published and handed back ONLY through the slot's sequence
- * word: release-store after writing/reading the element, acquire-load before
- * reading/writing it.  The heads and the caches are claim counters: they are
- * accessed relaxed, because no data is ever published through them (a
- * position obtained from a head is always re-validated by the acquire of its
- * slot's sequence word before the element is touched).
+ * Data is published only through the tails: release-store of a side's tail
+ * after its copies, acquire-load of the other side's tail before using the
+ * positions below it.  The cached copy is stored with release after that
+ * acquire and loaded with acquire, so a peer claiming on the strength of the
+ * cache is ordered after the other side's copies too.  Heads are claim
+ * counters and publish nothing: relaxed (the mp/mc CAS re-validates them).
+ * The mp/mc completion wait loads its own tail with acquire so that its
+ * release also covers the earlier claimer's copies.
  */
 #ifndef WM_RING_INLINE_H
 #define WM_RING_INLINE_H

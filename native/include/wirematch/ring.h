@@ -14,14 +14,13 @@
  *   *_enqueue_burst / _dequeue_burst   as many as possible up to n: returns the count
  *   *_enqueue_bulk  / _dequeue_bulk    all n or nothing: returns n or 0
  *
- * Nothing blocks on an empty or full ring: single-element calls look at the
- * slot itself and return -ENOBUFS / -ENOENT at once; bursts and bulks check a
- * cached copy of the other side's position and return what fits (bulk: 0).
- * Positions claimed by a burst are completed slot by slot: if a peer that
- * claimed an earlier lap of the same slot has not finished, the burst waits
- * for that peer (a running peer finishes within nanoseconds; a descheduled
- * one delays it, as with rte_ring's tails).  A refused enqueue is counted in
- * the ring's stats (enqueue_refused, in elements).
+ * Nothing blocks on an empty or full ring: a call that finds no room / no
+ * element returns at once (-ENOBUFS / -ENOENT / 0).  A burst or bulk claims
+ * its n positions with one atomic operation.  Under mp_/mc_ a caller that
+ * has claimed positions publishes them after the callers that claimed
+ * earlier positions on its side (they are copying; a descheduled one delays
+ * it, as with rte_ring).  A refused enqueue is counted in the ring's stats
+ * (enqueue_refused, in elements).
  *
  * The algorithm, its memory-ordering argument and measured figures are in
  * docs/ring.md.

@@ -50,6 +50,7 @@
 #define WM_RING_INLINE_H
 
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -100,6 +101,9 @@ struct wm_ring {
 #define WM_RING_BULK 2u            /* all n or nothing */
 
 #define WM_RING_INLINE static inline __attribute__((always_inline))
+
+/* Pauses before a completion wait yields the CPU (see wm_ring_complete). */
+#define WM_RING_SPIN_LIMIT 1024u
 
 WM_RING_INLINE void wm_ring_pause(void)
 {
@@ -243,8 +247,18 @@ WM_RING_INLINE void wm_ring_complete(struct wm_ring_side *self, uint64_t start, 
         /* acquire: pairs with the release below by the claimer before us,
          * so our release also covers its copies (a release sequence does
          * not extend through another thread's plain store). */
-        while (WM_UNLIKELY(__atomic_load_n(&self->tail, __ATOMIC_ACQUIRE) != start))
-            wm_ring_pause();
+        unsigned spins = 0;
+        while (WM_UNLIKELY(__atomic_load_n(&self->tail, __ATOMIC_ACQUIRE) != start)) {
+            /* The earlier claimer is copying a few elements: nanoseconds.
+             * After WM_RING_SPIN_LIMIT pauses (tens of microseconds) it has
+             * evidently been descheduled, and spinning on would only keep
+             * it off the CPU (threads sharing a core): give the CPU up.  On
+             * a dedicated core this never happens in normal operation. */
+            if (WM_UNLIKELY(++spins % WM_RING_SPIN_LIMIT == 0))
+                sched_yield();
+            else
+                wm_ring_pause();
+        }
     }
     /* release: pairs with the acquire of this tail in wm_ring_claim on the
      * other side: our copies happen before it uses these positions. */

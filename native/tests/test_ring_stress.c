@@ -276,18 +276,18 @@ static void run_case(const struct stress_case *c, double scale)
 }
 
 static const struct stress_case cases[] = {
-    {"spsc_single", 1, 1, 0, 0, OP_SINGLE, 8, 1024, 20000000},
-    {"spsc_burst", 1, 1, 0, 0, OP_BURST, 8, 1024, 40000000},
-    {"spsc_bulk_small_ring", 1, 1, 0, 0, OP_BULK, 24, 32, 10000000},
+    {"spsc_single", 1, 1, 0, 0, OP_SINGLE, 8, 1024, 40000000},
+    {"spsc_burst", 1, 1, 0, 0, OP_BURST, 8, 1024, 80000000},
+    {"spsc_bulk_small_ring", 1, 1, 0, 0, OP_BULK, 24, 32, 4000000},
     {"mpmc_2x2_single", 2, 2, 1, 1, OP_SINGLE, 16, 256, 7500000},
-    {"mpmc_2x2_burst", 2, 2, 1, 1, OP_BURST, 16, 1024, 15000000},
+    {"mpmc_2x2_burst", 2, 2, 1, 1, OP_BURST, 16, 1024, 30000000},
     {"mpmc_2x2_mixed", 2, 2, 1, 1, OP_MIXED, 64, 64, 5000000},
-    {"mpmc_2x2_tiny_ring", 2, 2, 1, 1, OP_MIXED, 8, 4, 2500000},
-    {"mpmc_1x1_mixed", 1, 1, 1, 1, OP_MIXED, 32, 128, 15000000},
-    {"spmc_1x2_burst", 1, 2, 0, 1, OP_BURST, 16, 512, 20000000},
+    {"mpmc_2x2_tiny_ring", 2, 2, 1, 1, OP_MIXED, 8, 4, 1000000},
+    {"mpmc_1x1_mixed", 1, 1, 1, 1, OP_MIXED, 32, 128, 30000000},
+    {"spmc_1x2_burst", 1, 2, 0, 1, OP_BURST, 16, 512, 40000000},
     {"spmc_1x2_single", 1, 2, 0, 1, OP_SINGLE, 8, 512, 10000000},
     {"mpsc_2x1_mixed", 2, 1, 1, 0, OP_MIXED, 40, 256, 7500000},
-    {"mpsc_2x1_inline", 2, 1, 1, 0, OP_INLINE, 16, 1024, 15000000},
+    {"mpsc_2x1_inline", 2, 1, 1, 0, OP_INLINE, 16, 1024, 30000000},
 };
 
 int main(void)

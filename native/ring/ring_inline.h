@@ -279,6 +279,14 @@ WM_RING_INLINE unsigned wm_ring_enqueue_core(struct wm_ring *r, const void *elem
         wm_ring_count_refused(r, n - got, mp);
     if (got == 0)
         return 0;
+    if (mp) {
+        /* Start taking the tail's line (which consumers poll) while we copy,
+         * so its ownership transfer overlaps the slots' instead of following
+         * it: the next locked CAS waits for both stores to complete. */
+#if defined(__x86_64__)
+        __asm__ volatile("prefetchw %0" ::"m"(r->prod.tail));
+#endif
+    }
     wm_ring_copy_in(r, start, elems, got, esz);
     wm_ring_complete(&r->prod, start, got, mp);
     return got;

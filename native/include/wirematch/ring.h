@@ -19,7 +19,7 @@
  * its n positions with one atomic operation.  Under mp_/mc_ a caller that
  * has claimed positions publishes them after the callers that claimed
  * earlier positions on its side (they are copying; a descheduled one delays
- * it, as with rte_ring).  A refused enqueue is counted in the ring's stats
+ * it, as with rte_ring, and after a while the waiter yields the CPU).  A refused enqueue is counted in the ring's stats
  * (enqueue_refused, in elements).
  *
  * The algorithm, its memory-ordering argument and measured figures are in

@@ -13,5 +13,6 @@
 #include "wirematch/ouch.h"
 #include "wirematch/itch.h"
 #include "wirematch/nic.h"
+#include "wirematch/ring.h"
 
 #endif

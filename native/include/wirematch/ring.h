@@ -14,7 +14,16 @@
  *   *_enqueue_burst / _dequeue_burst   as many as possible up to n: returns the count
  *   *_enqueue_bulk  / _dequeue_bulk    all n or nothing: returns n or 0
  *
- * Nothing blocks.  A refused enqueue is counted in the ring's stats.
+ * Nothing blocks on an empty or full ring: a call that finds no room / no
+ * element returns at once (-ENOBUFS / -ENOENT / 0).  A burst or bulk claims
+ * its n positions with one atomic operation.  Under mp_/mc_ a caller that
+ * has claimed positions publishes them after the callers that claimed
+ * earlier positions on its side (they are copying; a descheduled one delays
+ * it, as with rte_ring, and after a while the waiter yields the CPU).  A refused enqueue is counted in the ring's stats
+ * (enqueue_refused, in elements).
+ *
+ * The algorithm, its memory-ordering argument and measured figures are in
+ * docs/ring.md.
  */
 #ifndef WIREMATCH_RING_H
 #define WIREMATCH_RING_H
@@ -51,10 +60,13 @@ struct wm_ring_stats {
 size_t wm_ring_memsize(uint32_t elem_size, uint32_t capacity);
 /* Lay out an empty ring in caller memory (cache-line aligned, at least
  * wm_ring_memsize bytes).  Returns 0 or -EINVAL (elem_size not 8..64 or not a
- * multiple of 8, capacity not a power of two in 2..2^30, memory too small). */
+ * multiple of 8, capacity not a power of two in 2..2^30, memory too small or
+ * misaligned, name of WM_RING_NAME_LEN bytes or more; NULL means ""). */
 int wm_ring_init(void *mem, size_t memsize, const char *name, uint32_t elem_size,
                  uint32_t capacity);
-/* Allocate (aligned) and init.  Returns 0 or -EINVAL / -ENOMEM. */
+/* Allocate (aligned) and init.  Returns 0 or -EINVAL / -ENOMEM.
+ * wm_ring_destroy frees such a ring; on a ring laid out by wm_ring_init in
+ * caller memory it does nothing. */
 int wm_ring_create(const char *name, uint32_t elem_size, uint32_t capacity,
                    struct wm_ring **out);
 void wm_ring_destroy(struct wm_ring *r);
@@ -63,7 +75,9 @@ int wm_ring_check(const void *mem, size_t size);
 
 uint32_t wm_ring_elem_size(const struct wm_ring *r);
 uint32_t wm_ring_capacity(const struct wm_ring *r);
-uint32_t wm_ring_count(const struct wm_ring *r);        /* approximate under concurrency */
+/* Elements in the ring (claimed by producers, not yet claimed by consumers);
+ * a snapshot, approximate under concurrency, always 0..capacity. */
+uint32_t wm_ring_count(const struct wm_ring *r);
 uint32_t wm_ring_free_count(const struct wm_ring *r);
 const char *wm_ring_name(const struct wm_ring *r);
 void wm_ring_layout(const struct wm_ring *r, struct wm_ring_layout *out);

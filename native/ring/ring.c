@@ -1,0 +1,189 @@
+/* Ring: layout, validation, statistics, and the exported out-of-line
+ * operations (one-line wrappers passing constant flags to the inline cores in
+ * ring/ring_inline.h, specialised per element size). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ring/ring_inline.h"
+
+#define ALIGN_UP(x, a) (((x) + (a) - 1) & ~((size_t)(a) - 1))
+
+_Static_assert(offsetof(struct wm_ring, prod) % WM_RING_BLOCK == 0, "producer block aligned");
+_Static_assert(offsetof(struct wm_ring_side, tail) - offsetof(struct wm_ring_side, claim) >=
+                   WM_RING_BLOCK,
+               "claim and tail on separate lines");
+_Static_assert(offsetof(struct wm_ring, cons) - offsetof(struct wm_ring, prod) >=
+                   sizeof(struct wm_ring_side),
+               "producer and consumer state on separate lines");
+_Static_assert(offsetof(struct wm_ring, slots) % WM_RING_BLOCK == 0, "slots aligned");
+
+static int valid_geometry(uint32_t elem_size, uint32_t capacity)
+{
+    if (elem_size < WM_RING_MIN_ELEM || elem_size > WM_RING_MAX_ELEM || elem_size % 8 != 0)
+        return 0;
+    if (capacity < 2 || capacity > WM_RING_MAX_CAP || (capacity & (capacity - 1)) != 0)
+        return 0;
+    return 1;
+}
+
+size_t wm_ring_memsize(uint32_t elem_size, uint32_t capacity)
+{
+    if (!valid_geometry(elem_size, capacity))
+        return 0;
+    size_t stride = elem_size;
+    return ALIGN_UP(offsetof(struct wm_ring, slots) + stride * capacity, WM_CACHE_LINE);
+}
+
+int wm_ring_init(void *mem, size_t memsize, const char *name, uint32_t elem_size,
+                 uint32_t capacity)
+{
+    size_t need = wm_ring_memsize(elem_size, capacity);
+    if (mem == NULL || need == 0 || memsize < need || ((uintptr_t)mem % WM_CACHE_LINE) != 0)
+        return -EINVAL;
+    if (name == NULL)
+        name = "";
+    size_t name_len = strnlen(name, WM_RING_NAME_LEN);
+    if (name_len >= WM_RING_NAME_LEN)
+        return -EINVAL;
+    struct wm_ring *r = mem;
+    memset(r, 0, offsetof(struct wm_ring, slots));
+    memcpy(r->name, name, name_len);
+    r->memsize = need;
+    r->elem_size = elem_size;
+    r->capacity = capacity;
+    r->mask = capacity - 1;
+    r->slot_stride = elem_size;
+    /* Elements start zeroed so that a read-only view never shows bytes of a
+     * previous user of the memory. */
+    memset(r->slots, 0, (size_t)r->slot_stride * capacity);
+    /* release: whoever sees the magic (e.g. wm_ring_check in a process that
+     * attaches later) sees the whole layout. */
+    __atomic_store_n(&r->magic, WM_RING_MAGIC, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int wm_ring_create(const char *name, uint32_t elem_size, uint32_t capacity,
+                   struct wm_ring **out)
+{
+    size_t need = wm_ring_memsize(elem_size, capacity);
+    if (need == 0 || out == NULL)
+        return -EINVAL;
+    void *mem = aligned_alloc(WM_RING_BLOCK, ALIGN_UP(need, WM_RING_BLOCK));
+    if (mem == NULL)
+        return -ENOMEM;
+    int rc = wm_ring_init(mem, need, name, elem_size, capacity);
+    if (rc < 0) {
+        free(mem);
+        return rc;
+    }
+    ((struct wm_ring *)mem)->owned = 1;
+    *out = mem;
+    return 0;
+}
+
+void wm_ring_destroy(struct wm_ring *r)
+{
+    if (r != NULL && r->owned)
+        free(r);
+}
+
+int wm_ring_check(const void *mem, size_t size)
+{
+    const struct wm_ring *r = mem;
+    if (mem == NULL || ((uintptr_t)mem % WM_CACHE_LINE) != 0 ||
+        size < offsetof(struct wm_ring, slots))
+        return -EINVAL;
+    /* acquire: pairs with the release of the magic in wm_ring_init. */
+    if (__atomic_load_n(&r->magic, __ATOMIC_ACQUIRE) != WM_RING_MAGIC)
+        return -EINVAL;
+    size_t need = wm_ring_memsize(r->elem_size, r->capacity);
+    if (need == 0 || r->memsize != need || size < need || r->mask != r->capacity - 1 ||
+        r->slot_stride != r->elem_size ||
+        memchr(r->name, 0, WM_RING_NAME_LEN) == NULL)
+        return -EINVAL;
+    return 0;
+}
+
+uint32_t wm_ring_elem_size(const struct wm_ring *r)
+{
+    return r->elem_size;
+}
+
+uint32_t wm_ring_capacity(const struct wm_ring *r)
+{
+    return r->capacity;
+}
+
+uint32_t wm_ring_count(const struct wm_ring *r)
+{
+    /* relaxed: a snapshot for statistics.  cons.head is read first, and
+     * under concurrency the difference is clamped to 0 .. capacity. */
+    uint64_t cons = __atomic_load_n(&r->cons.claim.head, __ATOMIC_RELAXED);
+    uint64_t prod = __atomic_load_n(&r->prod.claim.head, __ATOMIC_RELAXED);
+    int64_t used = (int64_t)(prod - cons);
+    if (used < 0)
+        return 0;
+    return used > (int64_t)r->capacity ? r->capacity : (uint32_t)used;
+}
+
+uint32_t wm_ring_free_count(const struct wm_ring *r)
+{
+    return r->capacity - wm_ring_count(r);
+}
+
+const char *wm_ring_name(const struct wm_ring *r)
+{
+    return r->name;
+}
+
+void wm_ring_layout(const struct wm_ring *r, struct wm_ring_layout *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->slots_offset = offsetof(struct wm_ring, slots);
+    out->slot_stride = r->slot_stride;
+    out->elem_offset = 0;
+    out->seq_offset = UINT32_MAX;   /* no sequence word: completion is the tails */
+    out->elem_size = r->elem_size;
+    out->capacity = r->capacity;
+    out->prod_head_offset = offsetof(struct wm_ring, prod.claim.head);
+    out->cons_head_offset = offsetof(struct wm_ring, cons.claim.head);
+}
+
+void wm_ring_get_stats(const struct wm_ring *r, struct wm_ring_stats *out)
+{
+    /* relaxed: statistics; each counter is read whole.  The totals are the
+     * heads themselves: every claimed position is completed. */
+    out->dequeued = __atomic_load_n(&r->cons.claim.head, __ATOMIC_RELAXED);
+    out->enqueued = __atomic_load_n(&r->prod.claim.head, __ATOMIC_RELAXED);
+    out->enqueue_refused = __atomic_load_n(&r->prod.claim.refused, __ATOMIC_RELAXED);
+}
+
+/* ---- the exported operations ------------------------------------------- */
+
+int wm_ring_sp_enqueue(struct wm_ring *r, const void *elem)
+{
+    return wm_ring_enqueue_one_elem(r, elem, r->elem_size, false);
+}
+
+int wm_ring_mp_enqueue(struct wm_ring *r, const void *elem)
+{
+    return wm_ring_enqueue_one_elem(r, elem, r->elem_size, true);
+}
+
+int wm_ring_sc_dequeue(struct wm_ring *r, void *elem)
+{
+    return wm_ring_dequeue_one_elem(r, elem, r->elem_size, false);
+}
+
+int wm_ring_mc_dequeue(struct wm_ring *r, void *elem)
+{
+    return wm_ring_dequeue_one_elem(r, elem, r->elem_size, true);
+}
+
+#define WM_RING_EXPORT_FN(name, op, ptr_t, flags)                                                 \
+    unsigned wm_ring_##name(struct wm_ring *r, ptr_t elems, unsigned n)                            \
+    {                                                                                              \
+        return wm_ring_##op##_elem(r, elems, n, r->elem_size, flags);                              \
+    }
+WM_RING_DEFINE_INLINE_API(WM_RING_EXPORT_FN)

@@ -5,5 +5,6 @@
 
 #include "wirematch/common.h"
 #include "wirematch/pool.h"
+#include "wirematch/matcher.h"
 
 #endif

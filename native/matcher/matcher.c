@@ -958,6 +958,10 @@ static void cmd_cancel(struct wm_matcher *m, const struct wm_cmd *c)
         return;
     }
     struct mt_order *o = ord(m, oi);
+    if (o->instrument != c->instrument) {
+        reject(m, c, WM_REJ_UNKNOWN_ORDER);
+        return;
+    }
     cancel_resting(m, &m->instr[o->instrument], o, WM_CXL_USER);
 }
 
@@ -970,6 +974,10 @@ static void cmd_replace(struct wm_matcher *m, const struct wm_cmd *c)
         return;
     }
     struct mt_order *o = ord(m, oi);
+    if (o->instrument != c->instrument) {
+        reject(m, c, WM_REJ_UNKNOWN_ORDER);
+        return;
+    }
     struct mt_instr *in = &m->instr[o->instrument];
     int s = side_ix(o->side);
     int r = check_qty(in, c->qty);

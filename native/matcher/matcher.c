@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/mman.h>
+
 #include "matcher/ladder.h"
 #include "wirematch/matcher.h"
 #include "wirematch/pool.h"
@@ -146,6 +148,38 @@ struct wm_matcher {
     uint64_t counters[C_N];
 };
 
+/* ---- memory ---------------------------------------------------------------- */
+
+#define HUGE_SZ (2u << 20)
+
+/* Zeroed memory for a large table, 2 MiB aligned and advised to use
+ * transparent huge pages (fewer TLB misses on random access).  Creation time
+ * only. */
+static void *big_alloc(size_t size)
+{
+    size_t sz = (size + HUGE_SZ - 1) & ~(size_t)(HUGE_SZ - 1);
+    void *p = aligned_alloc(sz >= HUGE_SZ ? HUGE_SZ : WM_CACHE_LINE, sz);
+    if (p == NULL)
+        return NULL;
+    if (sz >= HUGE_SZ)
+        (void)madvise(p, sz, MADV_HUGEPAGE);
+    memset(p, 0, sz);
+    return p;
+}
+
+static struct wm_pool *big_pool(uint32_t obj_size, uint32_t capacity)
+{
+    size_t need = wm_pool_memsize(obj_size, capacity);
+    void *mem = need ? big_alloc(need) : NULL;
+    if (mem == NULL)
+        return NULL;
+    if (wm_pool_init(mem, need, obj_size, capacity) < 0) {
+        free(mem);
+        return NULL;
+    }
+    return mem;
+}
+
 /* ---- hashing --------------------------------------------------------------- */
 
 #define HASH_INIT 0x6a09e667f3bcc908ull
@@ -176,10 +210,22 @@ uint64_t wm_matcher_hash_event(uint64_t h, const struct wm_event *ev)
 
 /* ---- id table -------------------------------------------------------------- */
 
+/* Slot of (session, client id).  Ids are grouped by 128: a mix (murmur3's
+ * fmix64) of the session and id >> 7 picks a block of 256 slots (4 KiB), the
+ * low 7 bits pick every other slot in it.  A session's sequential ids (OUCH
+ * UserRefNums are strictly increasing) thus share cache lines, two to a
+ * line, at 50% load inside the block, so linear probing stays short; other
+ * keys land in random blocks, and a crafted id pattern can crowd one block at
+ * worst. */
 static inline uint64_t id_hash(uint32_t session, uint64_t client_id)
 {
-    uint64_t h = (client_id ^ ((uint64_t)session << 32 | session)) * 0xff51afd7ed558ccdull;
-    return h ^ (h >> 29);
+    uint64_t h = (client_id >> 7) ^ ((uint64_t)session * 0x9e3779b97f4a7c15ull);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return (h << 8) | ((client_id & 127) << 1);
 }
 
 static inline uint32_t id_find(const struct wm_matcher *m, uint32_t session, uint64_t cid)
@@ -1160,6 +1206,50 @@ static void process(struct wm_matcher *m, const struct wm_cmd *c)
     }
 }
 
+/* Software pipelining over a batch: a command PF_SLOT places ahead gets its
+ * id-table slot prefetched, PF_ORDER ahead its order record, PF_LINKS ahead
+ * the order's queue neighbours.  Hints only: stale reads are harmless (every
+ * index read is bounds-safe pool memory) and change nothing. */
+enum { PF_SLOT = 12, PF_ORDER = 8, PF_LINKS = 4 };
+
+static inline bool cmd_has_id(const struct wm_cmd *c)
+{
+    return c->type == WM_CMD_NEW || c->type == WM_CMD_CANCEL || c->type == WM_CMD_REPLACE;
+}
+
+static inline void prefetch_slot(const struct wm_matcher *m, const struct wm_cmd *c)
+{
+    if (cmd_has_id(c))
+        __builtin_prefetch(&m->ids[id_hash(c->session, c->client_id) & m->id_mask]);
+}
+
+static inline uint32_t prefetch_target(const struct wm_matcher *m, const struct wm_cmd *c)
+{
+    if (c->type != WM_CMD_CANCEL && c->type != WM_CMD_REPLACE)
+        return NONE;
+    uint32_t oi = id_find(m, c->session, c->client_id);
+    return oi < m->orders->capacity ? oi : NONE;
+}
+
+static inline void prefetch_order(const struct wm_matcher *m, const struct wm_cmd *c)
+{
+    uint32_t oi = prefetch_target(m, c);
+    if (oi != NONE)
+        __builtin_prefetch(ord(m, oi), 1);
+}
+
+static inline void prefetch_links(const struct wm_matcher *m, const struct wm_cmd *c)
+{
+    uint32_t oi = prefetch_target(m, c);
+    if (oi == NONE)
+        return;
+    const struct mt_order *o = ord(m, oi);
+    if (o->prev < m->orders->capacity)
+        __builtin_prefetch(ord(m, o->prev), 1);
+    if (o->next < m->orders->capacity)
+        __builtin_prefetch(ord(m, o->next), 1);
+}
+
 int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n,
                      struct wm_event *events, unsigned events_cap, unsigned *consumed)
 {
@@ -1172,7 +1262,17 @@ int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n
     unsigned i = 0;
     if (m->job.kind != JOB_NONE)
         run_job(m);
+    for (unsigned k = 0; k < n && k < PF_SLOT; k++)
+        prefetch_slot(m, &cmds[k]);
     while (m->job.kind == JOB_NONE && i < n && m->cap - m->nev >= WM_MATCHER_MIN_EVENTS) {
+        if (n > PF_LINKS) {
+            if (i + PF_SLOT < n)
+                prefetch_slot(m, &cmds[i + PF_SLOT]);
+            if (i + PF_ORDER < n)
+                prefetch_order(m, &cmds[i + PF_ORDER]);
+            if (i + PF_LINKS < n)
+                prefetch_links(m, &cmds[i + PF_LINKS]);
+        }
         process(m, &cmds[i++]);
         if (m->job.kind != JOB_NONE)
             run_job(m);
@@ -1216,7 +1316,7 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     while (slots < 2ull * cfg->max_orders)
         slots <<= 1;
     m->id_mask = slots - 1;
-    m->ids = aligned_alloc(WM_CACHE_LINE, slots * sizeof(struct mt_slot));
+    m->ids = big_alloc(slots * sizeof(struct mt_slot));
     if (m->ids == NULL)
         goto fail;
     for (uint64_t i = 0; i < slots; i++)
@@ -1224,8 +1324,8 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     m->instr = calloc(cfg->max_instruments, sizeof(struct mt_instr));
     if (m->instr == NULL)
         goto fail;
-    rc = wm_pool_create(sizeof(struct mt_order), cfg->max_orders, &m->orders);
-    if (rc < 0)
+    m->orders = big_pool(sizeof(struct mt_order), cfg->max_orders);
+    if (m->orders == NULL)
         goto fail;
     *out = m;
     return 0;
@@ -1244,8 +1344,7 @@ static void instr_free(struct mt_instr *in)
         free(in->side[s].bm.l1);
         free(in->side[s].fb);
     }
-    if (in->levels)
-        wm_pool_destroy(in->levels);
+    free(in->levels);
     memset(in, 0, sizeof(*in));
 }
 
@@ -1256,7 +1355,7 @@ void wm_matcher_destroy(struct wm_matcher *m)
     for (uint32_t i = 0; i < m->max_instruments; i++)
         if (m->instr[i].used)
             instr_free(&m->instr[i]);
-    wm_pool_destroy(m->orders);
+    free(m->orders);
     free(m->instr);
     free(m->ids);
     free(m);
@@ -1289,16 +1388,15 @@ int wm_matcher_add_instrument(struct wm_matcher *m, const struct wm_instrument_c
     in->band = cfg->price_band;
     in->window = w;
     in->base_ticks = cfg->ref_price / cfg->tick_size - (int64_t)(w / 2);
-    int rc = wm_pool_create(sizeof(struct mt_level), cfg->max_levels, &in->levels);
-    if (rc < 0) {
-        in->levels = NULL;
+    in->levels = big_pool(sizeof(struct mt_level), cfg->max_levels);
+    if (in->levels == NULL) {
         instr_free(in);
-        return rc;
+        return -ENOMEM;
     }
     uint32_t nw0 = w / 64, nw1 = nw0 / 64 ? nw0 / 64 : 1;
     for (int s = 0; s < 2; s++) {
         struct mt_side *sd = &in->side[s];
-        sd->slot = malloc(w * sizeof(uint32_t));
+        sd->slot = big_alloc(w * sizeof(uint32_t));
         sd->bm.l0 = calloc(nw0, sizeof(uint64_t));
         sd->bm.l1 = calloc(nw1, sizeof(uint64_t));
         sd->fb = malloc((size_t)cfg->max_levels * sizeof(uint32_t));

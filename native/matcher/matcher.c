@@ -1312,7 +1312,7 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     m->max_instruments = cfg->max_instruments;
     m->max_orders = cfg->max_orders;
     m->hash = HASH_INIT;
-    uint64_t slots = 16;
+    uint64_t slots = 4096; /* at least 16 blocks of 256 (id_hash) */
     while (slots < 2ull * cfg->max_orders)
         slots <<= 1;
     m->id_mask = slots - 1;

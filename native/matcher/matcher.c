@@ -210,22 +210,19 @@ uint64_t wm_matcher_hash_event(uint64_t h, const struct wm_event *ev)
 
 /* ---- id table -------------------------------------------------------------- */
 
-/* Slot of (session, client id).  Ids are grouped by 128: a mix (murmur3's
- * fmix64) of the session and id >> 7 picks a block of 256 slots (4 KiB), the
- * low 7 bits pick every other slot in it.  A session's sequential ids (OUCH
- * UserRefNums are strictly increasing) thus share cache lines, two to a
- * line, at 50% load inside the block, so linear probing stays short; other
- * keys land in random blocks, and a crafted id pattern can crowd one block at
- * worst. */
+/* Slot of (session, client id): murmur3's fmix64 over both, so any id
+ * scheme spreads evenly and linear probing stays short at <= 50% load.  The
+ * slot is a likely cache miss on a large book; wm_matcher_apply prefetches it
+ * for the commands ahead in a batch. */
 static inline uint64_t id_hash(uint32_t session, uint64_t client_id)
 {
-    uint64_t h = (client_id >> 7) ^ ((uint64_t)session * 0x9e3779b97f4a7c15ull);
+    uint64_t h = client_id ^ ((uint64_t)session * 0x9e3779b97f4a7c15ull);
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 33;
     h *= 0xc4ceb9fe1a85ec53ull;
     h ^= h >> 33;
-    return (h << 8) | ((client_id & 127) << 1);
+    return h;
 }
 
 static inline uint32_t id_find(const struct wm_matcher *m, uint32_t session, uint64_t cid)
@@ -1312,7 +1309,7 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     m->max_instruments = cfg->max_instruments;
     m->max_orders = cfg->max_orders;
     m->hash = HASH_INIT;
-    uint64_t slots = 4096; /* at least 16 blocks of 256 (id_hash) */
+    uint64_t slots = 64;
     while (slots < 2ull * cfg->max_orders)
         slots <<= 1;
     m->id_mask = slots - 1;

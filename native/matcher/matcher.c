@@ -104,6 +104,7 @@ struct mt_instr {
     int64_t base_ticks;   /* price/tick of window slot 0 */
     uint32_t window;
     struct wm_pool *levels;
+    struct mt_level *lv;  /* levels->objs, typed (pool objects are 32 bytes) */
     struct mt_side side[2]; /* 0 bids, 1 asks */
 };
 
@@ -137,6 +138,7 @@ struct wm_matcher {
     uint32_t max_orders;
     uint32_t live;
     struct wm_pool *orders;
+    struct mt_order *ob;  /* orders->objs, typed (pool objects are 64 bytes) */
     struct mt_slot *ids;
     uint64_t id_mask;
     struct mt_instr *instr;
@@ -273,14 +275,18 @@ static inline void id_remove(struct wm_matcher *m, uint32_t session, uint64_t ci
 
 /* ---- orders and levels ----------------------------------------------------- */
 
+/* Pool objects by index: the pools hold exactly these structs (sizes are
+ * multiples of 8, so wm_pool keeps them unpadded), so plain array indexing
+ * equals wm_pool_at without its multiply. */
+_Static_assert(sizeof(struct mt_level) % 8 == 0, "level size is the pool stride");
 static inline struct mt_order *ord(const struct wm_matcher *m, uint32_t idx)
 {
-    return wm_pool_at(m->orders, idx);
+    return &m->ob[idx];
 }
 
 static inline struct mt_level *lvl(const struct mt_instr *in, uint32_t idx)
 {
-    return wm_pool_at(in->levels, idx);
+    return &in->lv[idx];
 }
 
 static inline int side_ix(uint8_t side)
@@ -619,10 +625,9 @@ static inline bool crosses(const struct mt_instr *in, int s, uint8_t ord_type, i
 
 /* Resting at price needs a level: 0, or a reason (no level and the pool is
  * empty; or the level total would overflow). */
-static int check_rest(const struct mt_instr *in, int s, int64_t price, int64_t qty,
-                      const struct mt_order *self)
+static int check_rest_at(const struct mt_instr *in, uint32_t li, int64_t qty,
+                         const struct mt_order *self)
 {
-    uint32_t li = level_find(in, s, price);
     if (li == NONE)
         return in->levels->free_count == 0 ? WM_REJ_CAPACITY : 0;
     int64_t total = lvl(in, li)->total, t;
@@ -631,6 +636,12 @@ static int check_rest(const struct mt_instr *in, int s, int64_t price, int64_t q
     if (__builtin_add_overflow(total, qty, &t))
         return WM_REJ_OVERFLOW;
     return 0;
+}
+
+static int check_rest(const struct mt_instr *in, int s, int64_t price, int64_t qty,
+                      const struct mt_order *self)
+{
+    return check_rest_at(in, level_find(in, s, price), qty, self);
 }
 
 /* Quantity the taker would execute at once under exactly the matching rules
@@ -950,11 +961,16 @@ static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
     }
     int s = side_ix(c->side);
     bool may_rest = c->ord_type == WM_ORD_LIMIT && (c->tif == WM_TIF_DAY || c->tif == WM_TIF_GTC);
-    if (may_rest && (r = check_rest(in, s, c->price, c->qty, NULL)) != 0) {
-        reject(m, c, (uint8_t)r);
-        return;
+    uint32_t rest_li = NONE;
+    if (may_rest) {
+        rest_li = level_find(in, s, c->price);
+        if ((r = check_rest_at(in, rest_li, c->qty, NULL)) != 0) {
+            reject(m, c, (uint8_t)r);
+            return;
+        }
     }
-    if ((c->flags & WM_CMDF_POST_ONLY) && crosses(in, s, c->ord_type, c->price)) {
+    bool cross = crosses(in, s, c->ord_type, c->price);
+    if ((c->flags & WM_CMDF_POST_ONLY) && cross) {
         reject(m, c, WM_REJ_POST_ONLY);
         return;
     }
@@ -981,6 +997,17 @@ static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
                (uint64_t)c->tif | (uint64_t)c->ord_type << 8 | (uint64_t)c->flags << 16 |
                    (uint64_t)c->stp << 24 | (uint64_t)c->account << 32,
                0);
+    if (!cross && may_rest && c->min_qty == 0) {
+        /* Fast path, the same events as the matching job would give: the
+         * order rests at once (its level was found above). */
+        if (rest_li == NONE)
+            rest_li = level_create(in, s, c->price);
+        struct mt_level *l = lvl(in, rest_li);
+        level_append(m, l, rest_li, oi);
+        emit_order(m, WM_EV_BOOKED, o, o->leaves, 0, 0);
+        emit_level(m, o->instrument, s, l, l->price);
+        return;
+    }
     int64_t need = c->tif == WM_TIF_FOK ? c->qty : c->min_qty;
     if (need > 0 && simulate_fill(m, in, o, need) < need) {
         emit_cancel(m, o, o->leaves, c->tif == WM_TIF_FOK ? WM_CXL_FOK : WM_CXL_MIN_QTY, 0);
@@ -1324,6 +1351,7 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     m->orders = big_pool(sizeof(struct mt_order), cfg->max_orders);
     if (m->orders == NULL)
         goto fail;
+    m->ob = (struct mt_order *)m->orders->objs;
     *out = m;
     return 0;
 fail:
@@ -1390,6 +1418,7 @@ int wm_matcher_add_instrument(struct wm_matcher *m, const struct wm_instrument_c
         instr_free(in);
         return -ENOMEM;
     }
+    in->lv = (struct mt_level *)in->levels->objs;
     uint32_t nw0 = w / 64, nw1 = nw0 / 64 ? nw0 / 64 : 1;
     for (int s = 0; s < 2; s++) {
         struct mt_side *sd = &in->side[s];

@@ -794,6 +794,8 @@ static void match_step(struct wm_matcher *m)
             return;
         }
     }
+    if (mk->next != NONE)
+        __builtin_prefetch(ord(m, mk->next), 1);
     int64_t q = mk->leaves < o->leaves ? mk->leaves : o->leaves;
     uint64_t trade = ++m->next_trade;
     m->counters[C_TRADES]++;
@@ -1255,9 +1257,27 @@ static inline uint32_t prefetch_target(const struct wm_matcher *m, const struct 
     return oi < m->orders->capacity ? oi : NONE;
 }
 
+/* A NEW order's first maker: the head of the contra side's best level. */
+static inline uint32_t prefetch_maker(const struct wm_matcher *m, const struct wm_cmd *c)
+{
+    if (c->type != WM_CMD_NEW || c->instrument >= m->max_instruments ||
+        (c->side != WM_SIDE_BUY && c->side != WM_SIDE_SELL))
+        return NONE;
+    const struct mt_instr *in = &m->instr[c->instrument];
+    if (!in->used)
+        return NONE;
+    uint32_t b = in->side[1 - side_ix(c->side)].best;
+    if (b == NONE)
+        return NONE;
+    uint32_t h = lvl(in, b)->head;
+    return h < m->orders->capacity ? h : NONE;
+}
+
 static inline void prefetch_order(const struct wm_matcher *m, const struct wm_cmd *c)
 {
     uint32_t oi = prefetch_target(m, c);
+    if (oi == NONE)
+        oi = prefetch_maker(m, c);
     if (oi != NONE)
         __builtin_prefetch(ord(m, oi), 1);
 }
@@ -1265,8 +1285,17 @@ static inline void prefetch_order(const struct wm_matcher *m, const struct wm_cm
 static inline void prefetch_links(const struct wm_matcher *m, const struct wm_cmd *c)
 {
     uint32_t oi = prefetch_target(m, c);
-    if (oi == NONE)
+    if (oi == NONE) {
+        /* A maker may be filled: its id slot (removal) and its successor. */
+        oi = prefetch_maker(m, c);
+        if (oi == NONE)
+            return;
+        const struct mt_order *mk = ord(m, oi);
+        __builtin_prefetch(&m->ids[id_hash(mk->session, mk->client_id) & m->id_mask], 1);
+        if (mk->next < m->orders->capacity)
+            __builtin_prefetch(ord(m, mk->next), 1);
         return;
+    }
     const struct mt_order *o = ord(m, oi);
     if (o->prev < m->orders->capacity)
         __builtin_prefetch(ord(m, o->prev), 1);

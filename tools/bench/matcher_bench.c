@@ -3,12 +3,14 @@
  *
  *   matcher_bench [--mode throughput|latency|callgrind] [--orders N]
  *                 [--levels L] [--cmds N] [--seed S] [--cpu C] [--batch B]
+ *                 [--recent PCT] [--reps K]   (K timed runs from one generated stream)
  *
  * Workload (seeded, generated before timing): one instrument, N resting
  * orders spread over L price levels per side around the reference price, then
  * a mixed stream of commands:
  *   48% add      passive DAY limit within 10 ticks of its own best
- *   30% cancel   half a recent order (last 16k ids), half any live order
+ *   30% cancel   PCT% (default 50) a recent order (one of the last 256 ids
+ *                of a random session), the rest any live order, uniformly
  *   10% replace  live order: half a quantity decrease (keeps priority), half
  *                a move of 1..3 ticks away from the touch (loses priority)
  *   12% aggressive IOC limit at the contra best + 0..2 ticks, 1..120 lots
@@ -51,7 +53,7 @@ static const char *const kind_name[K_N] = {"add", "cancel", "replace", "aggressi
 
 struct opts {
     const char *mode;
-    uint32_t orders, levels, cmds, batch;
+    uint32_t orders, levels, cmds, batch, recent, reps;
     uint64_t seed;
     int cpu;
 };
@@ -246,10 +248,13 @@ static void prefill_cmds(const struct opts *o, struct wm_cmd *c)
     }
 }
 
-/* Pick a live order: half from recent ids, half uniformly. */
+/* Pick a live order: recent_pct% from the last 256 ids of a random session,
+ * the rest uniformly among all live orders. */
+static uint32_t recent_pct = 50;
+
 static uint64_t pick_live(const struct live_set *l)
 {
-    if (rnd() & 1) {
+    if (rnd_below(100) < recent_pct) {
         for (int tries = 0; tries < 4; tries++) {
             uint32_t s = 1 + rnd_below(NSESSIONS);
             uint64_t last = next_cid[s] - 1, span = last < 256 ? last : 256;
@@ -397,10 +402,11 @@ static void pin(int cpu)
 int main(int argc, char **argv)
 {
     struct opts o = {.mode = "throughput", .orders = 1000000, .levels = 250, .cmds = 2000000,
-                     .batch = 32, .seed = 42, .cpu = -1};
+                     .batch = 64, .seed = 42, .cpu = -1, .recent = 50, .reps = 1};
     static const struct option lo[] = {
         {"mode", 1, 0, 'm'}, {"orders", 1, 0, 'o'}, {"levels", 1, 0, 'l'}, {"cmds", 1, 0, 'n'},
-        {"seed", 1, 0, 's'}, {"cpu", 1, 0, 'c'},    {"batch", 1, 0, 'b'},  {0, 0, 0, 0}};
+        {"seed", 1, 0, 's'}, {"cpu", 1, 0, 'c'},    {"batch", 1, 0, 'b'},  {"recent", 1, 0, 'r'},
+        {"reps", 1, 0, 'k'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
@@ -411,12 +417,15 @@ int main(int argc, char **argv)
         case 's': o.seed = strtoull(optarg, NULL, 0); break;
         case 'c': o.cpu = atoi(optarg); break;
         case 'b': o.batch = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'r': o.recent = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'k': o.reps = (uint32_t)strtoul(optarg, NULL, 0); break;
         default: fprintf(stderr, "usage: see the header of matcher_bench.c\n"); return 2;
         }
     }
     if (o.batch == 0 || o.cmds == 0 || o.orders == 0 || o.levels == 0 || o.levels > 8000)
         return 2;
     pin(o.cpu);
+    recent_pct = o.recent;
     struct workload w;
     build(&o, &w);
     unsigned kcount[K_N] = {0};
@@ -433,6 +442,11 @@ int main(int argc, char **argv)
            o.cpu);
 
     if (strcmp(o.mode, "throughput") == 0) {
+      for (uint32_t rep = 0; rep < o.reps; rep++) {
+        if (rep > 0) {
+            wm_matcher_destroy(m);
+            m = fresh(&o, &w);
+        }
         uint64_t trades0 = 0;
         for (unsigned i = 0; i < wm_matcher_counter_count(); i++)
             if (strcmp(wm_matcher_counter_name(i), "trades") == 0)
@@ -452,6 +466,8 @@ int main(int argc, char **argv)
                "\"events\": %u, \"trades\": %llu, \"live_after\": %u, \"hash_ok\": %s}\n",
                o.cmds / (t1 - t0) / 1e6, t1 - t0, events, (unsigned long long)trades,
                wm_matcher_live_orders(m), wm_matcher_hash(m) == w.expect_hash ? "true" : "false");
+        fflush(stdout);
+      }
     } else if (strcmp(o.mode, "latency") == 0) {
         double ghz = tsc_ghz();
         uint64_t *lat[K_N];

@@ -462,10 +462,16 @@ int main(int argc, char **argv)
         for (unsigned i = 0; i < wm_matcher_counter_count(); i++)
             if (strcmp(wm_matcher_counter_name(i), "trades") == 0)
                 trades = wm_matcher_counter_value(m, i) - trades0;
+        struct wm_instrument_status st2;
+        wm_matcher_instrument_status(m, INSTR, &st2);
         printf("{\"case\": \"mixed_throughput\", \"mcmd_per_s\": %.4f, \"seconds\": %.6f, "
-               "\"events\": %u, \"trades\": %llu, \"live_after\": %u, \"hash_ok\": %s}\n",
+               "\"events\": %u, \"trades\": %llu, \"live_after\": %u, \"levels_after\": %u, "
+               "\"fallback_levels_after\": %u, \"best_bid_after\": %lld, "
+               "\"best_ask_after\": %lld, \"hash_ok\": %s}\n",
                o.cmds / (t1 - t0) / 1e6, t1 - t0, events, (unsigned long long)trades,
-               wm_matcher_live_orders(m), wm_matcher_hash(m) == w.expect_hash ? "true" : "false");
+               wm_matcher_live_orders(m), st2.bid_levels + st2.ask_levels, st2.levels_in_fallback,
+               (long long)st2.best_bid, (long long)st2.best_ask,
+               wm_matcher_hash(m) == w.expect_hash ? "true" : "false");
         fflush(stdout);
       }
     } else if (strcmp(o.mode, "latency") == 0) {

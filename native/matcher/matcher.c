@@ -1273,31 +1273,35 @@ static inline uint32_t prefetch_maker(const struct wm_matcher *m, const struct w
     return h < m->orders->capacity ? h : NONE;
 }
 
-static inline void prefetch_order(const struct wm_matcher *m, const struct wm_cmd *c)
+/* Stage 2: find the order a command will touch first (the target of a
+ * cancel/replace, or the first maker of a NEW order) and prefetch it;
+ * returns it (or NONE | 1<<31 for a maker, NONE) for stage 3. */
+#define PF_MAKER 0x80000000u
+static inline uint32_t prefetch_order(const struct wm_matcher *m, const struct wm_cmd *c)
 {
     uint32_t oi = prefetch_target(m, c);
-    if (oi == NONE)
+    uint32_t tag = 0;
+    if (oi == NONE) {
         oi = prefetch_maker(m, c);
-    if (oi != NONE)
-        __builtin_prefetch(ord(m, oi), 1);
+        tag = PF_MAKER;
+    }
+    if (oi == NONE)
+        return NONE;
+    __builtin_prefetch(ord(m, oi), 1);
+    return oi | tag;
 }
 
-static inline void prefetch_links(const struct wm_matcher *m, const struct wm_cmd *c)
+/* Stage 3: from the (now cached) order, prefetch what the command touches
+ * next: a target's queue neighbours; a maker's id slot (it may be filled and
+ * removed) and its successor. */
+static inline void prefetch_links(const struct wm_matcher *m, uint32_t found)
 {
-    uint32_t oi = prefetch_target(m, c);
-    if (oi == NONE) {
-        /* A maker may be filled: its id slot (removal) and its successor. */
-        oi = prefetch_maker(m, c);
-        if (oi == NONE)
-            return;
-        const struct mt_order *mk = ord(m, oi);
-        __builtin_prefetch(&m->ids[id_hash(mk->session, mk->client_id) & m->id_mask], 1);
-        if (mk->next < m->orders->capacity)
-            __builtin_prefetch(ord(m, mk->next), 1);
+    if (found == NONE)
         return;
-    }
-    const struct mt_order *o = ord(m, oi);
-    if (o->prev < m->orders->capacity)
+    const struct mt_order *o = ord(m, found & ~PF_MAKER);
+    if (found & PF_MAKER)
+        __builtin_prefetch(&m->ids[id_hash(o->session, o->client_id) & m->id_mask], 1);
+    else if (o->prev < m->orders->capacity)
         __builtin_prefetch(ord(m, o->prev), 1);
     if (o->next < m->orders->capacity)
         __builtin_prefetch(ord(m, o->next), 1);
@@ -1315,16 +1319,23 @@ int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n
     unsigned i = 0;
     if (m->job.kind != JOB_NONE)
         run_job(m);
-    for (unsigned k = 0; k < n && k < PF_SLOT; k++)
-        prefetch_slot(m, &cmds[k]);
+    /* found[k & 15]: stage 2's result for command k, read by stage 3. */
+    uint32_t found[16];
+    bool pf = n > PF_LINKS;
+    if (pf) {
+        for (unsigned k = 0; k < n && k < PF_SLOT; k++)
+            prefetch_slot(m, &cmds[k]);
+        for (unsigned k = 0; k < n && k < PF_ORDER; k++)
+            found[k & 15] = prefetch_order(m, &cmds[k]);
+    }
     while (m->job.kind == JOB_NONE && i < n && m->cap - m->nev >= WM_MATCHER_MIN_EVENTS) {
-        if (n > PF_LINKS) {
+        if (pf) {
             if (i + PF_SLOT < n)
                 prefetch_slot(m, &cmds[i + PF_SLOT]);
             if (i + PF_ORDER < n)
-                prefetch_order(m, &cmds[i + PF_ORDER]);
+                found[(i + PF_ORDER) & 15] = prefetch_order(m, &cmds[i + PF_ORDER]);
             if (i + PF_LINKS < n)
-                prefetch_links(m, &cmds[i + PF_LINKS]);
+                prefetch_links(m, found[(i + PF_LINKS) & 15]);
         }
         process(m, &cmds[i++]);
         if (m->job.kind != JOB_NONE)

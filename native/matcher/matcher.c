@@ -101,6 +101,7 @@ struct mt_instr {
     uint32_t max_orders;
     uint32_t live;
     int64_t tick, lot, min_qty, max_qty, ref, band;
+    int tick_shift, lot_shift; /* log2 when a power of two, else -1 */
     int64_t base_ticks;   /* price/tick of window slot 0 */
     uint32_t window;
     struct wm_pool *levels;
@@ -305,10 +306,28 @@ static inline int64_t goodness(int s, int64_t price)
     return s == 0 ? price : -price;
 }
 
+/* x / d and x % d for x >= 0, with a shift when d is a power of two (a
+ * 64-bit division costs tens of cycles; most instruments use tick 1, lot 1
+ * or powers of two). */
+static inline int64_t div_by(int64_t x, int64_t d, int shift)
+{
+    return shift >= 0 && x >= 0 ? x >> shift : x / d;
+}
+
+static inline int64_t mod_by(int64_t x, int64_t d, int shift)
+{
+    return shift >= 0 && x >= 0 ? x & (d - 1) : x % d;
+}
+
+static int log2_or_minus1(int64_t d)
+{
+    return d > 0 && (d & (d - 1)) == 0 ? __builtin_ctzll((uint64_t)d) : -1;
+}
+
 /* Window slot of a price, or NONE when outside the window. */
 static inline uint32_t win_slot(const struct mt_instr *in, int64_t price)
 {
-    int64_t t = price / in->tick; /* prices on the ladder are on tick */
+    int64_t t = div_by(price, in->tick, in->tick_shift); /* ladder prices are on tick */
     int64_t d;
     if (__builtin_sub_overflow(t, in->base_ticks, &d) || d < 0 || d >= (int64_t)in->window)
         return NONE;
@@ -367,7 +386,7 @@ static uint32_t level_next_worse(const struct mt_instr *in, int s, int64_t price
 {
     const struct mt_side *sd = &in->side[s];
     uint32_t cand = NONE;
-    int64_t t = price / in->tick;
+    int64_t t = div_by(price, in->tick, in->tick_shift);
     int64_t d;
     bool ovf = __builtin_sub_overflow(t, in->base_ticks, &d);
     uint32_t b = BM_NONE;
@@ -577,7 +596,7 @@ static int check_price(const struct mt_instr *in, int64_t price)
 {
     if (price <= 0)
         return WM_REJ_BAD_PRICE;
-    if (price % in->tick != 0)
+    if (mod_by(price, in->tick, in->tick_shift) != 0)
         return WM_REJ_OFF_TICK;
     if (in->band > 0) {
         int64_t lo, hi;
@@ -595,7 +614,7 @@ static int check_qty(const struct mt_instr *in, int64_t qty)
 {
     if (qty <= 0)
         return WM_REJ_BAD_QTY;
-    if (qty % in->lot != 0)
+    if (mod_by(qty, in->lot, in->lot_shift) != 0)
         return WM_REJ_BAD_LOT;
     if (qty < in->min_qty || qty > in->max_qty)
         return WM_REJ_QTY_LIMIT;
@@ -1446,6 +1465,8 @@ int wm_matcher_add_instrument(struct wm_matcher *m, const struct wm_instrument_c
     in->state = cfg->state ? cfg->state : WM_STATE_OPEN;
     in->max_orders = cfg->max_orders ? cfg->max_orders : m->max_orders;
     in->tick = cfg->tick_size;
+    in->tick_shift = log2_or_minus1(cfg->tick_size);
+    in->lot_shift = log2_or_minus1(cfg->lot_size);
     in->lot = cfg->lot_size;
     in->min_qty = cfg->min_order_qty;
     in->max_qty = cfg->max_order_qty;

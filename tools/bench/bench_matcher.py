@@ -67,6 +67,7 @@ def run(ctx: BenchContext) -> list[Row]:
     binary = ctx.binary("matcher_bench")
     cpu = _cpu()
     thr: list[float] = []
+    thr_small: list[float] = []
     lat: dict[str, dict[str, list[float]]] = {k: {"p50": [], "p99": [], "p999": []} for k in KINDS}
     overhead: list[float] = []
     workload: dict = {}
@@ -81,6 +82,11 @@ def run(ctx: BenchContext) -> list[Row]:
                 if not rec["hash_ok"]:
                     raise RuntimeError("matcher replay hash differs from the generator's")
                 thr.append(rec["mcmd_per_s"])
+        # The same mix on a 20,000-order book (fits in cache): the CPU cost alone.
+        small = [str(binary), "--mode", "throughput", "--cpu", str(cpu), "--seed", seed]
+        for rec in run_json_lines([*small, "--orders", "20000", "--levels", "50"]):
+            if rec["case"] == "mixed_throughput":
+                thr_small.append(rec["mcmd_per_s"])
         for rec in run_json_lines(
             [str(binary), "--mode", "latency", "--cpu", str(cpu), "--seed", seed]
         ):
@@ -97,7 +103,10 @@ def run(ctx: BenchContext) -> list[Row]:
         f"{workload.get('cancel')}, replace {workload.get('replace')}, aggressive "
         f"{workload.get('aggressive')}); timer overhead ~{median(overhead):.0f} ns included"
     )
-    rows = [Row("matcher", "mixed_throughput", "throughput", "M/s", median(thr))]
+    rows = [
+        Row("matcher", "mixed_throughput", "throughput", "M/s", median(thr)),
+        Row("matcher", "mixed_throughput_20k_book", "throughput", "M/s", median(thr_small)),
+    ]
     for kind in KINDS:
         for q in ("p50", "p99", "p999"):
             rows.append(Row("matcher", f"{kind}_{q}", "latency", "ns", median(lat[kind][q])))

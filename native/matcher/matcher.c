@@ -1266,6 +1266,8 @@ static inline void prefetch_slot(const struct wm_matcher *m, const struct wm_cmd
 {
     if (cmd_has_id(c))
         __builtin_prefetch(&m->ids[id_hash(c->session, c->client_id) & m->id_mask]);
+    if (c->type == WM_CMD_REPLACE) /* the replacement id: checked and inserted */
+        __builtin_prefetch(&m->ids[id_hash(c->session, c->new_client_id) & m->id_mask], 1);
 }
 
 static inline uint32_t prefetch_target(const struct wm_matcher *m, const struct wm_cmd *c)
@@ -1313,15 +1315,28 @@ static inline uint32_t prefetch_order(const struct wm_matcher *m, const struct w
 /* Stage 3: from the (now cached) order, prefetch what the command touches
  * next: a target's queue neighbours; a maker's id slot (it may be filled and
  * removed) and its successor. */
-static inline void prefetch_links(const struct wm_matcher *m, uint32_t found)
+static inline void prefetch_links(const struct wm_matcher *m, const struct wm_cmd *c,
+                                  uint32_t found)
 {
     if (found == NONE)
         return;
     const struct mt_order *o = ord(m, found & ~PF_MAKER);
-    if (found & PF_MAKER)
+    if (found & PF_MAKER) {
         __builtin_prefetch(&m->ids[id_hash(o->session, o->client_id) & m->id_mask], 1);
-    else if (o->prev < m->orders->capacity)
-        __builtin_prefetch(ord(m, o->prev), 1);
+    } else {
+        if (o->prev < m->orders->capacity)
+            __builtin_prefetch(ord(m, o->prev), 1);
+        /* A replace that moves: the tail of the destination level. */
+        if (c->type == WM_CMD_REPLACE && c->price != o->price && c->price > 0 &&
+            o->instrument < m->max_instruments && m->instr[o->instrument].used &&
+            (o->side == WM_SIDE_BUY || o->side == WM_SIDE_SELL)) {
+            const struct mt_instr *in = &m->instr[o->instrument];
+            uint32_t w = win_slot(in, c->price);
+            uint32_t li = w == NONE ? NONE : in->side[side_ix(o->side)].slot[w];
+            if (li != NONE && lvl(in, li)->tail < m->orders->capacity)
+                __builtin_prefetch(ord(m, lvl(in, li)->tail), 1);
+        }
+    }
     if (o->next < m->orders->capacity)
         __builtin_prefetch(ord(m, o->next), 1);
 }
@@ -1354,7 +1369,7 @@ int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n
             if (i + PF_ORDER < n)
                 found[(i + PF_ORDER) & 15] = prefetch_order(m, &cmds[i + PF_ORDER]);
             if (i + PF_LINKS < n)
-                prefetch_links(m, found[(i + PF_LINKS) & 15]);
+                prefetch_links(m, &cmds[i + PF_LINKS], found[(i + PF_LINKS) & 15]);
         }
         process(m, &cmds[i++]);
         if (m->job.kind != JOB_NONE)

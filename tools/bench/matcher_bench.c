@@ -4,6 +4,7 @@
  *   matcher_bench [--mode throughput|latency|callgrind] [--orders N]
  *                 [--levels L] [--cmds N] [--seed S] [--cpu C] [--batch B]
  *                 [--recent PCT] [--reps K]   (K timed runs from one generated stream)
+ *                 [--mix A,C,R,G]             (percent add,cancel,replace,aggressive)
  *
  * Workload (seeded, generated before timing): one instrument, N resting
  * orders spread over L price levels per side around the reference price, then
@@ -251,6 +252,7 @@ static void prefill_cmds(const struct opts *o, struct wm_cmd *c)
 /* Pick a live order: recent_pct% from the last 256 ids of a random session,
  * the rest uniformly among all live orders. */
 static uint32_t recent_pct = 50;
+static uint32_t mix[K_N] = {48, 30, 10, 12}; /* percent: add, cancel, replace, aggressive */
 
 static uint64_t pick_live(const struct live_set *l)
 {
@@ -277,7 +279,10 @@ static void gen_mixed(const struct opts *o, struct wm_cmd *c, uint8_t *kinds,
         memset(x, 0, sizeof(*x));
         wm_matcher_instrument_status(gm, INSTR, &st);
         uint32_t r = rnd_below(100);
-        int kind = r < 48 ? K_ADD : r < 78 ? K_CANCEL : r < 88 ? K_REPLACE : K_AGGR;
+        int kind = r < mix[0]                     ? K_ADD
+                   : r < mix[0] + mix[1]          ? K_CANCEL
+                   : r < mix[0] + mix[1] + mix[2] ? K_REPLACE
+                                                  : K_AGGR;
         if ((kind == K_CANCEL || kind == K_REPLACE) && l->n == 0)
             kind = K_ADD;
         x->ts = 1000000 + i;
@@ -406,7 +411,7 @@ int main(int argc, char **argv)
     static const struct option lo[] = {
         {"mode", 1, 0, 'm'}, {"orders", 1, 0, 'o'}, {"levels", 1, 0, 'l'}, {"cmds", 1, 0, 'n'},
         {"seed", 1, 0, 's'}, {"cpu", 1, 0, 'c'},    {"batch", 1, 0, 'b'},  {"recent", 1, 0, 'r'},
-        {"reps", 1, 0, 'k'}, {0, 0, 0, 0}};
+        {"reps", 1, 0, 'k'}, {"mix", 1, 0, 'x'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
@@ -419,6 +424,13 @@ int main(int argc, char **argv)
         case 'b': o.batch = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'r': o.recent = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'k': o.reps = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'x':
+            if (sscanf(optarg, "%u,%u,%u,%u", &mix[0], &mix[1], &mix[2], &mix[3]) != 4 ||
+                mix[0] + mix[1] + mix[2] + mix[3] != 100) {
+                fprintf(stderr, "--mix add,cancel,replace,aggressive (percent, sum 100)\n");
+                return 2;
+            }
+            break;
         default: fprintf(stderr, "usage: see the header of matcher_bench.c\n"); return 2;
         }
     }

@@ -199,10 +199,13 @@ class InstrumentRules:
 class Matcher:
     """A wm_matcher owned by Python (freed on close or garbage collection)."""
 
-    def __init__(self, max_instruments: int = 16, max_orders: int = 1 << 16) -> None:
+    def __init__(
+        self, max_instruments: int = 16, max_orders: int = 1 << 16, max_sessions: int = 1024
+    ) -> None:
         cfg = ffi.new("struct wm_matcher_config *")
         cfg.max_instruments = max_instruments
         cfg.max_orders = max_orders
+        cfg.max_sessions = max_sessions
         out = ffi.new("struct wm_matcher **")
         check(lib.wm_matcher_create(cfg, out), "wm_matcher_create")
         self._m: Any = ffi.gc(out[0], lib.wm_matcher_destroy)

@@ -115,8 +115,12 @@ def crosses_price(side: int, ord_type: int, limit: int, level_price: int) -> boo
 
 
 class RefBook:
-    def __init__(self, max_orders: int) -> None:
+    def __init__(self, max_orders: int, max_sessions: int = 1024) -> None:
         self.max_orders = max_orders
+        self.max_sessions = max_sessions
+        # session -> its live orders, oldest entry first (mass cancel order);
+        # a session stays known once seen.
+        self.sessions: dict[int, list[Order]] = {}
         self.instruments: dict[int, Instrument] = {}
         self.orders: dict[tuple[int, int], Order] = {}
         self.seq = 0
@@ -187,6 +191,7 @@ class RefBook:
 
     def _free(self, inst: Instrument, o: Order) -> None:
         del self.orders[(o.session, o.client_id)]
+        self.sessions[o.session].remove(o)
         inst.live -= 1
 
     def _cancel_resting(self, inst: Instrument, o: Order, reason: int) -> None:
@@ -407,7 +412,11 @@ class RefBook:
             return self._reject(c, r)
         if (c["session"], c["client_id"]) in self.orders:
             return self._reject(c, R_DUPLICATE_ID)
-        if len(self.orders) >= self.max_orders or inst.live >= inst.max_orders:
+        if (
+            len(self.orders) >= self.max_orders
+            or inst.live >= inst.max_orders
+            or (c["session"] not in self.sessions and len(self.sessions) >= self.max_sessions)
+        ):
             return self._reject(c, R_CAPACITY)
         may_rest = c["ord_type"] == LIMIT and c["tif"] in (DAY, GTC)
         if may_rest:
@@ -422,6 +431,7 @@ class RefBook:
             inst.id, c["side"], c["tif"], c["stp"], c["flags"], c["ord_type"],
         )  # fmt: skip
         self.orders[(o.session, o.client_id)] = o
+        self.sessions.setdefault(o.session, []).append(o)
         inst.live += 1
         aux = c["tif"] | c["ord_type"] << 8 | c["flags"] << 16 | c["stp"] << 24 | c["account"] << 32
         self._ev_order(EV_ACCEPTED, o, c["qty"], aux)
@@ -478,6 +488,8 @@ class RefBook:
         del self.orders[(o.session, old_id)]
         o.client_id = new_id
         self.orders[(o.session, new_id)] = o
+        self.sessions[o.session].remove(o)  # a new entry: to the end of the list
+        self.sessions[o.session].append(o)
         self.next_ref += 1
         o.ref = self.next_ref
         o.price = c["price"]
@@ -511,8 +523,10 @@ class RefBook:
             if c["instrument"] not in self.instruments:
                 return self._reject(c, R_UNKNOWN_INSTRUMENT)
             ids, report = [c["instrument"]], c["instrument"]
-        n = self._sweep(ids, c["session"], False, C_MASS)
-        self._emit(0, 0, 0, n, 0, c["session"], report, EV_MASS_CANCELLED, 0)
+        victims = [o for o in self.sessions.get(c["session"], []) if o.instrument in ids]
+        for o in victims:
+            self._cancel_resting(self.instruments[o.instrument], o, C_MASS)
+        self._emit(0, 0, 0, len(victims), 0, c["session"], report, EV_MASS_CANCELLED, 0)
         return None
 
     def _state(self, c: dict[str, int], state: int) -> None:

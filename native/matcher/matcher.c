@@ -117,6 +117,17 @@ struct mt_slot {          /* id table entry; idx == NONE when empty */
 
 enum { JOB_NONE = 0, JOB_MATCH = 1, JOB_SWEEP = 2 };
 
+/* A session's live orders, oldest entry first (mass cancel walks it). */
+struct mt_sess {
+    uint32_t session;
+    uint32_t used;
+    uint32_t head, tail;
+};
+
+struct mt_link {
+    uint32_t prev, next;
+};
+
 struct mt_job {
     int kind;
     uint64_t ts;
@@ -124,7 +135,9 @@ struct mt_job {
     uint32_t taker;
     uint32_t touched;     /* level touched and still non-empty, or NONE */
     uint16_t touched_instr;
-    /* SWEEP */
+    /* SWEEP (close: the book of one instrument; mass cancel: a session's list) */
+    bool by_session;
+    uint32_t sess_next;   /* next order in the session list */
     uint32_t session;
     bool any_session, day_only, report;
     uint8_t reason;
@@ -142,6 +155,9 @@ struct wm_matcher {
     struct mt_order *ob;  /* orders->objs, typed (pool objects are 64 bytes) */
     struct mt_slot *ids;
     uint64_t id_mask;
+    struct mt_sess *sess; /* session table: open addressing, never shrinks */
+    uint32_t sess_mask, nsess, max_sessions;
+    struct mt_link *slink; /* per order index: links in its session's list */
     struct mt_instr *instr;
     uint64_t seq, hash, next_ref, next_trade;
     struct mt_job job;
@@ -486,8 +502,70 @@ static inline void level_unlink(struct wm_matcher *m, struct mt_level *l, struct
     l->count--;
 }
 
+/* ---- session lists ---------------------------------------------------------- */
+
+static inline uint32_t sess_hash(uint32_t session)
+{
+    return (uint32_t)(((uint64_t)session * 0x9e3779b97f4a7c15ull) >> 32);
+}
+
+/* The session's table entry, or NULL when the session was never seen. */
+static inline struct mt_sess *sess_find(const struct wm_matcher *m, uint32_t session)
+{
+    uint32_t i = sess_hash(session) & m->sess_mask;
+    while (m->sess[i].used) {
+        if (m->sess[i].session == session)
+            return &m->sess[i];
+        i = (i + 1) & m->sess_mask;
+    }
+    return NULL;
+}
+
+/* Find or add; NULL when the table already holds max_sessions sessions. */
+static inline struct mt_sess *sess_get(struct wm_matcher *m, uint32_t session)
+{
+    uint32_t i = sess_hash(session) & m->sess_mask;
+    while (m->sess[i].used) {
+        if (m->sess[i].session == session)
+            return &m->sess[i];
+        i = (i + 1) & m->sess_mask;
+    }
+    if (m->nsess >= m->max_sessions)
+        return NULL;
+    m->nsess++;
+    m->sess[i].used = 1;
+    m->sess[i].session = session;
+    m->sess[i].head = m->sess[i].tail = NONE;
+    return &m->sess[i];
+}
+
+static inline void sess_append(struct wm_matcher *m, struct mt_sess *ss, uint32_t oi)
+{
+    m->slink[oi].prev = ss->tail;
+    m->slink[oi].next = NONE;
+    if (ss->tail != NONE)
+        m->slink[ss->tail].next = oi;
+    else
+        ss->head = oi;
+    ss->tail = oi;
+}
+
+static inline void sess_unlink(struct wm_matcher *m, struct mt_sess *ss, uint32_t oi)
+{
+    struct mt_link *k = &m->slink[oi];
+    if (k->prev != NONE)
+        m->slink[k->prev].next = k->next;
+    else
+        ss->head = k->next;
+    if (k->next != NONE)
+        m->slink[k->next].prev = k->prev;
+    else
+        ss->tail = k->prev;
+}
+
 static inline void order_free(struct wm_matcher *m, struct mt_instr *in, struct mt_order *o)
 {
+    sess_unlink(m, sess_find(m, o->session), (uint32_t)(o - m->ob));
     id_remove(m, o->session, o->client_id);
     in->live--;
     m->live--;
@@ -861,6 +939,19 @@ static bool sweep_match(const struct mt_job *j, const struct mt_order *o)
 static bool sweep_step(struct wm_matcher *m)
 {
     struct mt_job *j = &m->job;
+    if (j->by_session) {
+        while (j->sess_next != NONE) {
+            uint32_t oi = j->sess_next;
+            struct mt_order *o = ord(m, oi);
+            j->sess_next = m->slink[oi].next;
+            if (o->instrument >= j->instr && o->instrument <= j->instr_last) {
+                cancel_resting(m, &m->instr[o->instrument], o, j->reason);
+                j->count++;
+                return true;
+            }
+        }
+        return false;
+    }
     while (j->instr <= j->instr_last) {
         struct mt_instr *in = instr_of(m, j->instr);
         if (in == NULL) {
@@ -976,7 +1067,9 @@ static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
         reject(m, c, WM_REJ_DUPLICATE_ID);
         return;
     }
-    if (m->orders->free_count == 0 || in->live >= in->max_orders) {
+    struct mt_sess *ss;
+    if (m->orders->free_count == 0 || in->live >= in->max_orders ||
+        (ss = sess_get(m, c->session)) == NULL) {
         reject(m, c, WM_REJ_CAPACITY);
         return;
     }
@@ -1011,6 +1104,7 @@ static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
     o->flags = c->flags;
     o->ord_type = c->ord_type;
     id_insert(m, c->session, c->client_id, oi);
+    sess_append(m, ss, oi);
     in->live++;
     m->live++;
     m->counters[C_ACCEPTED]++;
@@ -1121,6 +1215,9 @@ static void cmd_replace(struct wm_matcher *m, const struct wm_cmd *c)
     }
     id_remove(m, o->session, old_id);
     id_insert(m, o->session, c->new_client_id, oi);
+    struct mt_sess *ss = sess_find(m, o->session);
+    sess_unlink(m, ss, oi);
+    sess_append(m, ss, oi);
     o->client_id = c->new_client_id;
     o->order_ref = ++m->next_ref;
     o->price = c->price;
@@ -1145,7 +1242,10 @@ static void cmd_mass_cancel(struct wm_matcher *m, const struct wm_cmd *c)
         return;
     }
     struct mt_job *j = &m->job;
+    const struct mt_sess *ss = sess_find(m, c->session);
     j->kind = JOB_SWEEP;
+    j->by_session = true;
+    j->sess_next = ss ? ss->head : NONE;
     j->session = c->session;
     j->any_session = false;
     j->day_only = false;
@@ -1179,6 +1279,7 @@ static void cmd_state(struct wm_matcher *m, const struct wm_cmd *c, uint32_t sta
     if (state == WM_STATE_CLOSED) {
         struct mt_job *j = &m->job;
         j->kind = JOB_SWEEP;
+        j->by_session = false;
         j->any_session = true;
         j->day_only = true;
         j->report = false;
@@ -1309,6 +1410,7 @@ static inline uint32_t prefetch_order(const struct wm_matcher *m, const struct w
     if (oi == NONE)
         return NONE;
     __builtin_prefetch(ord(m, oi), 1);
+    __builtin_prefetch(&m->slink[oi], 1);
     return oi | tag;
 }
 
@@ -1320,7 +1422,14 @@ static inline void prefetch_links(const struct wm_matcher *m, const struct wm_cm
 {
     if (found == NONE)
         return;
-    const struct mt_order *o = ord(m, found & ~PF_MAKER);
+    uint32_t oi = found & ~PF_MAKER;
+    const struct mt_order *o = ord(m, oi);
+    /* Its neighbours in the session list (unlinked when it goes). */
+    const struct mt_link *k = &m->slink[oi];
+    if (k->prev < m->orders->capacity)
+        __builtin_prefetch(&m->slink[k->prev], 1);
+    if (k->next < m->orders->capacity)
+        __builtin_prefetch(&m->slink[k->next], 1);
     if (found & PF_MAKER) {
         __builtin_prefetch(&m->ids[id_hash(o->session, o->client_id) & m->id_mask], 1);
     } else {
@@ -1401,7 +1510,7 @@ uint64_t wm_matcher_last_seq(const struct wm_matcher *m)
 int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **out)
 {
     if (cfg == NULL || out == NULL || cfg->max_instruments == 0 || cfg->max_instruments > 65535 ||
-        cfg->max_orders == 0 || cfg->max_orders > (1u << 30))
+        cfg->max_orders == 0 || cfg->max_orders > (1u << 30) || cfg->max_sessions > (1u << 24))
         return -EINVAL;
     struct wm_matcher *m = calloc(1, sizeof(*m));
     if (m == NULL)
@@ -1422,6 +1531,15 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     m->instr = calloc(cfg->max_instruments, sizeof(struct mt_instr));
     if (m->instr == NULL)
         goto fail;
+    m->max_sessions = cfg->max_sessions ? cfg->max_sessions : 1024;
+    uint32_t ns = 16;
+    while (ns < 2 * m->max_sessions)
+        ns <<= 1;
+    m->sess_mask = ns - 1;
+    m->sess = calloc(ns, sizeof(struct mt_sess));
+    m->slink = big_alloc((size_t)cfg->max_orders * sizeof(struct mt_link));
+    if (m->sess == NULL || m->slink == NULL)
+        goto fail;
     m->orders = big_pool(sizeof(struct mt_order), cfg->max_orders);
     if (m->orders == NULL)
         goto fail;
@@ -1429,6 +1547,8 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     *out = m;
     return 0;
 fail:
+    free(m->sess);
+    free(m->slink);
     free(m->instr);
     free(m->ids);
     free(m);
@@ -1455,6 +1575,8 @@ void wm_matcher_destroy(struct wm_matcher *m)
         if (m->instr[i].used)
             instr_free(&m->instr[i]);
     free(m->orders);
+    free(m->sess);
+    free(m->slink);
     free(m->instr);
     free(m->ids);
     free(m);

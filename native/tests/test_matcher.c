@@ -432,7 +432,8 @@ static void test_mass_cancel(void)
     c.instrument = I1;
     apply(m, &c);
     SEQ("CLCLM");
-    CHECK_EQ(ev[0].client_id, 1); /* bids first, then asks */
+    CHECK_EQ(ev[0].client_id, 1); /* the session's orders in order of entry */
+    CHECK_EQ(ev[2].client_id, 2);
     CHECK_EQ(ev[0].aux, WM_CXL_MASS);
     CHECK_EQ(ev[4].qty, 2);
     CHECK_EQ(leaves(m, 2, 1), 10);
@@ -447,6 +448,45 @@ static void test_mass_cancel(void)
     c.instrument = 7;
     apply(m, &c);
     CHECK_EQ(ev[0].aux, WM_REJ_UNKNOWN_INSTRUMENT);
+    wm_matcher_destroy(m);
+}
+
+/* Mass cancel order is the order of entry (a priority-losing replace is a
+ * new entry), and does not depend on the size of the rest of the book. */
+static void test_mass_cancel_entry_order_and_sessions(void)
+{
+    struct wm_matcher_config mc = {.max_instruments = 4, .max_orders = 64, .max_sessions = 2};
+    struct wm_matcher *m = NULL;
+    CHECK_EQ(wm_matcher_create(&mc, &m), 0);
+    struct wm_instrument_config a = {.id = I1, .max_levels = 16, .tick_size = 1, .lot_size = 1,
+                                     .min_order_qty = 1, .max_order_qty = 100, .ref_price = 1000};
+    CHECK_EQ(wm_matcher_add_instrument(m, &a), 0);
+    add(m, I1, 5, 1, WM_SIDE_BUY, 990, 1, WM_TIF_DAY);
+    add(m, I1, 5, 2, WM_SIDE_BUY, 995, 1, WM_TIF_DAY);
+    add(m, I1, 5, 3, WM_SIDE_BUY, 992, 1, WM_TIF_DAY);
+    add(m, I1, 6, 1, WM_SIDE_BUY, 999, 1, WM_TIF_DAY);
+    add(m, I1, 7, 1, WM_SIDE_BUY, 999, 1, WM_TIF_DAY); /* a third session: no room */
+    SEQ("R");
+    CHECK_EQ(ev[0].aux, WM_REJ_CAPACITY);
+    replace(m, I1, 5, 1, 4, 991, 1); /* re-entered: now last */
+    struct wm_cmd c;
+    memset(&c, 0, sizeof(c));
+    c.type = WM_CMD_MASS_CANCEL;
+    c.session = 5;
+    c.instrument = I1;
+    apply(m, &c);
+    SEQ("CLCLCLM");
+    CHECK_EQ(ev[0].client_id, 2);
+    CHECK_EQ(ev[2].client_id, 3);
+    CHECK_EQ(ev[4].client_id, 4);
+    CHECK_EQ(ev[6].qty, 3);
+    CHECK_EQ(leaves(m, 6, 1), 1);
+    apply(m, &c); /* nothing left */
+    SEQ("M");
+    CHECK_EQ(ev[0].qty, 0);
+    c.session = 9; /* a session never seen */
+    apply(m, &c);
+    SEQ("M");
     wm_matcher_destroy(m);
 }
 
@@ -828,6 +868,7 @@ int main(void)
     test_cancel();
     test_replace();
     test_mass_cancel();
+    test_mass_cancel_entry_order_and_sessions();
     test_self_trade_prevention();
     test_instrument_rules();
     test_rejects_distinct_and_counted();

@@ -74,7 +74,8 @@ struct mt_order {
     uint32_t level;       /* level index, NONE while not resting */
     uint16_t instrument;
     uint8_t side, tif, stp, flags, ord_type;
-    uint8_t pad[5];
+    uint8_t pad;
+    uint32_t sess_ix;     /* its session's slot in the session table */
 };
 _Static_assert(sizeof(struct mt_order) == 64, "order is one cache line");
 
@@ -565,7 +566,7 @@ static inline void sess_unlink(struct wm_matcher *m, struct mt_sess *ss, uint32_
 
 static inline void order_free(struct wm_matcher *m, struct mt_instr *in, struct mt_order *o)
 {
-    sess_unlink(m, sess_find(m, o->session), (uint32_t)(o - m->ob));
+    sess_unlink(m, &m->sess[o->sess_ix], (uint32_t)(o - m->ob));
     id_remove(m, o->session, o->client_id);
     in->live--;
     m->live--;
@@ -1103,6 +1104,7 @@ static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
     o->stp = c->stp;
     o->flags = c->flags;
     o->ord_type = c->ord_type;
+    o->sess_ix = (uint32_t)(ss - m->sess);
     id_insert(m, c->session, c->client_id, oi);
     sess_append(m, ss, oi);
     in->live++;
@@ -1215,7 +1217,7 @@ static void cmd_replace(struct wm_matcher *m, const struct wm_cmd *c)
     }
     id_remove(m, o->session, old_id);
     id_insert(m, o->session, c->new_client_id, oi);
-    struct mt_sess *ss = sess_find(m, o->session);
+    struct mt_sess *ss = &m->sess[o->sess_ix];
     sess_unlink(m, ss, oi);
     sess_append(m, ss, oi);
     o->client_id = c->new_client_id;

@@ -71,11 +71,10 @@ struct mt_order {
     uint32_t session;
     uint32_t account;
     uint32_t prev, next;  /* FIFO links within the level */
-    uint32_t level;       /* level index, NONE while not resting */
+    uint32_t sprev, snext; /* links in its session's list of live orders */
     uint16_t instrument;
     uint8_t side, tif, stp, flags, ord_type;
     uint8_t pad;
-    uint32_t sess_ix;     /* its session's slot in the session table */
 };
 _Static_assert(sizeof(struct mt_order) == 64, "order is one cache line");
 
@@ -125,9 +124,6 @@ struct mt_sess {
     uint32_t head, tail;
 };
 
-struct mt_link {
-    uint32_t prev, next;
-};
 
 struct mt_job {
     int kind;
@@ -158,7 +154,6 @@ struct wm_matcher {
     uint64_t id_mask;
     struct mt_sess *sess; /* session table: open addressing, never shrinks */
     uint32_t sess_mask, nsess, max_sessions;
-    struct mt_link *slink; /* per order index: links in its session's list */
     struct mt_instr *instr;
     uint64_t seq, hash, next_ref, next_trade;
     struct mt_job job;
@@ -478,7 +473,7 @@ static inline void level_append(struct wm_matcher *m, struct mt_level *l, uint32
                                 uint32_t oi)
 {
     struct mt_order *o = ord(m, oi);
-    o->level = li;
+    (void)li;
     o->next = NONE;
     o->prev = l->tail;
     if (l->tail != NONE)
@@ -542,31 +537,31 @@ static inline struct mt_sess *sess_get(struct wm_matcher *m, uint32_t session)
 
 static inline void sess_append(struct wm_matcher *m, struct mt_sess *ss, uint32_t oi)
 {
-    m->slink[oi].prev = ss->tail;
-    m->slink[oi].next = NONE;
+    struct mt_order *o = ord(m, oi);
+    o->sprev = ss->tail;
+    o->snext = NONE;
     if (ss->tail != NONE)
-        m->slink[ss->tail].next = oi;
+        ord(m, ss->tail)->snext = oi;
     else
         ss->head = oi;
     ss->tail = oi;
 }
 
-static inline void sess_unlink(struct wm_matcher *m, struct mt_sess *ss, uint32_t oi)
+static inline void sess_unlink(struct wm_matcher *m, struct mt_sess *ss, struct mt_order *o)
 {
-    struct mt_link *k = &m->slink[oi];
-    if (k->prev != NONE)
-        m->slink[k->prev].next = k->next;
+    if (o->sprev != NONE)
+        ord(m, o->sprev)->snext = o->snext;
     else
-        ss->head = k->next;
-    if (k->next != NONE)
-        m->slink[k->next].prev = k->prev;
+        ss->head = o->snext;
+    if (o->snext != NONE)
+        ord(m, o->snext)->sprev = o->sprev;
     else
-        ss->tail = k->prev;
+        ss->tail = o->sprev;
 }
 
 static inline void order_free(struct wm_matcher *m, struct mt_instr *in, struct mt_order *o)
 {
-    sess_unlink(m, &m->sess[o->sess_ix], (uint32_t)(o - m->ob));
+    sess_unlink(m, sess_find(m, o->session), o);
     id_remove(m, o->session, o->client_id);
     in->live--;
     m->live--;
@@ -646,7 +641,7 @@ static void cancel_resting(struct wm_matcher *m, struct mt_instr *in, struct mt_
                            uint8_t reason)
 {
     int s = side_ix(o->side);
-    uint32_t li = o->level;
+    uint32_t li = level_find(in, s, o->price);
     struct mt_level *l = lvl(in, li);
     emit_cancel(m, o, o->leaves, reason, WM_EVF_RESTING);
     l->total -= o->leaves;
@@ -729,7 +724,7 @@ static int check_rest_at(const struct mt_instr *in, uint32_t li, int64_t qty,
     if (li == NONE)
         return in->levels->free_count == 0 ? WM_REJ_CAPACITY : 0;
     int64_t total = lvl(in, li)->total, t;
-    if (self != NULL && self->level == li)
+    if (self != NULL && self->price == lvl(in, li)->price) /* self rests there */
         total -= self->leaves;
     if (__builtin_add_overflow(total, qty, &t))
         return WM_REJ_OVERFLOW;
@@ -944,7 +939,7 @@ static bool sweep_step(struct wm_matcher *m)
         while (j->sess_next != NONE) {
             uint32_t oi = j->sess_next;
             struct mt_order *o = ord(m, oi);
-            j->sess_next = m->slink[oi].next;
+            j->sess_next = o->snext;
             if (o->instrument >= j->instr && o->instrument <= j->instr_last) {
                 cancel_resting(m, &m->instr[o->instrument], o, j->reason);
                 j->count++;
@@ -1097,14 +1092,13 @@ static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
     o->leaves = c->qty;
     o->session = c->session;
     o->account = c->account;
-    o->prev = o->next = o->level = NONE;
+    o->prev = o->next = NONE;
     o->instrument = c->instrument;
     o->side = c->side;
     o->tif = c->tif;
     o->stp = c->stp;
     o->flags = c->flags;
     o->ord_type = c->ord_type;
-    o->sess_ix = (uint32_t)(ss - m->sess);
     id_insert(m, c->session, c->client_id, oi);
     sess_append(m, ss, oi);
     in->live++;
@@ -1183,7 +1177,7 @@ static void cmd_replace(struct wm_matcher *m, const struct wm_cmd *c)
         return;
     }
     uint64_t old_id = o->client_id;
-    uint32_t li = o->level;
+    uint32_t li = level_find(in, s, o->price);
     struct mt_level *l = lvl(in, li);
     if (c->price == o->price && c->qty <= o->leaves) {
         /* In place: same order_ref, priority kept. */
@@ -1217,14 +1211,14 @@ static void cmd_replace(struct wm_matcher *m, const struct wm_cmd *c)
     }
     id_remove(m, o->session, old_id);
     id_insert(m, o->session, c->new_client_id, oi);
-    struct mt_sess *ss = &m->sess[o->sess_ix];
-    sess_unlink(m, ss, oi);
+    struct mt_sess *ss = sess_find(m, o->session);
+    sess_unlink(m, ss, o);
     sess_append(m, ss, oi);
     o->client_id = c->new_client_id;
     o->order_ref = ++m->next_ref;
     o->price = c->price;
     o->leaves = c->qty;
-    o->level = o->prev = o->next = NONE;
+    o->prev = o->next = NONE;
     emit_order(m, WM_EV_REPLACED, o, o->leaves, old_id, 0);
     m->job.kind = JOB_MATCH;
     m->job.taker = oi;
@@ -1412,7 +1406,6 @@ static inline uint32_t prefetch_order(const struct wm_matcher *m, const struct w
     if (oi == NONE)
         return NONE;
     __builtin_prefetch(ord(m, oi), 1);
-    __builtin_prefetch(&m->slink[oi], 1);
     return oi | tag;
 }
 
@@ -1427,11 +1420,10 @@ static inline void prefetch_links(const struct wm_matcher *m, const struct wm_cm
     uint32_t oi = found & ~PF_MAKER;
     const struct mt_order *o = ord(m, oi);
     /* Its neighbours in the session list (unlinked when it goes). */
-    const struct mt_link *k = &m->slink[oi];
-    if (k->prev < m->orders->capacity)
-        __builtin_prefetch(&m->slink[k->prev], 1);
-    if (k->next < m->orders->capacity)
-        __builtin_prefetch(&m->slink[k->next], 1);
+    if (o->sprev < m->orders->capacity)
+        __builtin_prefetch(ord(m, o->sprev), 1);
+    if (o->snext < m->orders->capacity)
+        __builtin_prefetch(ord(m, o->snext), 1);
     if (found & PF_MAKER) {
         __builtin_prefetch(&m->ids[id_hash(o->session, o->client_id) & m->id_mask], 1);
     } else {
@@ -1539,8 +1531,7 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
         ns <<= 1;
     m->sess_mask = ns - 1;
     m->sess = calloc(ns, sizeof(struct mt_sess));
-    m->slink = big_alloc((size_t)cfg->max_orders * sizeof(struct mt_link));
-    if (m->sess == NULL || m->slink == NULL)
+    if (m->sess == NULL)
         goto fail;
     m->orders = big_pool(sizeof(struct mt_order), cfg->max_orders);
     if (m->orders == NULL)
@@ -1550,7 +1541,6 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     return 0;
 fail:
     free(m->sess);
-    free(m->slink);
     free(m->instr);
     free(m->ids);
     free(m);
@@ -1578,7 +1568,6 @@ void wm_matcher_destroy(struct wm_matcher *m)
             instr_free(&m->instr[i]);
     free(m->orders);
     free(m->sess);
-    free(m->slink);
     free(m->instr);
     free(m->ids);
     free(m);

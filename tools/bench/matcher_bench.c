@@ -547,5 +547,8 @@ int main(int argc, char **argv)
         return 2;
     }
     wm_matcher_destroy(m);
+    free(w.prefill);
+    free(w.mixed);
+    free(w.kinds);
     return 0;
 }

@@ -130,9 +130,9 @@ def _to_array(c: dict[str, int]) -> np.ndarray:
     return out
 
 
-def _make() -> tuple[mt.Matcher, rb.RefBook]:
-    m = mt.Matcher(max_instruments=16, max_orders=MAX_ORDERS)
-    ref = rb.RefBook(MAX_ORDERS)
+def _make(max_sessions: int = 1024) -> tuple[mt.Matcher, rb.RefBook]:
+    m = mt.Matcher(max_instruments=16, max_orders=MAX_ORDERS, max_sessions=max_sessions)
+    ref = rb.RefBook(MAX_ORDERS, max_sessions=max_sessions)
     for spec in INSTRUMENTS:
         m.add_instrument(mt.InstrumentRules(**spec))
         ref.add_instrument(**spec)
@@ -194,13 +194,8 @@ def _track(open_qty: dict[int, int], events: np.ndarray) -> None:
             assert open_qty[r] >= 0
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    cmds=streams(),
-    cap=st.sampled_from([mt.MIN_EVENTS, 9, 13, 4096]),
-)
-def test_matcher_equals_reference_book(cmds: list[dict[str, int]], cap: int) -> None:
-    m, ref = _make()
+def _compare(cmds: list[dict[str, int]], cap: int, max_sessions: int = 1024) -> mt.Matcher:
+    m, ref = _make(max_sessions)
     open_qty: dict[int, int] = {}
     all_events = []
     for i, c in enumerate(cmds):
@@ -215,6 +210,23 @@ def test_matcher_equals_reference_book(cmds: list[dict[str, int]], cap: int) -> 
     stream = np.concatenate(all_events)
     assert m.hash == mt.hash_events(stream)
     assert m.last_seq == len(stream) == ref.seq
+    return m
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cmds=streams(),
+    cap=st.sampled_from([mt.MIN_EVENTS, 9, 13, 4096]),
+)
+def test_matcher_equals_reference_book(cmds: list[dict[str, int]], cap: int) -> None:
+    _compare(cmds, cap)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cmds=streams())
+def test_session_capacity_equals_reference_book(cmds: list[dict[str, int]]) -> None:
+    """Two sessions at most (the streams use three): the third is refused."""
+    _compare(cmds, 4096, max_sessions=2)
 
 
 @settings(max_examples=40, deadline=None)

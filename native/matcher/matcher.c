@@ -1063,9 +1063,9 @@ static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
         reject(m, c, WM_REJ_DUPLICATE_ID);
         return;
     }
-    struct mt_sess *ss;
+    struct mt_sess *ss = sess_find(m, c->session);
     if (m->orders->free_count == 0 || in->live >= in->max_orders ||
-        (ss = sess_get(m, c->session)) == NULL) {
+        (ss == NULL && m->nsess >= m->max_sessions)) {
         reject(m, c, WM_REJ_CAPACITY);
         return;
     }
@@ -1084,6 +1084,8 @@ static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
         reject(m, c, WM_REJ_POST_ONLY);
         return;
     }
+    if (ss == NULL)
+        ss = sess_get(m, c->session); /* a session is known from its first accepted order */
     struct mt_order *o = wm_pool_get(m->orders);
     uint32_t oi = wm_pool_index(m->orders, o);
     o->order_ref = ++m->next_ref;

@@ -14,5 +14,6 @@
 #include "wirematch/itch.h"
 #include "wirematch/nic.h"
 #include "wirematch/ring.h"
+#include "wirematch/matcher.h"
 
 #endif

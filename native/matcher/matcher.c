@@ -1,0 +1,1750 @@
+/* The matching engine: price-time priority limit order books.
+ *
+ * Rules, event sequences and reason codes: docs/matching.md.  Structure:
+ *   - orders: one wm_pool of struct mt_order for the matcher (64 bytes each),
+ *     linked into FIFO queues per level by 32-bit indices;
+ *   - an open-addressing id table (linear probing, backward-shift deletion)
+ *     maps (session, client id) to the order index;
+ *   - per instrument: a wm_pool of levels and two ladders (ladder.h);
+ *   - a resumable "job" carries a command that does not fit in the caller's
+ *     event buffer over to the next wm_matcher_apply call.
+ * Nothing here allocates after wm_matcher_add_instrument.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sys/mman.h>
+
+#include "matcher/ladder.h"
+#include "wirematch/matcher.h"
+#include "wirematch/pool.h"
+
+#define NONE WM_POOL_NONE
+#define ALL_INSTRUMENTS 0xffffu
+
+_Static_assert(sizeof(struct wm_cmd) == 64, "wm_cmd is 64 bytes");
+_Static_assert(sizeof(struct wm_event) == 64, "wm_event is 64 bytes");
+
+/* ---- counters (X-macro: names are data) ---------------------------------- */
+
+#define MT_BASE_COUNTERS(X)                   \
+    X(C_CMD_NEW, "cmd_new")                   \
+    X(C_CMD_CANCEL, "cmd_cancel")             \
+    X(C_CMD_REPLACE, "cmd_replace")           \
+    X(C_CMD_MASS_CANCEL, "cmd_mass_cancel")   \
+    X(C_CMD_HALT, "cmd_halt")                 \
+    X(C_CMD_RESUME, "cmd_resume")             \
+    X(C_CMD_CLOSE, "cmd_close")               \
+    X(C_CMD_SET_REF, "cmd_set_ref")           \
+    X(C_CMD_UNKNOWN, "cmd_unknown_type")      \
+    X(C_ACCEPTED, "accepted")                 \
+    X(C_REJECTED, "rejected")                 \
+    X(C_TRADES, "trades")                     \
+    X(C_EVENTS, "events")                     \
+    X(C_PENDING_SPLITS, "pending_splits")
+
+#define MT_REJ_NAME(id, val, name) "reject_" name,
+#define MT_CXL_NAME(id, val, name) "cancel_" name,
+
+#define MT_ENUM(id, name) id,
+enum { MT_BASE_COUNTERS(MT_ENUM) C_BASE_N };
+#define C_REJ_BASE C_BASE_N                      /* + reason code */
+#define C_CXL_BASE (C_REJ_BASE + WM_REJ_MAX)     /* + reason code */
+#define C_N (C_CXL_BASE + WM_CXL_MAX)
+
+static const char *const counter_names[C_N] = {
+#define WM_COUNTER_NAME_(id, name) name,
+    MT_BASE_COUNTERS(WM_COUNTER_NAME_) "reject_none",
+    WM_REJECT_REASONS(MT_REJ_NAME) "cancel_none",
+    WM_CANCEL_REASONS(MT_CXL_NAME)
+};
+
+/* ---- data structures ------------------------------------------------------ */
+
+struct mt_order {
+    uint64_t order_ref;
+    uint64_t client_id;
+    int64_t price;        /* 0 for market orders */
+    int64_t leaves;
+    uint32_t session;
+    uint32_t account;
+    uint32_t prev, next;  /* FIFO links within the level */
+    uint32_t sprev, snext; /* links in its session's list of live orders */
+    uint16_t instrument;
+    uint8_t side, tif, stp, flags, ord_type;
+    uint8_t pad;
+};
+_Static_assert(sizeof(struct mt_order) == 64, "order is one cache line");
+
+struct mt_level {
+    int64_t price;
+    int64_t total;
+    uint32_t head, tail;
+    uint32_t count;
+    uint32_t pad;
+};
+
+struct mt_side {
+    uint32_t *slot;       /* window: level index per price slot */
+    struct bitmap3 bm;
+    uint32_t *fb;         /* fallback levels, sorted by goodness, best last */
+    uint32_t nfb;
+    uint32_t nlevels;
+    uint32_t best;        /* cached best level index or NONE */
+};
+
+struct mt_instr {
+    bool used;
+    uint32_t state;
+    uint32_t max_orders;
+    uint32_t live;
+    int64_t tick, lot, min_qty, max_qty, ref, band;
+    int tick_shift, lot_shift; /* log2 when a power of two, else -1 */
+    int64_t base_ticks;   /* price/tick of window slot 0 */
+    uint32_t window;
+    struct wm_pool *levels;
+    struct mt_level *lv;  /* levels->objs, typed (pool objects are 32 bytes) */
+    struct mt_side side[2]; /* 0 bids, 1 asks */
+};
+
+struct mt_slot {          /* id table entry; idx == NONE when empty */
+    uint64_t client_id;
+    uint32_t session;
+    uint32_t idx;
+};
+
+enum { JOB_NONE = 0, JOB_MATCH = 1, JOB_SWEEP = 2 };
+
+/* A session's live orders, oldest entry first (mass cancel walks it). */
+struct mt_sess {
+    uint32_t session;
+    uint32_t used;
+    uint32_t head, tail;
+};
+
+
+struct mt_job {
+    int kind;
+    uint64_t ts;
+    /* MATCH */
+    uint32_t taker;
+    uint32_t touched;     /* level touched and still non-empty, or NONE */
+    uint16_t touched_instr;
+    /* SWEEP (close: the book of one instrument; mass cancel: a session's list) */
+    bool by_session;
+    uint32_t sess_next;   /* next order in the session list */
+    uint32_t session;
+    bool any_session, day_only, report;
+    uint8_t reason;
+    uint32_t instr, instr_last, sw_side, sw_next;
+    bool sw_started;
+    uint64_t count;
+    uint16_t report_instr;
+};
+
+struct wm_matcher {
+    uint32_t max_instruments;
+    uint32_t max_orders;
+    uint32_t live;
+    struct wm_pool *orders;
+    struct mt_order *ob;  /* orders->objs, typed (pool objects are 64 bytes) */
+    struct mt_slot *ids;
+    uint64_t id_mask;
+    struct mt_sess *sess; /* session table: open addressing, never shrinks */
+    uint32_t sess_mask, nsess, max_sessions;
+    struct mt_instr *instr;
+    uint64_t seq, hash, next_ref, next_trade;
+    struct mt_job job;
+    /* current output buffer */
+    struct wm_event *ev;
+    unsigned nev, cap;
+    uint64_t counters[C_N];
+};
+
+/* ---- memory ---------------------------------------------------------------- */
+
+#define HUGE_SZ (2u << 20)
+
+/* Zeroed memory for a large table, 2 MiB aligned and advised to use
+ * transparent huge pages (fewer TLB misses on random access).  Creation time
+ * only. */
+static void *big_alloc(size_t size)
+{
+    size_t sz = (size + HUGE_SZ - 1) & ~(size_t)(HUGE_SZ - 1);
+    void *p = aligned_alloc(sz >= HUGE_SZ ? HUGE_SZ : WM_CACHE_LINE, sz);
+    if (p == NULL)
+        return NULL;
+    if (sz >= HUGE_SZ)
+        (void)madvise(p, sz, MADV_HUGEPAGE);
+    memset(p, 0, sz);
+    return p;
+}
+
+static struct wm_pool *big_pool(uint32_t obj_size, uint32_t capacity)
+{
+    size_t need = wm_pool_memsize(obj_size, capacity);
+    void *mem = need ? big_alloc(need) : NULL;
+    if (mem == NULL)
+        return NULL;
+    if (wm_pool_init(mem, need, obj_size, capacity) < 0) {
+        free(mem);
+        return NULL;
+    }
+    return mem;
+}
+
+/* ---- hashing --------------------------------------------------------------- */
+
+#define HASH_INIT 0x6a09e667f3bcc908ull
+#define HASH_MUL 0x9e3779b97f4a7c15ull
+static const uint64_t hash_k[8] = {
+    0xa0761d6478bd642full, 0xe7037ed1a0b428dbull, 0x8ebc6af09c88c6e3ull, 0x589965cc75374cc3ull,
+    0x1d8e4e27c47d124full, 0xc2b2ae3d27d4eb4full, 0x165667b19e3779f9ull, 0xd6e8feb86659fd93ull,
+};
+
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64_t hash_step(uint64_t h, const struct wm_event *ev)
+{
+    uint64_t w[8];
+    memcpy(w, ev, 64);
+    uint64_t a = w[0] * hash_k[0] + w[1] * hash_k[1] + w[2] * hash_k[2] + w[3] * hash_k[3] +
+                 w[4] * hash_k[4] + w[5] * hash_k[5] + w[6] * hash_k[6] + w[7] * hash_k[7];
+    return (rotl64(h, 23) ^ a) * HASH_MUL;
+}
+
+uint64_t wm_matcher_hash_event(uint64_t h, const struct wm_event *ev)
+{
+    return hash_step(h, ev);
+}
+
+/* ---- id table -------------------------------------------------------------- */
+
+/* Slot of (session, client id): murmur3's fmix64 over both, so any id
+ * scheme spreads evenly and linear probing stays short at <= 50% load.  The
+ * slot is a likely cache miss on a large book; wm_matcher_apply prefetches it
+ * for the commands ahead in a batch. */
+static inline uint64_t id_hash(uint32_t session, uint64_t client_id)
+{
+    uint64_t h = client_id ^ ((uint64_t)session * 0x9e3779b97f4a7c15ull);
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+static inline uint32_t id_find(const struct wm_matcher *m, uint32_t session, uint64_t cid)
+{
+    uint64_t i = id_hash(session, cid) & m->id_mask;
+    for (;;) {
+        const struct mt_slot *s = &m->ids[i];
+        if (s->idx == NONE)
+            return NONE;
+        if (s->client_id == cid && s->session == session)
+            return s->idx;
+        i = (i + 1) & m->id_mask;
+    }
+}
+
+static inline void id_insert(struct wm_matcher *m, uint32_t session, uint64_t cid, uint32_t idx)
+{
+    uint64_t i = id_hash(session, cid) & m->id_mask;
+    while (m->ids[i].idx != NONE)
+        i = (i + 1) & m->id_mask;
+    m->ids[i].client_id = cid;
+    m->ids[i].session = session;
+    m->ids[i].idx = idx;
+}
+
+static inline void id_remove(struct wm_matcher *m, uint32_t session, uint64_t cid)
+{
+    uint64_t i = id_hash(session, cid) & m->id_mask;
+    while (!(m->ids[i].client_id == cid && m->ids[i].session == session))
+        i = (i + 1) & m->id_mask;
+    /* Backward-shift deletion: keep every probe chain unbroken. */
+    uint64_t j = i;
+    for (;;) {
+        m->ids[i].idx = NONE;
+        for (;;) {
+            j = (j + 1) & m->id_mask;
+            if (m->ids[j].idx == NONE)
+                return;
+            uint64_t home = id_hash(m->ids[j].session, m->ids[j].client_id) & m->id_mask;
+            /* j's entry may move to i if its home is not in (i, j] cyclically */
+            if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
+                break;
+        }
+        m->ids[i] = m->ids[j];
+        i = j;
+    }
+}
+
+/* ---- orders and levels ----------------------------------------------------- */
+
+/* Pool objects by index: the pools hold exactly these structs (sizes are
+ * multiples of 8, so wm_pool keeps them unpadded), so plain array indexing
+ * equals wm_pool_at without its multiply. */
+_Static_assert(sizeof(struct mt_level) % 8 == 0, "level size is the pool stride");
+static inline struct mt_order *ord(const struct wm_matcher *m, uint32_t idx)
+{
+    return &m->ob[idx];
+}
+
+static inline struct mt_level *lvl(const struct mt_instr *in, uint32_t idx)
+{
+    return &in->lv[idx];
+}
+
+static inline int side_ix(uint8_t side)
+{
+    return side == WM_SIDE_SELL;
+}
+
+/* Is level price p better than q on this side? */
+static inline bool better(int s, int64_t p, int64_t q)
+{
+    return s == 0 ? p > q : p < q;
+}
+
+static inline int64_t goodness(int s, int64_t price)
+{
+    return s == 0 ? price : -price;
+}
+
+/* x / d and x % d for x >= 0, with a shift when d is a power of two (a
+ * 64-bit division costs tens of cycles; most instruments use tick 1, lot 1
+ * or powers of two). */
+static inline int64_t div_by(int64_t x, int64_t d, int shift)
+{
+    return shift >= 0 && x >= 0 ? x >> shift : x / d;
+}
+
+static inline int64_t mod_by(int64_t x, int64_t d, int shift)
+{
+    return shift >= 0 && x >= 0 ? x & (d - 1) : x % d;
+}
+
+static int log2_or_minus1(int64_t d)
+{
+    return d > 0 && (d & (d - 1)) == 0 ? __builtin_ctzll((uint64_t)d) : -1;
+}
+
+/* Window slot of a price, or NONE when outside the window. */
+static inline uint32_t win_slot(const struct mt_instr *in, int64_t price)
+{
+    int64_t t = div_by(price, in->tick, in->tick_shift); /* ladder prices are on tick */
+    int64_t d;
+    if (__builtin_sub_overflow(t, in->base_ticks, &d) || d < 0 || d >= (int64_t)in->window)
+        return NONE;
+    return (uint32_t)d;
+}
+
+/* Fallback: first position whose goodness is >= g. */
+static uint32_t fb_lower(const struct mt_instr *in, const struct mt_side *sd, int s, int64_t g)
+{
+    uint32_t lo = 0, hi = sd->nfb;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (goodness(s, lvl(in, sd->fb[mid])->price) < g)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static uint32_t level_find(const struct mt_instr *in, int s, int64_t price)
+{
+    const struct mt_side *sd = &in->side[s];
+    uint32_t w = win_slot(in, price);
+    if (w != NONE)
+        return sd->slot[w];
+    int64_t g = goodness(s, price);
+    uint32_t p = fb_lower(in, sd, s, g);
+    if (p < sd->nfb && lvl(in, sd->fb[p])->price == price)
+        return sd->fb[p];
+    return NONE;
+}
+
+static uint32_t window_best(const struct mt_instr *in, int s)
+{
+    const struct mt_side *sd = &in->side[s];
+    uint32_t b = s == 0 ? bm_prev_le(&sd->bm, in->window - 1) : bm_next_ge(&sd->bm, 0);
+    return b == BM_NONE ? NONE : sd->slot[b];
+}
+
+static void recompute_best(struct mt_instr *in, int s)
+{
+    struct mt_side *sd = &in->side[s];
+    uint32_t wb = window_best(in, s);
+    uint32_t fbb = sd->nfb ? sd->fb[sd->nfb - 1] : NONE;
+    if (wb == NONE)
+        sd->best = fbb;
+    else if (fbb == NONE)
+        sd->best = wb;
+    else
+        sd->best = better(s, lvl(in, fbb)->price, lvl(in, wb)->price) ? fbb : wb;
+}
+
+/* The next level worse than price on side s, or NONE. */
+static uint32_t level_next_worse(const struct mt_instr *in, int s, int64_t price)
+{
+    const struct mt_side *sd = &in->side[s];
+    uint32_t cand = NONE;
+    int64_t t = div_by(price, in->tick, in->tick_shift);
+    int64_t d;
+    bool ovf = __builtin_sub_overflow(t, in->base_ticks, &d);
+    uint32_t b = BM_NONE;
+    if (s == 0) { /* bids: worse = lower */
+        if (ovf ? t > 0 : d >= (int64_t)in->window)
+            b = bm_prev_le(&sd->bm, in->window - 1);
+        else if (!ovf && d > 0)
+            b = bm_prev_le(&sd->bm, (uint32_t)d - 1);
+    } else {      /* asks: worse = higher */
+        if (ovf ? t < 0 : d < 0)
+            b = bm_next_ge(&sd->bm, 0);
+        else if (!ovf && d + 1 < (int64_t)in->window)
+            b = bm_next_ge(&sd->bm, (uint32_t)d + 1);
+    }
+    if (b != BM_NONE)
+        cand = sd->slot[b];
+    uint32_t p = fb_lower(in, sd, s, goodness(s, price));
+    if (p > 0) {
+        uint32_t f = sd->fb[p - 1];
+        if (cand == NONE || better(s, lvl(in, f)->price, lvl(in, cand)->price))
+            cand = f;
+    }
+    return cand;
+}
+
+/* Create an empty level (the caller checked that the pool has one). */
+static uint32_t level_create(struct mt_instr *in, int s, int64_t price)
+{
+    struct mt_level *l = wm_pool_get(in->levels);
+    uint32_t li = wm_pool_index(in->levels, l);
+    l->price = price;
+    l->total = 0;
+    l->head = l->tail = NONE;
+    l->count = 0;
+    struct mt_side *sd = &in->side[s];
+    uint32_t w = win_slot(in, price);
+    if (w != NONE) {
+        sd->slot[w] = li;
+        bm_set(&sd->bm, w);
+    } else {
+        uint32_t p = fb_lower(in, sd, s, goodness(s, price));
+        memmove(&sd->fb[p + 1], &sd->fb[p], (sd->nfb - p) * sizeof(uint32_t));
+        sd->fb[p] = li;
+        sd->nfb++;
+    }
+    sd->nlevels++;
+    if (sd->best == NONE || better(s, price, lvl(in, sd->best)->price))
+        sd->best = li;
+    return li;
+}
+
+static void level_destroy(struct mt_instr *in, int s, uint32_t li)
+{
+    struct mt_level *l = lvl(in, li);
+    struct mt_side *sd = &in->side[s];
+    uint32_t w = win_slot(in, l->price);
+    if (w != NONE) {
+        sd->slot[w] = NONE;
+        bm_clear(&sd->bm, w);
+    } else {
+        uint32_t p = fb_lower(in, sd, s, goodness(s, l->price));
+        memmove(&sd->fb[p], &sd->fb[p + 1], (sd->nfb - p - 1) * sizeof(uint32_t));
+        sd->nfb--;
+    }
+    sd->nlevels--;
+    wm_pool_put(in->levels, l);
+    if (sd->best == li)
+        recompute_best(in, s);
+}
+
+static inline void level_append(struct wm_matcher *m, struct mt_level *l, uint32_t li,
+                                uint32_t oi)
+{
+    struct mt_order *o = ord(m, oi);
+    (void)li;
+    o->next = NONE;
+    o->prev = l->tail;
+    if (l->tail != NONE)
+        ord(m, l->tail)->next = oi;
+    else
+        l->head = oi;
+    l->tail = oi;
+    l->count++;
+    l->total += o->leaves;
+}
+
+static inline void level_unlink(struct wm_matcher *m, struct mt_level *l, struct mt_order *o)
+{
+    if (o->prev != NONE)
+        ord(m, o->prev)->next = o->next;
+    else
+        l->head = o->next;
+    if (o->next != NONE)
+        ord(m, o->next)->prev = o->prev;
+    else
+        l->tail = o->prev;
+    l->count--;
+}
+
+/* ---- session lists ---------------------------------------------------------- */
+
+static inline uint32_t sess_hash(uint32_t session)
+{
+    return (uint32_t)(((uint64_t)session * 0x9e3779b97f4a7c15ull) >> 32);
+}
+
+/* The session's table entry, or NULL when the session was never seen. */
+static inline struct mt_sess *sess_find(const struct wm_matcher *m, uint32_t session)
+{
+    uint32_t i = sess_hash(session) & m->sess_mask;
+    while (m->sess[i].used) {
+        if (m->sess[i].session == session)
+            return &m->sess[i];
+        i = (i + 1) & m->sess_mask;
+    }
+    return NULL;
+}
+
+/* Find or add; NULL when the table already holds max_sessions sessions. */
+static inline struct mt_sess *sess_get(struct wm_matcher *m, uint32_t session)
+{
+    uint32_t i = sess_hash(session) & m->sess_mask;
+    while (m->sess[i].used) {
+        if (m->sess[i].session == session)
+            return &m->sess[i];
+        i = (i + 1) & m->sess_mask;
+    }
+    if (m->nsess >= m->max_sessions)
+        return NULL;
+    m->nsess++;
+    m->sess[i].used = 1;
+    m->sess[i].session = session;
+    m->sess[i].head = m->sess[i].tail = NONE;
+    return &m->sess[i];
+}
+
+static inline void sess_append(struct wm_matcher *m, struct mt_sess *ss, uint32_t oi)
+{
+    struct mt_order *o = ord(m, oi);
+    o->sprev = ss->tail;
+    o->snext = NONE;
+    if (ss->tail != NONE)
+        ord(m, ss->tail)->snext = oi;
+    else
+        ss->head = oi;
+    ss->tail = oi;
+}
+
+static inline void sess_unlink(struct wm_matcher *m, struct mt_sess *ss, struct mt_order *o)
+{
+    if (o->sprev != NONE)
+        ord(m, o->sprev)->snext = o->snext;
+    else
+        ss->head = o->snext;
+    if (o->snext != NONE)
+        ord(m, o->snext)->sprev = o->sprev;
+    else
+        ss->tail = o->sprev;
+}
+
+static inline void order_free(struct wm_matcher *m, struct mt_instr *in, struct mt_order *o)
+{
+    sess_unlink(m, sess_find(m, o->session), o);
+    id_remove(m, o->session, o->client_id);
+    in->live--;
+    m->live--;
+    wm_pool_put(m->orders, o);
+}
+
+/* ---- events ---------------------------------------------------------------- */
+
+static inline struct wm_event *emit(struct wm_matcher *m, uint8_t type, uint16_t instrument,
+                                    uint8_t flags)
+{
+    struct wm_event *e = &m->ev[m->nev++];
+    e->seq = ++m->seq;
+    e->ts = m->job.ts;
+    e->instrument = instrument;
+    e->type = type;
+    e->flags = flags;
+    return e;
+}
+
+static inline void commit(struct wm_matcher *m, struct wm_event *e)
+{
+    m->hash = hash_step(m->hash, e);
+}
+
+static inline void emit_order(struct wm_matcher *m, uint8_t type, const struct mt_order *o,
+                              int64_t qty, uint64_t aux, uint8_t extra_flags)
+{
+    struct wm_event *e = emit(m, type, o->instrument, (uint8_t)(o->side | extra_flags));
+    e->order_ref = o->order_ref;
+    e->client_id = o->client_id;
+    e->price = o->price;
+    e->qty = qty;
+    e->aux = aux;
+    e->session = o->session;
+    commit(m, e);
+}
+
+static inline void emit_level(struct wm_matcher *m, uint16_t instrument, int s,
+                              const struct mt_level *l, int64_t price)
+{
+    struct wm_event *e = emit(m, WM_EV_LEVEL, instrument, (uint8_t)(s + 1));
+    e->order_ref = 0;
+    e->client_id = 0;
+    e->price = price;
+    e->qty = l ? l->total : 0;
+    e->aux = l ? l->count : 0;
+    e->session = 0;
+    commit(m, e);
+}
+
+static inline void emit_cancel(struct wm_matcher *m, const struct mt_order *o, int64_t qty,
+                               uint8_t reason, uint8_t flags)
+{
+    m->counters[C_CXL_BASE + reason]++;
+    emit_order(m, WM_EV_CANCELLED, o, qty, reason, flags);
+}
+
+static void reject(struct wm_matcher *m, const struct wm_cmd *c, uint8_t reason)
+{
+    m->counters[C_REJECTED]++;
+    m->counters[C_REJ_BASE + reason]++;
+    struct wm_event *e = emit(m, WM_EV_REJECTED, c->instrument,
+                              (uint8_t)((c->side & WM_EVF_SIDE_MASK) | ((c->type & 15) << 4)));
+    e->order_ref = 0;
+    e->client_id = c->client_id;
+    e->price = c->price;
+    e->qty = c->qty;
+    e->aux = reason;
+    e->session = c->session;
+    commit(m, e);
+}
+
+/* Remove a resting order from its level: emit the CANCELLED event, then the
+ * LEVEL event, free the order. */
+static void cancel_resting(struct wm_matcher *m, struct mt_instr *in, struct mt_order *o,
+                           uint8_t reason)
+{
+    int s = side_ix(o->side);
+    uint32_t li = level_find(in, s, o->price);
+    struct mt_level *l = lvl(in, li);
+    emit_cancel(m, o, o->leaves, reason, WM_EVF_RESTING);
+    l->total -= o->leaves;
+    level_unlink(m, l, o);
+    int64_t price = l->price;
+    if (l->count == 0) {
+        level_destroy(in, s, li);
+        emit_level(m, o->instrument, s, NULL, price);
+    } else {
+        emit_level(m, o->instrument, s, l, price);
+    }
+    order_free(m, in, o);
+}
+
+/* ---- validation ------------------------------------------------------------ */
+
+static inline struct mt_instr *instr_of(struct wm_matcher *m, uint32_t id)
+{
+    if (id >= m->max_instruments || !m->instr[id].used)
+        return NULL;
+    return &m->instr[id];
+}
+
+/* Price rule of a limit price: 0 or a reject reason. */
+static int check_price(const struct mt_instr *in, int64_t price)
+{
+    if (price <= 0)
+        return WM_REJ_BAD_PRICE;
+    if (mod_by(price, in->tick, in->tick_shift) != 0)
+        return WM_REJ_OFF_TICK;
+    if (in->band > 0) {
+        int64_t lo, hi;
+        if (__builtin_sub_overflow(in->ref, in->band, &lo))
+            lo = INT64_MIN;
+        if (__builtin_add_overflow(in->ref, in->band, &hi))
+            hi = INT64_MAX;
+        if (price < lo || price > hi)
+            return WM_REJ_OUT_OF_BAND;
+    }
+    return 0;
+}
+
+static int check_qty(const struct mt_instr *in, int64_t qty)
+{
+    if (qty <= 0)
+        return WM_REJ_BAD_QTY;
+    if (mod_by(qty, in->lot, in->lot_shift) != 0)
+        return WM_REJ_BAD_LOT;
+    if (qty < in->min_qty || qty > in->max_qty)
+        return WM_REJ_QTY_LIMIT;
+    return 0;
+}
+
+static int check_state(const struct mt_instr *in)
+{
+    if (in->state == WM_STATE_HALTED)
+        return WM_REJ_HALTED;
+    if (in->state == WM_STATE_CLOSED)
+        return WM_REJ_CLOSED;
+    return 0;
+}
+
+/* Would an order of side s at price (market: any) cross the contra best? */
+static inline bool crosses(const struct mt_instr *in, int s, uint8_t ord_type, int64_t price)
+{
+    uint32_t b = in->side[1 - s].best;
+    if (b == NONE)
+        return false;
+    if (ord_type == WM_ORD_MARKET)
+        return true;
+    int64_t bp = lvl(in, b)->price;
+    return s == 0 ? bp <= price : bp >= price;
+}
+
+/* Resting at price needs a level: 0, or a reason (no level and the pool is
+ * empty; or the level total would overflow). */
+static int check_rest_at(const struct mt_instr *in, uint32_t li, int64_t qty,
+                         const struct mt_order *self)
+{
+    if (li == NONE)
+        return in->levels->free_count == 0 ? WM_REJ_CAPACITY : 0;
+    int64_t total = lvl(in, li)->total, t;
+    if (self != NULL && self->price == lvl(in, li)->price) /* self rests there */
+        total -= self->leaves;
+    if (__builtin_add_overflow(total, qty, &t))
+        return WM_REJ_OVERFLOW;
+    return 0;
+}
+
+static int check_rest(const struct mt_instr *in, int s, int64_t price, int64_t qty,
+                      const struct mt_order *self)
+{
+    return check_rest_at(in, level_find(in, s, price), qty, self);
+}
+
+/* Quantity the taker would execute at once under exactly the matching rules
+ * (self-trade prevention included), stopping once `need` is reached. */
+static int64_t simulate_fill(const struct wm_matcher *m, const struct mt_instr *in,
+                             const struct mt_order *t, int64_t need)
+{
+    int s = side_ix(t->side), cs = 1 - s;
+    int64_t leaves = t->leaves, filled = 0;
+    uint32_t li = in->side[cs].best;
+    while (li != NONE) {
+        const struct mt_level *l = lvl(in, li);
+        if (t->ord_type != WM_ORD_MARKET && (s == 0 ? l->price > t->price : l->price < t->price))
+            break;
+        for (uint32_t oi = l->head; oi != NONE; oi = ord(m, oi)->next) {
+            const struct mt_order *mk = ord(m, oi);
+            if (t->stp != WM_STP_NONE && mk->account == t->account) {
+                switch (t->stp) {
+                case WM_STP_CANCEL_OLDEST:
+                    continue;
+                case WM_STP_DECREMENT:
+                    if (mk->leaves >= leaves)
+                        return filled;
+                    leaves -= mk->leaves;
+                    continue;
+                default:
+                    return filled;
+                }
+            }
+            int64_t q = mk->leaves < leaves ? mk->leaves : leaves;
+            filled += q;
+            leaves -= q;
+            if (leaves == 0 || filled >= need)
+                return filled;
+        }
+        li = level_next_worse(in, cs, l->price);
+    }
+    return filled;
+}
+
+/* ---- matching -------------------------------------------------------------- */
+
+static void finish_taker(struct wm_matcher *m)
+{
+    struct mt_order *o = ord(m, m->job.taker);
+    struct mt_instr *in = &m->instr[o->instrument];
+    int s = side_ix(o->side);
+    if (m->job.touched != NONE) {
+        struct mt_level *tl = lvl(in, m->job.touched);
+        emit_level(m, o->instrument, 1 - s, tl, tl->price);
+        m->job.touched = NONE;
+    }
+    if (o->leaves > 0) {
+        if (o->ord_type == WM_ORD_MARKET || o->tif == WM_TIF_IOC || o->tif == WM_TIF_FOK) {
+            emit_cancel(m, o, o->leaves, o->tif == WM_TIF_FOK ? WM_CXL_FOK : WM_CXL_IOC, 0);
+            order_free(m, in, o);
+        } else {
+            uint32_t li = level_find(in, s, o->price);
+            if (li == NONE)
+                li = level_create(in, s, o->price);
+            struct mt_level *l = lvl(in, li);
+            level_append(m, l, li, m->job.taker);
+            emit_order(m, WM_EV_BOOKED, o, o->leaves, 0, 0);
+            emit_level(m, o->instrument, s, l, l->price);
+        }
+    } else {
+        order_free(m, in, o);
+    }
+    m->job.kind = JOB_NONE;
+}
+
+/* Remove a maker whose leaves reached 0 (filled or cancelled), maintaining
+ * the touched level and emitting LEVEL 0 when the level empties. */
+static void maker_gone(struct wm_matcher *m, struct mt_instr *in, struct mt_order *mk,
+                       struct mt_level *l, uint32_t li, int cs)
+{
+    level_unlink(m, l, mk);
+    order_free(m, in, mk);
+    if (l->count == 0) {
+        int64_t price = l->price;
+        level_destroy(in, cs, li);
+        emit_level(m, (uint16_t)(in - m->instr), cs, NULL, price);
+        m->job.touched = NONE;
+    } else {
+        m->job.touched = li;
+    }
+}
+
+/* One step: at most one maker (a fill or a self-trade decision) and perhaps
+ * the taker's end.  At most 7 events. */
+static void match_step(struct wm_matcher *m)
+{
+    struct mt_order *o = ord(m, m->job.taker);
+    struct mt_instr *in = &m->instr[o->instrument];
+    int s = side_ix(o->side), cs = 1 - s;
+    uint32_t li = in->side[cs].best;
+    if (li == NONE) {
+        finish_taker(m);
+        return;
+    }
+    struct mt_level *l = lvl(in, li);
+    if (o->ord_type != WM_ORD_MARKET && (s == 0 ? l->price > o->price : l->price < o->price)) {
+        finish_taker(m);
+        return;
+    }
+    struct mt_order *mk = ord(m, l->head);
+    if (WM_UNLIKELY(o->stp != WM_STP_NONE && mk->account == o->account)) {
+        int64_t d;
+        switch (o->stp) {
+        case WM_STP_CANCEL_NEWEST:
+            emit_cancel(m, o, o->leaves, WM_CXL_STP, 0);
+            o->leaves = 0;
+            finish_taker(m);
+            return;
+        case WM_STP_CANCEL_OLDEST:
+            emit_cancel(m, mk, mk->leaves, WM_CXL_STP, WM_EVF_RESTING);
+            l->total -= mk->leaves;
+            mk->leaves = 0;
+            maker_gone(m, in, mk, l, li, cs);
+            return;
+        case WM_STP_CANCEL_BOTH:
+            emit_cancel(m, mk, mk->leaves, WM_CXL_STP, WM_EVF_RESTING);
+            l->total -= mk->leaves;
+            mk->leaves = 0;
+            maker_gone(m, in, mk, l, li, cs);
+            emit_cancel(m, o, o->leaves, WM_CXL_STP, 0);
+            o->leaves = 0;
+            finish_taker(m);
+            return;
+        default: /* WM_STP_DECREMENT */
+            d = mk->leaves < o->leaves ? mk->leaves : o->leaves;
+            l->total -= d;
+            if (mk->leaves > d) {
+                mk->leaves -= d;
+                emit_cancel(m, mk, d, WM_CXL_STP, WM_EVF_RESTING | WM_EVF_PARTIAL);
+                m->job.touched = li;
+            } else {
+                emit_cancel(m, mk, d, WM_CXL_STP, WM_EVF_RESTING);
+                mk->leaves = 0;
+                maker_gone(m, in, mk, l, li, cs);
+            }
+            if (o->leaves > d) {
+                o->leaves -= d;
+                emit_cancel(m, o, d, WM_CXL_STP, WM_EVF_PARTIAL);
+            } else {
+                emit_cancel(m, o, d, WM_CXL_STP, 0);
+                o->leaves = 0;
+                finish_taker(m);
+            }
+            return;
+        }
+    }
+    if (mk->next != NONE)
+        __builtin_prefetch(ord(m, mk->next), 1);
+    int64_t q = mk->leaves < o->leaves ? mk->leaves : o->leaves;
+    uint64_t trade = ++m->next_trade;
+    m->counters[C_TRADES]++;
+    mk->leaves -= q;
+    o->leaves -= q;
+    l->total -= q;
+    /* Fill price is the maker's price, in both events. */
+    struct wm_event *e = emit(m, WM_EV_EXECUTED, o->instrument, (uint8_t)(mk->side | WM_EVF_MAKER));
+    e->order_ref = mk->order_ref;
+    e->client_id = mk->client_id;
+    e->price = l->price;
+    e->qty = q;
+    e->aux = trade;
+    e->session = mk->session;
+    commit(m, e);
+    e = emit(m, WM_EV_EXECUTED, o->instrument, o->side);
+    e->order_ref = o->order_ref;
+    e->client_id = o->client_id;
+    e->price = l->price;
+    e->qty = q;
+    e->aux = trade;
+    e->session = o->session;
+    commit(m, e);
+    if (mk->leaves == 0)
+        maker_gone(m, in, mk, l, li, cs);
+    else
+        m->job.touched = li;
+    if (o->leaves == 0)
+        finish_taker(m);
+}
+
+/* ---- sweeps (mass cancel, close) ------------------------------------------- */
+
+static bool sweep_match(const struct mt_job *j, const struct mt_order *o)
+{
+    if (!j->any_session && o->session != j->session)
+        return false;
+    if (j->day_only && o->tif != WM_TIF_DAY)
+        return false;
+    return true;
+}
+
+/* Cancel the next matching order (<= 2 events); false when the sweep is over. */
+static bool sweep_step(struct wm_matcher *m)
+{
+    struct mt_job *j = &m->job;
+    if (j->by_session) {
+        while (j->sess_next != NONE) {
+            uint32_t oi = j->sess_next;
+            struct mt_order *o = ord(m, oi);
+            j->sess_next = o->snext;
+            if (o->instrument >= j->instr && o->instrument <= j->instr_last) {
+                cancel_resting(m, &m->instr[o->instrument], o, j->reason);
+                j->count++;
+                return true;
+            }
+        }
+        return false;
+    }
+    while (j->instr <= j->instr_last) {
+        struct mt_instr *in = instr_of(m, j->instr);
+        if (in == NULL) {
+            j->instr++;
+            continue;
+        }
+        int s = (int)j->sw_side;
+        if (!j->sw_started) {
+            uint32_t b = in->side[s].best;
+            j->sw_next = b == NONE ? NONE : lvl(in, b)->head;
+            j->sw_started = true;
+        }
+        while (j->sw_next != NONE) {
+            struct mt_order *o = ord(m, j->sw_next);
+            uint32_t nx = o->next;
+            if (nx == NONE) {
+                uint32_t nl = level_next_worse(in, s, o->price);
+                nx = nl == NONE ? NONE : lvl(in, nl)->head;
+            }
+            j->sw_next = nx;
+            if (sweep_match(j, o)) {
+                cancel_resting(m, in, o, j->reason);
+                j->count++;
+                return true;
+            }
+        }
+        j->sw_started = false;
+        if (j->sw_side == 0) {
+            j->sw_side = 1;
+        } else {
+            j->sw_side = 0;
+            j->instr++;
+        }
+    }
+    return false;
+}
+
+/* ---- jobs ------------------------------------------------------------------ */
+
+static void run_job(struct wm_matcher *m)
+{
+    while (m->job.kind != JOB_NONE) {
+        if (m->cap - m->nev < WM_MATCHER_MIN_EVENTS) {
+            m->counters[C_PENDING_SPLITS]++;
+            return;
+        }
+        if (m->job.kind == JOB_MATCH) {
+            match_step(m);
+        } else if (!sweep_step(m)) {
+            if (m->job.report) {
+                struct wm_event *e = emit(m, WM_EV_MASS_CANCELLED, m->job.report_instr, 0);
+                e->order_ref = 0;
+                e->client_id = 0;
+                e->price = 0;
+                e->qty = (int64_t)m->job.count;
+                e->aux = 0;
+                e->session = m->job.session;
+                commit(m, e);
+            }
+            m->job.kind = JOB_NONE;
+        }
+    }
+}
+
+/* ---- commands -------------------------------------------------------------- */
+
+static int validate_new(const struct mt_instr *in, const struct wm_cmd *c)
+{
+    int r;
+    if (c->side != WM_SIDE_BUY && c->side != WM_SIDE_SELL)
+        return WM_REJ_BAD_SIDE;
+    if (c->ord_type != WM_ORD_LIMIT && c->ord_type != WM_ORD_MARKET)
+        return WM_REJ_BAD_ORDER_TYPE;
+    if (c->tif < WM_TIF_DAY || c->tif > WM_TIF_FOK ||
+        (c->ord_type == WM_ORD_MARKET && c->tif != WM_TIF_IOC && c->tif != WM_TIF_FOK))
+        return WM_REJ_BAD_TIF;
+    if (c->stp > WM_STP_DECREMENT)
+        return WM_REJ_BAD_STP;
+    if ((c->flags & ~WM_CMDF_POST_ONLY) ||
+        ((c->flags & WM_CMDF_POST_ONLY) &&
+         (c->ord_type != WM_ORD_LIMIT || c->tif == WM_TIF_IOC || c->tif == WM_TIF_FOK ||
+          c->min_qty != 0)))
+        return WM_REJ_BAD_FLAGS;
+    if ((r = check_qty(in, c->qty)) != 0)
+        return r;
+    if (c->min_qty < 0 || c->min_qty > c->qty)
+        return WM_REJ_BAD_MIN_QTY;
+    if (c->display_qty != 0)
+        return WM_REJ_BAD_DISPLAY_QTY;
+    if (c->ord_type == WM_ORD_MARKET) {
+        if (c->price != 0)
+            return WM_REJ_BAD_PRICE;
+    } else if ((r = check_price(in, c->price)) != 0) {
+        return r;
+    }
+    return check_state(in);
+}
+
+static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
+{
+    m->counters[C_CMD_NEW]++;
+    struct mt_instr *in = instr_of(m, c->instrument);
+    if (in == NULL) {
+        reject(m, c, WM_REJ_UNKNOWN_INSTRUMENT);
+        return;
+    }
+    int r = validate_new(in, c);
+    if (r) {
+        reject(m, c, (uint8_t)r);
+        return;
+    }
+    if (id_find(m, c->session, c->client_id) != NONE) {
+        reject(m, c, WM_REJ_DUPLICATE_ID);
+        return;
+    }
+    struct mt_sess *ss = sess_find(m, c->session);
+    if (m->orders->free_count == 0 || in->live >= in->max_orders ||
+        (ss == NULL && m->nsess >= m->max_sessions)) {
+        reject(m, c, WM_REJ_CAPACITY);
+        return;
+    }
+    int s = side_ix(c->side);
+    bool may_rest = c->ord_type == WM_ORD_LIMIT && (c->tif == WM_TIF_DAY || c->tif == WM_TIF_GTC);
+    uint32_t rest_li = NONE;
+    if (may_rest) {
+        rest_li = level_find(in, s, c->price);
+        if ((r = check_rest_at(in, rest_li, c->qty, NULL)) != 0) {
+            reject(m, c, (uint8_t)r);
+            return;
+        }
+    }
+    bool cross = crosses(in, s, c->ord_type, c->price);
+    if ((c->flags & WM_CMDF_POST_ONLY) && cross) {
+        reject(m, c, WM_REJ_POST_ONLY);
+        return;
+    }
+    if (ss == NULL)
+        ss = sess_get(m, c->session); /* a session is known from its first accepted order */
+    struct mt_order *o = wm_pool_get(m->orders);
+    uint32_t oi = wm_pool_index(m->orders, o);
+    o->order_ref = ++m->next_ref;
+    o->client_id = c->client_id;
+    o->price = c->price;
+    o->leaves = c->qty;
+    o->session = c->session;
+    o->account = c->account;
+    o->prev = o->next = NONE;
+    o->instrument = c->instrument;
+    o->side = c->side;
+    o->tif = c->tif;
+    o->stp = c->stp;
+    o->flags = c->flags;
+    o->ord_type = c->ord_type;
+    id_insert(m, c->session, c->client_id, oi);
+    sess_append(m, ss, oi);
+    in->live++;
+    m->live++;
+    m->counters[C_ACCEPTED]++;
+    emit_order(m, WM_EV_ACCEPTED, o, c->qty,
+               (uint64_t)c->tif | (uint64_t)c->ord_type << 8 | (uint64_t)c->flags << 16 |
+                   (uint64_t)c->stp << 24 | (uint64_t)c->account << 32,
+               0);
+    if (!cross && may_rest && c->min_qty == 0) {
+        /* Fast path, the same events as the matching job would give: the
+         * order rests at once (its level was found above). */
+        if (rest_li == NONE)
+            rest_li = level_create(in, s, c->price);
+        struct mt_level *l = lvl(in, rest_li);
+        level_append(m, l, rest_li, oi);
+        emit_order(m, WM_EV_BOOKED, o, o->leaves, 0, 0);
+        emit_level(m, o->instrument, s, l, l->price);
+        return;
+    }
+    int64_t need = c->tif == WM_TIF_FOK ? c->qty : c->min_qty;
+    if (need > 0 && simulate_fill(m, in, o, need) < need) {
+        emit_cancel(m, o, o->leaves, c->tif == WM_TIF_FOK ? WM_CXL_FOK : WM_CXL_MIN_QTY, 0);
+        order_free(m, in, o);
+        return;
+    }
+    m->job.kind = JOB_MATCH;
+    m->job.taker = oi;
+    m->job.touched = NONE;
+}
+
+static void cmd_cancel(struct wm_matcher *m, const struct wm_cmd *c)
+{
+    m->counters[C_CMD_CANCEL]++;
+    uint32_t oi = id_find(m, c->session, c->client_id);
+    if (oi == NONE) {
+        reject(m, c, WM_REJ_UNKNOWN_ORDER);
+        return;
+    }
+    struct mt_order *o = ord(m, oi);
+    if (o->instrument != c->instrument) {
+        reject(m, c, WM_REJ_UNKNOWN_ORDER);
+        return;
+    }
+    cancel_resting(m, &m->instr[o->instrument], o, WM_CXL_USER);
+}
+
+static void cmd_replace(struct wm_matcher *m, const struct wm_cmd *c)
+{
+    m->counters[C_CMD_REPLACE]++;
+    uint32_t oi = id_find(m, c->session, c->client_id);
+    if (oi == NONE) {
+        reject(m, c, WM_REJ_UNKNOWN_ORDER);
+        return;
+    }
+    struct mt_order *o = ord(m, oi);
+    if (o->instrument != c->instrument) {
+        reject(m, c, WM_REJ_UNKNOWN_ORDER);
+        return;
+    }
+    struct mt_instr *in = &m->instr[o->instrument];
+    int s = side_ix(o->side);
+    int r = check_qty(in, c->qty);
+    if (!r)
+        r = check_price(in, c->price);
+    if (!r)
+        r = check_state(in);
+    if (!r && c->new_client_id != c->client_id && id_find(m, c->session, c->new_client_id) != NONE)
+        r = WM_REJ_DUPLICATE_ID;
+    if (!r)
+        r = check_rest(in, s, c->price, c->qty, o);
+    if (!r && (o->flags & WM_CMDF_POST_ONLY) && crosses(in, s, WM_ORD_LIMIT, c->price))
+        r = WM_REJ_POST_ONLY;
+    if (r) {
+        reject(m, c, (uint8_t)r);
+        return;
+    }
+    uint64_t old_id = o->client_id;
+    uint32_t li = level_find(in, s, o->price);
+    struct mt_level *l = lvl(in, li);
+    if (c->price == o->price && c->qty <= o->leaves) {
+        /* In place: same order_ref, priority kept. */
+        int64_t d = o->leaves - c->qty;
+        if (d > 0) {
+            o->leaves = c->qty;
+            l->total -= d;
+            emit_cancel(m, o, d, WM_CXL_REPLACED, WM_EVF_RESTING | WM_EVF_PARTIAL);
+        }
+        if (c->new_client_id != old_id) {
+            id_remove(m, o->session, old_id);
+            id_insert(m, o->session, c->new_client_id, oi);
+            o->client_id = c->new_client_id;
+        }
+        emit_order(m, WM_EV_REPLACED, o, o->leaves, old_id, WM_EVF_IN_PLACE);
+        if (d > 0)
+            emit_level(m, o->instrument, s, l, l->price);
+        return;
+    }
+    /* Priority lost: the old order leaves the book, a new one enters as the
+     * aggressor. */
+    emit_cancel(m, o, o->leaves, WM_CXL_REPLACED, WM_EVF_RESTING);
+    l->total -= o->leaves;
+    level_unlink(m, l, o);
+    int64_t price = l->price;
+    if (l->count == 0) {
+        level_destroy(in, s, li);
+        emit_level(m, o->instrument, s, NULL, price);
+    } else {
+        emit_level(m, o->instrument, s, l, price);
+    }
+    id_remove(m, o->session, old_id);
+    id_insert(m, o->session, c->new_client_id, oi);
+    struct mt_sess *ss = sess_find(m, o->session);
+    sess_unlink(m, ss, o);
+    sess_append(m, ss, oi);
+    o->client_id = c->new_client_id;
+    o->order_ref = ++m->next_ref;
+    o->price = c->price;
+    o->leaves = c->qty;
+    o->prev = o->next = NONE;
+    emit_order(m, WM_EV_REPLACED, o, o->leaves, old_id, 0);
+    m->job.kind = JOB_MATCH;
+    m->job.taker = oi;
+    m->job.touched = NONE;
+}
+
+static void cmd_mass_cancel(struct wm_matcher *m, const struct wm_cmd *c)
+{
+    m->counters[C_CMD_MASS_CANCEL]++;
+    bool all = c->flags & WM_CMDF_ALL_INSTRUMENTS;
+    if (c->flags & ~WM_CMDF_ALL_INSTRUMENTS) {
+        reject(m, c, WM_REJ_BAD_FLAGS);
+        return;
+    }
+    if (!all && instr_of(m, c->instrument) == NULL) {
+        reject(m, c, WM_REJ_UNKNOWN_INSTRUMENT);
+        return;
+    }
+    struct mt_job *j = &m->job;
+    const struct mt_sess *ss = sess_find(m, c->session);
+    j->kind = JOB_SWEEP;
+    j->by_session = true;
+    j->sess_next = ss ? ss->head : NONE;
+    j->session = c->session;
+    j->any_session = false;
+    j->day_only = false;
+    j->report = true;
+    j->reason = WM_CXL_MASS;
+    j->instr = all ? 0 : c->instrument;
+    j->instr_last = all ? m->max_instruments - 1 : c->instrument;
+    j->report_instr = all ? ALL_INSTRUMENTS : c->instrument;
+    j->sw_side = 0;
+    j->sw_started = false;
+    j->count = 0;
+}
+
+static void cmd_state(struct wm_matcher *m, const struct wm_cmd *c, uint32_t state)
+{
+    struct mt_instr *in = instr_of(m, c->instrument);
+    if (in == NULL) {
+        reject(m, c, WM_REJ_UNKNOWN_INSTRUMENT);
+        return;
+    }
+    uint32_t old = in->state;
+    in->state = state;
+    struct wm_event *e = emit(m, WM_EV_STATE, c->instrument, 0);
+    e->order_ref = 0;
+    e->client_id = 0;
+    e->price = 0;
+    e->qty = old;
+    e->aux = state;
+    e->session = 0;
+    commit(m, e);
+    if (state == WM_STATE_CLOSED) {
+        struct mt_job *j = &m->job;
+        j->kind = JOB_SWEEP;
+        j->by_session = false;
+        j->any_session = true;
+        j->day_only = true;
+        j->report = false;
+        j->reason = WM_CXL_CLOSE;
+        j->instr = j->instr_last = c->instrument;
+        j->sw_side = 0;
+        j->sw_started = false;
+        j->count = 0;
+    }
+}
+
+static void cmd_set_ref(struct wm_matcher *m, const struct wm_cmd *c)
+{
+    m->counters[C_CMD_SET_REF]++;
+    struct mt_instr *in = instr_of(m, c->instrument);
+    if (in == NULL) {
+        reject(m, c, WM_REJ_UNKNOWN_INSTRUMENT);
+        return;
+    }
+    if (c->price <= 0 || c->price % in->tick != 0) {
+        reject(m, c, c->price <= 0 ? WM_REJ_BAD_PRICE : WM_REJ_OFF_TICK);
+        return;
+    }
+    in->ref = c->price;
+    struct wm_event *e = emit(m, WM_EV_REF_PRICE, c->instrument, 0);
+    e->order_ref = 0;
+    e->client_id = 0;
+    e->price = c->price;
+    e->qty = 0;
+    e->aux = 0;
+    e->session = 0;
+    commit(m, e);
+}
+
+static void process(struct wm_matcher *m, const struct wm_cmd *c)
+{
+    m->job.ts = c->ts;
+    switch (c->type) {
+    case WM_CMD_NEW:
+        cmd_new(m, c);
+        break;
+    case WM_CMD_CANCEL:
+        cmd_cancel(m, c);
+        break;
+    case WM_CMD_REPLACE:
+        cmd_replace(m, c);
+        break;
+    case WM_CMD_MASS_CANCEL:
+        cmd_mass_cancel(m, c);
+        break;
+    case WM_CMD_HALT:
+        m->counters[C_CMD_HALT]++;
+        cmd_state(m, c, WM_STATE_HALTED);
+        break;
+    case WM_CMD_RESUME:
+        m->counters[C_CMD_RESUME]++;
+        cmd_state(m, c, WM_STATE_OPEN);
+        break;
+    case WM_CMD_CLOSE:
+        m->counters[C_CMD_CLOSE]++;
+        cmd_state(m, c, WM_STATE_CLOSED);
+        break;
+    case WM_CMD_SET_REF:
+        cmd_set_ref(m, c);
+        break;
+    default:
+        m->counters[C_CMD_UNKNOWN]++;
+        reject(m, c, WM_REJ_BAD_COMMAND);
+        break;
+    }
+}
+
+/* Software pipelining over a batch: a command PF_SLOT places ahead gets its
+ * id-table slot prefetched, PF_ORDER ahead its order record, PF_LINKS ahead
+ * the order's queue neighbours.  Hints only: stale reads are harmless (every
+ * index read is bounds-safe pool memory) and change nothing. */
+enum { PF_SLOT = 12, PF_ORDER = 8, PF_LINKS = 4 };
+
+static inline bool cmd_has_id(const struct wm_cmd *c)
+{
+    return c->type == WM_CMD_NEW || c->type == WM_CMD_CANCEL || c->type == WM_CMD_REPLACE;
+}
+
+static inline void prefetch_slot(const struct wm_matcher *m, const struct wm_cmd *c)
+{
+    if (cmd_has_id(c))
+        __builtin_prefetch(&m->ids[id_hash(c->session, c->client_id) & m->id_mask]);
+    if (c->type == WM_CMD_REPLACE) /* the replacement id: checked and inserted */
+        __builtin_prefetch(&m->ids[id_hash(c->session, c->new_client_id) & m->id_mask], 1);
+}
+
+static inline uint32_t prefetch_target(const struct wm_matcher *m, const struct wm_cmd *c)
+{
+    if (c->type != WM_CMD_CANCEL && c->type != WM_CMD_REPLACE)
+        return NONE;
+    uint32_t oi = id_find(m, c->session, c->client_id);
+    return oi < m->orders->capacity ? oi : NONE;
+}
+
+/* A NEW order's first maker: the head of the contra side's best level. */
+static inline uint32_t prefetch_maker(const struct wm_matcher *m, const struct wm_cmd *c)
+{
+    if (c->type != WM_CMD_NEW || c->instrument >= m->max_instruments ||
+        (c->side != WM_SIDE_BUY && c->side != WM_SIDE_SELL))
+        return NONE;
+    const struct mt_instr *in = &m->instr[c->instrument];
+    if (!in->used)
+        return NONE;
+    uint32_t b = in->side[1 - side_ix(c->side)].best;
+    if (b == NONE)
+        return NONE;
+    uint32_t h = lvl(in, b)->head;
+    return h < m->orders->capacity ? h : NONE;
+}
+
+/* Stage 2: find the order a command will touch first (the target of a
+ * cancel/replace, or the first maker of a NEW order) and prefetch it;
+ * returns it (or NONE | 1<<31 for a maker, NONE) for stage 3. */
+#define PF_MAKER 0x80000000u
+static inline uint32_t prefetch_order(const struct wm_matcher *m, const struct wm_cmd *c)
+{
+    uint32_t oi = prefetch_target(m, c);
+    uint32_t tag = 0;
+    if (oi == NONE) {
+        oi = prefetch_maker(m, c);
+        tag = PF_MAKER;
+    }
+    if (oi == NONE)
+        return NONE;
+    __builtin_prefetch(ord(m, oi), 1);
+    return oi | tag;
+}
+
+/* Stage 3: from the (now cached) order, prefetch what the command touches
+ * next: a target's queue neighbours; a maker's id slot (it may be filled and
+ * removed) and its successor. */
+static inline void prefetch_links(const struct wm_matcher *m, const struct wm_cmd *c,
+                                  uint32_t found)
+{
+    if (found == NONE)
+        return;
+    uint32_t oi = found & ~PF_MAKER;
+    const struct mt_order *o = ord(m, oi);
+    /* Its neighbours in the session list (unlinked when it goes). */
+    if (o->sprev < m->orders->capacity)
+        __builtin_prefetch(ord(m, o->sprev), 1);
+    if (o->snext < m->orders->capacity)
+        __builtin_prefetch(ord(m, o->snext), 1);
+    if (found & PF_MAKER) {
+        __builtin_prefetch(&m->ids[id_hash(o->session, o->client_id) & m->id_mask], 1);
+    } else {
+        if (o->prev < m->orders->capacity)
+            __builtin_prefetch(ord(m, o->prev), 1);
+        /* A replace that moves: the tail of the destination level. */
+        if (c->type == WM_CMD_REPLACE && c->price != o->price && c->price > 0 &&
+            o->instrument < m->max_instruments && m->instr[o->instrument].used &&
+            (o->side == WM_SIDE_BUY || o->side == WM_SIDE_SELL)) {
+            const struct mt_instr *in = &m->instr[o->instrument];
+            uint32_t w = win_slot(in, c->price);
+            uint32_t li = w == NONE ? NONE : in->side[side_ix(o->side)].slot[w];
+            if (li != NONE && lvl(in, li)->tail < m->orders->capacity)
+                __builtin_prefetch(ord(m, lvl(in, li)->tail), 1);
+        }
+    }
+    if (o->next < m->orders->capacity)
+        __builtin_prefetch(ord(m, o->next), 1);
+}
+
+int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n,
+                     struct wm_event *events, unsigned events_cap, unsigned *consumed)
+{
+    if (m == NULL || events == NULL || events_cap < WM_MATCHER_MIN_EVENTS ||
+        (cmds == NULL && n > 0))
+        return -EINVAL;
+    m->ev = events;
+    m->nev = 0;
+    m->cap = events_cap;
+    unsigned i = 0;
+    if (m->job.kind != JOB_NONE)
+        run_job(m);
+    /* found[k & 15]: stage 2's result for command k, read by stage 3. */
+    uint32_t found[16];
+    bool pf = n > PF_LINKS;
+    if (pf) {
+        for (unsigned k = 0; k < n && k < PF_SLOT; k++)
+            prefetch_slot(m, &cmds[k]);
+        for (unsigned k = 0; k < n && k < PF_ORDER; k++)
+            found[k & 15] = prefetch_order(m, &cmds[k]);
+    }
+    while (m->job.kind == JOB_NONE && i < n && m->cap - m->nev >= WM_MATCHER_MIN_EVENTS) {
+        if (pf) {
+            if (i + PF_SLOT < n)
+                prefetch_slot(m, &cmds[i + PF_SLOT]);
+            if (i + PF_ORDER < n)
+                found[(i + PF_ORDER) & 15] = prefetch_order(m, &cmds[i + PF_ORDER]);
+            if (i + PF_LINKS < n)
+                prefetch_links(m, &cmds[i + PF_LINKS], found[(i + PF_LINKS) & 15]);
+        }
+        process(m, &cmds[i++]);
+        if (m->job.kind != JOB_NONE)
+            run_job(m);
+    }
+    if (consumed)
+        *consumed = i;
+    m->counters[C_EVENTS] += m->nev;
+    return (int)m->nev;
+}
+
+int wm_matcher_pending(const struct wm_matcher *m)
+{
+    return m->job.kind != JOB_NONE;
+}
+
+uint64_t wm_matcher_hash(const struct wm_matcher *m)
+{
+    return m->hash;
+}
+
+uint64_t wm_matcher_last_seq(const struct wm_matcher *m)
+{
+    return m->seq;
+}
+
+/* ---- creation -------------------------------------------------------------- */
+
+int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **out)
+{
+    if (cfg == NULL || out == NULL || cfg->max_instruments == 0 || cfg->max_instruments > 65535 ||
+        cfg->max_orders == 0 || cfg->max_orders > (1u << 30) || cfg->max_sessions > (1u << 24))
+        return -EINVAL;
+    struct wm_matcher *m = calloc(1, sizeof(*m));
+    if (m == NULL)
+        return -ENOMEM;
+    int rc = -ENOMEM;
+    m->max_instruments = cfg->max_instruments;
+    m->max_orders = cfg->max_orders;
+    m->hash = HASH_INIT;
+    uint64_t slots = 64;
+    while (slots < 2ull * cfg->max_orders)
+        slots <<= 1;
+    m->id_mask = slots - 1;
+    m->ids = big_alloc(slots * sizeof(struct mt_slot));
+    if (m->ids == NULL)
+        goto fail;
+    for (uint64_t i = 0; i < slots; i++)
+        m->ids[i].idx = NONE;
+    m->instr = calloc(cfg->max_instruments, sizeof(struct mt_instr));
+    if (m->instr == NULL)
+        goto fail;
+    m->max_sessions = cfg->max_sessions ? cfg->max_sessions : 1024;
+    uint32_t ns = 16;
+    while (ns < 2 * m->max_sessions)
+        ns <<= 1;
+    m->sess_mask = ns - 1;
+    m->sess = calloc(ns, sizeof(struct mt_sess));
+    if (m->sess == NULL)
+        goto fail;
+    m->orders = big_pool(sizeof(struct mt_order), cfg->max_orders);
+    if (m->orders == NULL)
+        goto fail;
+    m->ob = (struct mt_order *)m->orders->objs;
+    *out = m;
+    return 0;
+fail:
+    free(m->sess);
+    free(m->instr);
+    free(m->ids);
+    free(m);
+    return rc;
+}
+
+static void instr_free(struct mt_instr *in)
+{
+    for (int s = 0; s < 2; s++) {
+        free(in->side[s].slot);
+        free(in->side[s].bm.l0);
+        free(in->side[s].bm.l1);
+        free(in->side[s].fb);
+    }
+    free(in->levels);
+    memset(in, 0, sizeof(*in));
+}
+
+void wm_matcher_destroy(struct wm_matcher *m)
+{
+    if (m == NULL)
+        return;
+    for (uint32_t i = 0; i < m->max_instruments; i++)
+        if (m->instr[i].used)
+            instr_free(&m->instr[i]);
+    free(m->orders);
+    free(m->sess);
+    free(m->instr);
+    free(m->ids);
+    free(m);
+}
+
+int wm_matcher_add_instrument(struct wm_matcher *m, const struct wm_instrument_config *cfg)
+{
+    if (m == NULL || cfg == NULL)
+        return -EINVAL;
+    if (m->job.kind != JOB_NONE)
+        return -EBUSY;
+    uint32_t w = cfg->window_ticks ? cfg->window_ticks : 16384;
+    if (cfg->id >= m->max_instruments || cfg->tick_size <= 0 || cfg->lot_size <= 0 ||
+        cfg->min_order_qty < 1 || cfg->max_order_qty < cfg->min_order_qty ||
+        cfg->ref_price <= 0 || cfg->ref_price % cfg->tick_size != 0 || cfg->price_band < 0 ||
+        cfg->max_levels == 0 || cfg->max_levels > (1u << 30) || cfg->max_orders > m->max_orders ||
+        w < 64 || w > 262144 || (w & (w - 1)) || cfg->state > WM_STATE_CLOSED)
+        return -EINVAL;
+    if (m->instr[cfg->id].used)
+        return -EEXIST;
+    struct mt_instr *in = &m->instr[cfg->id];
+    memset(in, 0, sizeof(*in));
+    in->state = cfg->state ? cfg->state : WM_STATE_OPEN;
+    in->max_orders = cfg->max_orders ? cfg->max_orders : m->max_orders;
+    in->tick = cfg->tick_size;
+    in->tick_shift = log2_or_minus1(cfg->tick_size);
+    in->lot_shift = log2_or_minus1(cfg->lot_size);
+    in->lot = cfg->lot_size;
+    in->min_qty = cfg->min_order_qty;
+    in->max_qty = cfg->max_order_qty;
+    in->ref = cfg->ref_price;
+    in->band = cfg->price_band;
+    in->window = w;
+    in->base_ticks = cfg->ref_price / cfg->tick_size - (int64_t)(w / 2);
+    in->levels = big_pool(sizeof(struct mt_level), cfg->max_levels);
+    if (in->levels == NULL) {
+        instr_free(in);
+        return -ENOMEM;
+    }
+    in->lv = (struct mt_level *)in->levels->objs;
+    uint32_t nw0 = w / 64, nw1 = nw0 / 64 ? nw0 / 64 : 1;
+    for (int s = 0; s < 2; s++) {
+        struct mt_side *sd = &in->side[s];
+        sd->slot = big_alloc(w * sizeof(uint32_t));
+        sd->bm.l0 = calloc(nw0, sizeof(uint64_t));
+        sd->bm.l1 = calloc(nw1, sizeof(uint64_t));
+        sd->fb = malloc((size_t)cfg->max_levels * sizeof(uint32_t));
+        if (!sd->slot || !sd->bm.l0 || !sd->bm.l1 || !sd->fb) {
+            instr_free(in);
+            return -ENOMEM;
+        }
+        memset(sd->slot, 0xff, w * sizeof(uint32_t));
+        sd->bm.nbits = w;
+        sd->best = NONE;
+    }
+    in->used = true;
+    return 0;
+}
+
+/* ---- queries --------------------------------------------------------------- */
+
+static void order_info(const struct mt_order *o, struct wm_order_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->order_ref = o->order_ref;
+    out->client_id = o->client_id;
+    out->price = o->price;
+    out->qty = o->leaves;
+    out->session = o->session;
+    out->account = o->account;
+    out->instrument = o->instrument;
+    out->side = o->side;
+    out->tif = o->tif;
+    out->stp = o->stp;
+    out->flags = o->flags;
+}
+
+static int snap_side(const struct wm_matcher *m, uint32_t instrument, uint32_t side,
+                     const struct mt_instr **in)
+{
+    if (m == NULL || (side != WM_SIDE_BUY && side != WM_SIDE_SELL))
+        return -EINVAL;
+    if (m->job.kind != JOB_NONE)
+        return -EBUSY;
+    if (instrument >= m->max_instruments || !m->instr[instrument].used)
+        return -ENOENT;
+    *in = &m->instr[instrument];
+    return side_ix((uint8_t)side);
+}
+
+int wm_matcher_l2(const struct wm_matcher *m, uint32_t instrument, uint32_t side,
+                  struct wm_level_info *out, unsigned n)
+{
+    const struct mt_instr *in;
+    int s = snap_side(m, instrument, side, &in);
+    if (s < 0)
+        return s;
+    unsigned k = 0;
+    for (uint32_t li = in->side[s].best; li != NONE && k < n; k++) {
+        const struct mt_level *l = lvl(in, li);
+        out[k].price = l->price;
+        out[k].qty = l->total;
+        out[k].orders = l->count;
+        out[k].reserved = 0;
+        li = level_next_worse(in, s, l->price);
+    }
+    return (int)k;
+}
+
+int wm_matcher_l3(const struct wm_matcher *m, uint32_t instrument, uint32_t side,
+                  struct wm_order_info *out, unsigned n)
+{
+    const struct mt_instr *in;
+    int s = snap_side(m, instrument, side, &in);
+    if (s < 0)
+        return s;
+    unsigned k = 0;
+    for (uint32_t li = in->side[s].best; li != NONE && k < n;) {
+        const struct mt_level *l = lvl(in, li);
+        for (uint32_t oi = l->head; oi != NONE && k < n; oi = ord(m, oi)->next)
+            order_info(ord(m, oi), &out[k++]);
+        li = level_next_worse(in, s, l->price);
+    }
+    return (int)k;
+}
+
+int wm_matcher_order_info(const struct wm_matcher *m, uint32_t session, uint64_t client_id,
+                          struct wm_order_info *out)
+{
+    if (m == NULL || out == NULL)
+        return -EINVAL;
+    uint32_t oi = id_find(m, session, client_id);
+    if (oi == NONE)
+        return -ENOENT;
+    order_info(ord(m, oi), out);
+    return 0;
+}
+
+int wm_matcher_instrument_status(const struct wm_matcher *m, uint32_t instrument,
+                                 struct wm_instrument_status *out)
+{
+    if (m == NULL || out == NULL)
+        return -EINVAL;
+    if (instrument >= m->max_instruments || !m->instr[instrument].used)
+        return -ENOENT;
+    const struct mt_instr *in = &m->instr[instrument];
+    memset(out, 0, sizeof(*out));
+    out->state = in->state;
+    out->live_orders = in->live;
+    out->bid_levels = in->side[0].nlevels;
+    out->ask_levels = in->side[1].nlevels;
+    out->ref_price = in->ref;
+    out->best_bid = in->side[0].best == NONE ? 0 : lvl(in, in->side[0].best)->price;
+    out->best_ask = in->side[1].best == NONE ? 0 : lvl(in, in->side[1].best)->price;
+    out->levels_in_fallback = in->side[0].nfb + in->side[1].nfb;
+    out->level_capacity = in->levels->capacity;
+    return 0;
+}
+
+uint32_t wm_matcher_live_orders(const struct wm_matcher *m)
+{
+    return m->live;
+}
+
+unsigned wm_matcher_counter_count(void)
+{
+    return C_N;
+}
+
+const char *wm_matcher_counter_name(unsigned idx)
+{
+    return idx < C_N ? counter_names[idx] : NULL;
+}
+
+uint64_t wm_matcher_counter_value(const struct wm_matcher *m, unsigned idx)
+{
+    return idx < C_N ? m->counters[idx] : 0;
+}

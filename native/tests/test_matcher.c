@@ -1,0 +1,881 @@
+/* test_matcher - one scenario per rule of docs/matching.md, through the
+ * public C API only (no Python): create, add instruments, apply, snapshots,
+ * hash, counters.  Event sequences are checked as strings of type letters:
+ *   A accepted  R rejected  E executed  C cancelled  P replaced  B booked
+ *   L level     S state     F ref price M mass cancelled
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "check.h"
+#include "wirematch.h"
+
+#define I1 1 /* tick 1, lot 1, no band */
+#define I2 2 /* tick 5, lot 10, qty 10..1000, band +-100 around 1000 */
+
+static struct wm_event ev[4096];
+static int nev;
+static char seqbuf[4096];
+
+static struct wm_matcher *mk(uint32_t max_orders, uint32_t max_levels)
+{
+    struct wm_matcher_config mc = {.max_instruments = 8, .max_orders = max_orders};
+    struct wm_matcher *m = NULL;
+    CHECK_EQ(wm_matcher_create(&mc, &m), 0);
+    struct wm_instrument_config a = {.id = I1, .max_levels = max_levels, .window_ticks = 64,
+                                     .tick_size = 1, .lot_size = 1, .min_order_qty = 1,
+                                     .max_order_qty = INT64_MAX, .ref_price = 1000};
+    CHECK_EQ(wm_matcher_add_instrument(m, &a), 0);
+    struct wm_instrument_config b = {.id = I2, .max_levels = max_levels, .tick_size = 5,
+                                     .lot_size = 10, .min_order_qty = 10, .max_order_qty = 1000,
+                                     .ref_price = 1000, .price_band = 100};
+    CHECK_EQ(wm_matcher_add_instrument(m, &b), 0);
+    return m;
+}
+
+static const char *seq(void)
+{
+    static const char letters[] = "?ARECPBLSFM";
+    for (int i = 0; i < nev; i++)
+        seqbuf[i] = ev[i].type < sizeof(letters) - 1 ? letters[ev[i].type] : '?';
+    seqbuf[nev] = 0;
+    return seqbuf;
+}
+
+static int apply(struct wm_matcher *m, const struct wm_cmd *c)
+{
+    unsigned used = 0;
+    nev = wm_matcher_apply(m, c, 1, ev, 4096, &used);
+    CHECK_EQ(used, 1);
+    CHECK(!wm_matcher_pending(m));
+    return nev;
+}
+
+#define SEQ(expect)                                                                   \
+    do {                                                                              \
+        check_count++;                                                                \
+        if (strcmp(seq(), expect) != 0) {                                             \
+            check_failures++;                                                         \
+            fprintf(stderr, "%s:%d: events %s, expected %s\n", __FILE__, __LINE__, seq(), \
+                    expect);                                                          \
+        }                                                                             \
+    } while (0)
+
+static struct wm_cmd order(uint16_t instr, uint32_t session, uint64_t id, uint8_t side,
+                           int64_t price, int64_t qty, uint8_t tif)
+{
+    struct wm_cmd c;
+    memset(&c, 0, sizeof(c));
+    c.type = WM_CMD_NEW;
+    c.instrument = instr;
+    c.session = session;
+    c.account = session;
+    c.client_id = id;
+    c.side = side;
+    c.ord_type = WM_ORD_LIMIT;
+    c.tif = tif;
+    c.price = price;
+    c.qty = qty;
+    c.ts = 7;
+    return c;
+}
+
+static int add(struct wm_matcher *m, uint16_t instr, uint32_t session, uint64_t id, uint8_t side,
+               int64_t price, int64_t qty, uint8_t tif)
+{
+    struct wm_cmd c = order(instr, session, id, side, price, qty, tif);
+    return apply(m, &c);
+}
+
+static int cancel(struct wm_matcher *m, uint16_t instr, uint32_t session, uint64_t id)
+{
+    struct wm_cmd c;
+    memset(&c, 0, sizeof(c));
+    c.type = WM_CMD_CANCEL;
+    c.instrument = instr;
+    c.session = session;
+    c.client_id = id;
+    return apply(m, &c);
+}
+
+static int replace(struct wm_matcher *m, uint16_t instr, uint32_t session, uint64_t id,
+                   uint64_t new_id, int64_t price, int64_t qty)
+{
+    struct wm_cmd c;
+    memset(&c, 0, sizeof(c));
+    c.type = WM_CMD_REPLACE;
+    c.instrument = instr;
+    c.session = session;
+    c.client_id = id;
+    c.new_client_id = new_id;
+    c.price = price;
+    c.qty = qty;
+    return apply(m, &c);
+}
+
+static int admin(struct wm_matcher *m, uint8_t type, uint16_t instr, int64_t price)
+{
+    struct wm_cmd c;
+    memset(&c, 0, sizeof(c));
+    c.type = type;
+    c.instrument = instr;
+    c.price = price;
+    return apply(m, &c);
+}
+
+static int64_t leaves(struct wm_matcher *m, uint32_t session, uint64_t id)
+{
+    struct wm_order_info oi;
+    if (wm_matcher_order_info(m, session, id, &oi) != 0)
+        return -1;
+    return oi.qty;
+}
+
+static uint64_t counter(struct wm_matcher *m, const char *name)
+{
+    for (unsigned i = 0; i < wm_matcher_counter_count(); i++)
+        if (strcmp(wm_matcher_counter_name(i), name) == 0)
+            return wm_matcher_counter_value(m, i);
+    fprintf(stderr, "no counter %s\n", name);
+    check_failures++;
+    return 0;
+}
+
+/* Book fingerprint: every resting order (both sides) of an instrument. */
+static uint64_t book_fp(struct wm_matcher *m, uint32_t instr)
+{
+    static struct wm_order_info o[1024];
+    uint64_t h = 1469598103934665603ull;
+    for (uint32_t side = 1; side <= 2; side++) {
+        int n = wm_matcher_l3(m, instr, side, o, 1024);
+        for (int i = 0; i < n; i++) {
+            const unsigned char *p = (const unsigned char *)&o[i];
+            for (size_t k = 0; k < sizeof(o[i]); k++)
+                h = (h ^ p[k]) * 1099511628211ull;
+        }
+        h = (h ^ (uint64_t)n) * 1099511628211ull;
+    }
+    return h;
+}
+
+static void test_price_time_priority(void)
+{
+    struct wm_matcher *m = mk(64, 64);
+    add(m, I1, 1, 1, WM_SIDE_SELL, 1001, 100, WM_TIF_DAY);
+    SEQ("ABL");
+    CHECK_EQ(ev[0].order_ref, 1);
+    CHECK_EQ(ev[2].price, 1001);
+    CHECK_EQ(ev[2].qty, 100);
+    add(m, I1, 1, 2, WM_SIDE_SELL, 1001, 100, WM_TIF_DAY);
+    add(m, I1, 2, 3, WM_SIDE_SELL, 1000, 50, WM_TIF_DAY);
+    /* A buy at 1005 for 200: best price first (3 @1000), then time (1, 2);
+     * every fill at the maker's price, never the taker's 1005. */
+    add(m, I1, 3, 9, WM_SIDE_BUY, 1005, 200, WM_TIF_IOC);
+    SEQ("AEELEEEEL");
+    CHECK_EQ(ev[1].client_id, 3);
+    CHECK_EQ(ev[1].price, 1000);
+    CHECK(ev[1].flags & WM_EVF_MAKER);
+    CHECK(!(ev[2].flags & WM_EVF_MAKER));
+    CHECK_EQ(ev[2].price, 1000);
+    CHECK_EQ(ev[1].aux, ev[2].aux); /* one trade id, both sides */
+    CHECK_EQ(ev[3].qty, 0);         /* level 1000 gone */
+    CHECK_EQ(ev[4].client_id, 1);
+    CHECK_EQ(ev[4].price, 1001);
+    CHECK_EQ(ev[4].qty, 100);
+    CHECK_EQ(ev[6].client_id, 2);
+    CHECK_EQ(ev[6].qty, 50);
+    CHECK_EQ(ev[8].qty, 50); /* level 1001 left with 50, one event at the end */
+    CHECK_EQ(ev[8].aux, 1);
+    CHECK_EQ(ev[2].aux + 1, ev[4].aux);
+    /* Sequence numbers are global and dense. */
+    CHECK_EQ(ev[8].seq, wm_matcher_last_seq(m));
+    CHECK_EQ(ev[0].ts, 7);
+    wm_matcher_destroy(m);
+}
+
+static void test_partial_fill_keeps_priority(void)
+{
+    struct wm_matcher *m = mk(64, 64);
+    add(m, I1, 1, 1, WM_SIDE_BUY, 990, 100, WM_TIF_DAY);
+    add(m, I1, 1, 2, WM_SIDE_BUY, 990, 100, WM_TIF_DAY);
+    add(m, I1, 2, 1, WM_SIDE_SELL, 990, 30, WM_TIF_DAY);
+    SEQ("AEEL");
+    CHECK_EQ(ev[1].client_id, 1);
+    CHECK_EQ(leaves(m, 1, 1), 70);
+    add(m, I1, 2, 2, WM_SIDE_SELL, 990, 80, WM_TIF_DAY);
+    SEQ("AEEEEL");
+    CHECK_EQ(ev[1].client_id, 1); /* the partially filled maker is still first */
+    CHECK_EQ(ev[1].qty, 70);
+    CHECK_EQ(ev[3].client_id, 2);
+    CHECK_EQ(ev[3].qty, 10);
+    CHECK_EQ(leaves(m, 1, 1), -1);
+    CHECK_EQ(leaves(m, 1, 2), 90);
+    wm_matcher_destroy(m);
+}
+
+static void test_ioc_remainder_never_rests(void)
+{
+    struct wm_matcher *m = mk(64, 64);
+    add(m, I1, 1, 1, WM_SIDE_SELL, 1000, 20, WM_TIF_DAY);
+    add(m, I1, 2, 1, WM_SIDE_BUY, 1000, 50, WM_TIF_IOC);
+    SEQ("AEELC");
+    CHECK_EQ(ev[4].aux, WM_CXL_IOC);
+    CHECK_EQ(ev[4].qty, 30);
+    CHECK(!(ev[4].flags & WM_EVF_RESTING));
+    struct wm_instrument_status st;
+    wm_matcher_instrument_status(m, I1, &st);
+    CHECK_EQ(st.bid_levels, 0);
+    CHECK_EQ(st.live_orders, 0);
+    CHECK_EQ(leaves(m, 2, 1), -1);
+    /* Market order: sweeps any price, remainder cancelled; DAY is refused. */
+    add(m, I1, 1, 2, WM_SIDE_SELL, 1000, 5, WM_TIF_DAY);
+    add(m, I1, 1, 3, WM_SIDE_SELL, 1200, 5, WM_TIF_DAY);
+    struct wm_cmd c = order(I1, 3, 1, WM_SIDE_BUY, 0, 20, WM_TIF_IOC);
+    c.ord_type = WM_ORD_MARKET;
+    apply(m, &c);
+    SEQ("AEELEELC");
+    CHECK_EQ(ev[4].price, 1200);
+    CHECK_EQ(ev[7].qty, 10);
+    c.client_id = 2;
+    c.tif = WM_TIF_DAY;
+    apply(m, &c);
+    SEQ("R");
+    CHECK_EQ(ev[0].aux, WM_REJ_BAD_TIF);
+    wm_matcher_destroy(m);
+}
+
+static void test_fok_all_or_nothing(void)
+{
+    struct wm_matcher *m = mk(64, 64);
+    add(m, I1, 1, 1, WM_SIDE_SELL, 1000, 30, WM_TIF_DAY);
+    add(m, I1, 1, 2, WM_SIDE_SELL, 1001, 30, WM_TIF_DAY);
+    uint64_t fp = book_fp(m, I1);
+    add(m, I1, 2, 1, WM_SIDE_BUY, 1001, 61, WM_TIF_FOK);
+    SEQ("AC"); /* killed without a single execution */
+    CHECK_EQ(ev[1].aux, WM_CXL_FOK);
+    CHECK_EQ(ev[1].qty, 61);
+    CHECK_EQ(book_fp(m, I1), fp);
+    add(m, I1, 2, 2, WM_SIDE_BUY, 1000, 31, WM_TIF_FOK); /* price limits it */
+    SEQ("AC");
+    add(m, I1, 2, 3, WM_SIDE_BUY, 1001, 60, WM_TIF_FOK);
+    SEQ("AEELEEL");
+    /* FOK feasibility applies self-trade prevention exactly as matching:
+     * 40 available, but 20 of it is the taker's own account. */
+    add(m, I1, 1, 3, WM_SIDE_SELL, 1000, 20, WM_TIF_DAY);
+    add(m, I1, 3, 1, WM_SIDE_SELL, 1000, 20, WM_TIF_DAY);
+    fp = book_fp(m, I1);
+    struct wm_cmd c = order(I1, 1, 9, WM_SIDE_BUY, 1000, 40, WM_TIF_FOK);
+    c.stp = WM_STP_CANCEL_OLDEST; /* would cancel its own 20, then fill only 20 */
+    apply(m, &c);
+    SEQ("AC");
+    CHECK_EQ(book_fp(m, I1), fp);
+    c.client_id = 10;
+    c.qty = 20;
+    apply(m, &c); /* feasible: own order cancelled, 20 from session 3 */
+    SEQ("ACEEL"); /* one LEVEL event, when the taker is done with the level */
+    CHECK_EQ(ev[1].aux, WM_CXL_STP);
+    CHECK_EQ(ev[1].client_id, 3);
+    wm_matcher_destroy(m);
+}
+
+static void test_post_only(void)
+{
+    struct wm_matcher *m = mk(64, 64);
+    add(m, I1, 1, 1, WM_SIDE_SELL, 1000, 10, WM_TIF_DAY);
+    uint64_t fp = book_fp(m, I1);
+    struct wm_cmd c = order(I1, 2, 1, WM_SIDE_BUY, 1000, 10, WM_TIF_DAY);
+    c.flags = WM_CMDF_POST_ONLY;
+    apply(m, &c);
+    SEQ("R"); /* rejected, not repriced */
+    CHECK_EQ(ev[0].aux, WM_REJ_POST_ONLY);
+    CHECK_EQ(ev[0].flags >> WM_EVF_CMD_SHIFT, WM_CMD_NEW);
+    CHECK_EQ(book_fp(m, I1), fp);
+    c.price = 999;
+    apply(m, &c);
+    SEQ("ABL");
+    /* A post-only order replaced to a crossing price: rejected, unchanged. */
+    replace(m, I1, 2, 1, 1, 1000, 10);
+    SEQ("R");
+    CHECK_EQ(ev[0].aux, WM_REJ_POST_ONLY);
+    CHECK_EQ(ev[0].flags >> WM_EVF_CMD_SHIFT, WM_CMD_REPLACE);
+    CHECK_EQ(leaves(m, 2, 1), 10);
+    c.tif = WM_TIF_IOC;
+    c.client_id = 2;
+    apply(m, &c);
+    CHECK_EQ(ev[0].aux, WM_REJ_BAD_FLAGS);
+    wm_matcher_destroy(m);
+}
+
+static void test_min_qty(void)
+{
+    struct wm_matcher *m = mk(64, 64);
+    add(m, I1, 1, 1, WM_SIDE_SELL, 1000, 30, WM_TIF_DAY);
+    struct wm_cmd c = order(I1, 2, 1, WM_SIDE_BUY, 1000, 100, WM_TIF_DAY);
+    c.min_qty = 31;
+    apply(m, &c);
+    SEQ("AC");
+    CHECK_EQ(ev[1].aux, WM_CXL_MIN_QTY);
+    CHECK_EQ(ev[1].qty, 100);
+    c.client_id = 2;
+    c.min_qty = 30;
+    apply(m, &c); /* minimum met: trades, the rest rests (no minimum later) */
+    SEQ("AEELBL");
+    CHECK_EQ(ev[4].qty, 70);
+    c.client_id = 3;
+    c.min_qty = 101;
+    apply(m, &c);
+    SEQ("R");
+    CHECK_EQ(ev[0].aux, WM_REJ_BAD_MIN_QTY);
+    wm_matcher_destroy(m);
+}
+
+static void test_cancel(void)
+{
+    struct wm_matcher *m = mk(64, 64);
+    add(m, I1, 1, 1, WM_SIDE_BUY, 990, 10, WM_TIF_DAY);
+    add(m, I1, 1, 2, WM_SIDE_BUY, 990, 15, WM_TIF_DAY);
+    cancel(m, I1, 1, 1);
+    SEQ("CL");
+    CHECK_EQ(ev[0].aux, WM_CXL_USER);
+    CHECK_EQ(ev[0].qty, 10);
+    CHECK(ev[0].flags & WM_EVF_RESTING);
+    CHECK_EQ(ev[1].qty, 15);
+    cancel(m, I1, 1, 1);
+    SEQ("R");
+    CHECK_EQ(ev[0].aux, WM_REJ_UNKNOWN_ORDER);
+    CHECK_EQ(ev[0].flags >> WM_EVF_CMD_SHIFT, WM_CMD_CANCEL);
+    cancel(m, I1, 2, 2); /* ids are per session */
+    SEQ("R");
+    cancel(m, I2, 1, 2); /* and per instrument */
+    SEQ("R");
+    cancel(m, I1, 1, 2);
+    SEQ("CL");
+    CHECK_EQ(ev[1].qty, 0);
+    CHECK_EQ(counter(m, "reject_unknown_order"), 3);
+    wm_matcher_destroy(m);
+}
+
+static void test_replace(void)
+{
+    struct wm_matcher *m = mk(64, 64);
+    add(m, I1, 1, 1, WM_SIDE_SELL, 1010, 100, WM_TIF_DAY);
+    uint64_t ref1 = ev[0].order_ref;
+    add(m, I1, 1, 2, WM_SIDE_SELL, 1010, 100, WM_TIF_DAY);
+    add(m, I1, 2, 1, WM_SIDE_BUY, 1010, 30, WM_TIF_IOC); /* order 1: 70 left */
+    /* Quantity decrease from the OPEN quantity (70 -> 50), not from the
+     * original 100: in place, same order_ref, priority kept. */
+    replace(m, I1, 1, 1, 11, 1010, 50);
+    SEQ("CPL");
+    CHECK_EQ(ev[0].aux, WM_CXL_REPLACED);
+    CHECK_EQ(ev[0].qty, 20);
+    CHECK_EQ(ev[0].flags & (WM_EVF_RESTING | WM_EVF_PARTIAL), WM_EVF_RESTING | WM_EVF_PARTIAL);
+    CHECK_EQ(ev[1].order_ref, ref1);
+    CHECK(ev[1].flags & WM_EVF_IN_PLACE);
+    CHECK_EQ(ev[1].client_id, 11);
+    CHECK_EQ(ev[1].aux, 1);
+    CHECK_EQ(ev[1].qty, 50);
+    CHECK_EQ(ev[2].qty, 150);
+    CHECK_EQ(leaves(m, 1, 11), 50);
+    CHECK_EQ(leaves(m, 1, 1), -1);
+    add(m, I1, 2, 2, WM_SIDE_BUY, 1010, 10, WM_TIF_IOC);
+    CHECK_EQ(ev[1].client_id, 11); /* still first */
+    /* Quantity increase: priority lost (behind order 2), new order_ref. */
+    replace(m, I1, 1, 11, 12, 1010, 60);
+    SEQ("CLPBL");
+    CHECK(!(ev[0].flags & WM_EVF_PARTIAL));
+    CHECK_EQ(ev[0].qty, 40);
+    CHECK(ev[2].order_ref > ref1);
+    CHECK(!(ev[2].flags & WM_EVF_IN_PLACE));
+    add(m, I1, 2, 3, WM_SIDE_BUY, 1010, 10, WM_TIF_IOC);
+    CHECK_EQ(ev[1].client_id, 2);
+    /* Replace that becomes marketable trades at once as the aggressor, at the
+     * resting price; the book is never left crossed. */
+    add(m, I1, 3, 1, WM_SIDE_BUY, 1000, 25, WM_TIF_DAY);
+    replace(m, I1, 3, 1, 2, 1012, 25);
+    SEQ("CLPEEL"); /* sells at 1010: 90 (order 2) then 60 (order 12): 25 fills */
+    CHECK_EQ(ev[3].price, 1010);
+    CHECK_EQ(ev[3].client_id, 2);
+    CHECK_EQ(ev[3].qty, 25);
+    CHECK_EQ(leaves(m, 3, 2), -1);
+    struct wm_instrument_status st;
+    wm_matcher_instrument_status(m, I1, &st);
+    CHECK(st.best_bid == 0 || st.best_bid < st.best_ask);
+    /* Replace of a filled order, of an unknown order: rejected. */
+    replace(m, I1, 2, 1, 5, 1010, 5);
+    SEQ("R");
+    CHECK_EQ(ev[0].aux, WM_REJ_UNKNOWN_ORDER);
+    /* New id already live in the session: rejected, nothing changes. */
+    uint64_t fp = book_fp(m, I1);
+    replace(m, I1, 1, 2, 12, 1011, 5);
+    SEQ("R");
+    CHECK_EQ(ev[0].aux, WM_REJ_DUPLICATE_ID);
+    CHECK_EQ(book_fp(m, I1), fp);
+    /* Same price and quantity: id change only, in place. */
+    replace(m, I1, 1, 2, 20, 1010, 65);
+    SEQ("P");
+    CHECK(ev[0].flags & WM_EVF_IN_PLACE);
+    wm_matcher_destroy(m);
+}
+
+static void test_mass_cancel(void)
+{
+    struct wm_matcher *m = mk(64, 64);
+    add(m, I1, 1, 1, WM_SIDE_BUY, 990, 10, WM_TIF_DAY);
+    add(m, I1, 2, 1, WM_SIDE_BUY, 990, 10, WM_TIF_DAY);
+    add(m, I1, 1, 2, WM_SIDE_SELL, 1010, 10, WM_TIF_GTC);
+    add(m, I2, 1, 3, WM_SIDE_SELL, 1010, 10, WM_TIF_DAY);
+    struct wm_cmd c;
+    memset(&c, 0, sizeof(c));
+    c.type = WM_CMD_MASS_CANCEL;
+    c.session = 1;
+    c.instrument = I1;
+    apply(m, &c);
+    SEQ("CLCLM");
+    CHECK_EQ(ev[0].client_id, 1); /* the session's orders in order of entry */
+    CHECK_EQ(ev[2].client_id, 2);
+    CHECK_EQ(ev[0].aux, WM_CXL_MASS);
+    CHECK_EQ(ev[4].qty, 2);
+    CHECK_EQ(leaves(m, 2, 1), 10);
+    CHECK_EQ(leaves(m, 1, 3), 10);
+    c.flags = WM_CMDF_ALL_INSTRUMENTS;
+    apply(m, &c);
+    SEQ("CLM");
+    CHECK_EQ(ev[0].instrument, I2);
+    CHECK_EQ(ev[2].qty, 1);
+    CHECK_EQ(ev[2].instrument, 0xffff);
+    c.flags = 0;
+    c.instrument = 7;
+    apply(m, &c);
+    CHECK_EQ(ev[0].aux, WM_REJ_UNKNOWN_INSTRUMENT);
+    wm_matcher_destroy(m);
+}
+
+/* Mass cancel order is the order of entry (a priority-losing replace is a
+ * new entry), and does not depend on the size of the rest of the book. */
+static void test_mass_cancel_entry_order_and_sessions(void)
+{
+    struct wm_matcher_config mc = {.max_instruments = 4, .max_orders = 64, .max_sessions = 2};
+    struct wm_matcher *m = NULL;
+    CHECK_EQ(wm_matcher_create(&mc, &m), 0);
+    struct wm_instrument_config a = {.id = I1, .max_levels = 16, .tick_size = 1, .lot_size = 1,
+                                     .min_order_qty = 1, .max_order_qty = 100, .ref_price = 1000};
+    CHECK_EQ(wm_matcher_add_instrument(m, &a), 0);
+    add(m, I1, 5, 1, WM_SIDE_BUY, 990, 1, WM_TIF_DAY);
+    add(m, I1, 5, 2, WM_SIDE_BUY, 995, 1, WM_TIF_DAY);
+    add(m, I1, 5, 3, WM_SIDE_BUY, 992, 1, WM_TIF_DAY);
+    add(m, I1, 6, 1, WM_SIDE_BUY, 999, 1, WM_TIF_DAY);
+    add(m, I1, 7, 1, WM_SIDE_BUY, 999, 1, WM_TIF_DAY); /* a third session: no room */
+    SEQ("R");
+    CHECK_EQ(ev[0].aux, WM_REJ_CAPACITY);
+    replace(m, I1, 5, 1, 4, 991, 1); /* re-entered: now last */
+    struct wm_cmd c;
+    memset(&c, 0, sizeof(c));
+    c.type = WM_CMD_MASS_CANCEL;
+    c.session = 5;
+    c.instrument = I1;
+    apply(m, &c);
+    SEQ("CLCLCLM");
+    CHECK_EQ(ev[0].client_id, 2);
+    CHECK_EQ(ev[2].client_id, 3);
+    CHECK_EQ(ev[4].client_id, 4);
+    CHECK_EQ(ev[6].qty, 3);
+    CHECK_EQ(leaves(m, 6, 1), 1);
+    apply(m, &c); /* nothing left */
+    SEQ("M");
+    CHECK_EQ(ev[0].qty, 0);
+    c.session = 9; /* a session never seen */
+    apply(m, &c);
+    SEQ("M");
+    wm_matcher_destroy(m);
+}
+
+static void stp_setup(struct wm_matcher *m)
+{
+    add(m, I1, 1, 1, WM_SIDE_SELL, 1000, 30, WM_TIF_DAY); /* own */
+    add(m, I1, 2, 1, WM_SIDE_SELL, 1000, 30, WM_TIF_DAY); /* other */
+}
+
+static void stp_taker(struct wm_matcher *m, uint8_t mode, int64_t qty)
+{
+    struct wm_cmd c = order(I1, 1, 9, WM_SIDE_BUY, 1000, qty, WM_TIF_DAY);
+    c.stp = mode;
+    apply(m, &c);
+}
+
+static void test_self_trade_prevention(void)
+{
+    struct wm_matcher *m = mk(64, 64);
+    stp_setup(m);
+    stp_taker(m, WM_STP_CANCEL_NEWEST, 50);
+    SEQ("AC"); /* taker cancelled, own resting order untouched: no LEVEL */
+    CHECK_EQ(ev[1].client_id, 9);
+    CHECK_EQ(ev[1].aux, WM_CXL_STP);
+    CHECK_EQ(leaves(m, 1, 1), 30);
+    wm_matcher_destroy(m);
+
+    m = mk(64, 64);
+    stp_setup(m);
+    stp_taker(m, WM_STP_CANCEL_OLDEST, 50);
+    SEQ("ACEELBL"); /* own maker cancelled, taker trades 30 with the other, rests 20 */
+    CHECK_EQ(ev[1].client_id, 1);
+    CHECK(ev[1].flags & WM_EVF_RESTING);
+    CHECK_EQ(ev[2].session, 2);
+    CHECK_EQ(ev[5].qty, 20);
+    wm_matcher_destroy(m);
+
+    m = mk(64, 64);
+    stp_setup(m);
+    stp_taker(m, WM_STP_CANCEL_BOTH, 50);
+    SEQ("ACCL");
+    CHECK_EQ(ev[1].client_id, 1);
+    CHECK_EQ(ev[2].client_id, 9);
+    CHECK_EQ(leaves(m, 2, 1), 30);
+    wm_matcher_destroy(m);
+
+    /* Decrement: taker 50 vs own 30 -> own cancelled, taker decremented to 20,
+     * then it trades 20 with the other account. */
+    m = mk(64, 64);
+    stp_setup(m);
+    stp_taker(m, WM_STP_DECREMENT, 50);
+    SEQ("ACCEEL");
+    CHECK_EQ(ev[1].client_id, 1);
+    CHECK_EQ(ev[1].qty, 30);
+    CHECK(!(ev[1].flags & WM_EVF_PARTIAL));
+    CHECK_EQ(ev[2].client_id, 9);
+    CHECK_EQ(ev[2].qty, 30);
+    CHECK(ev[2].flags & WM_EVF_PARTIAL);
+    CHECK_EQ(ev[3].qty, 20);
+    CHECK_EQ(leaves(m, 2, 1), 10);
+    wm_matcher_destroy(m);
+    /* Decrement: taker 10 vs own 30 -> own decremented to 20 (keeps its
+     * place), taker cancelled. */
+    m = mk(64, 64);
+    stp_setup(m);
+    stp_taker(m, WM_STP_DECREMENT, 10);
+    SEQ("ACCL");
+    CHECK(ev[1].flags & WM_EVF_PARTIAL);
+    CHECK_EQ(leaves(m, 1, 1), 20);
+    CHECK_EQ(ev[3].qty, 50);
+    add(m, I1, 3, 1, WM_SIDE_BUY, 1000, 5, WM_TIF_IOC);
+    CHECK_EQ(ev[1].client_id, 1);
+    /* No prevention: same-account trades happen. */
+    stp_taker(m, WM_STP_NONE, 5);
+    SEQ("AEEL");
+    CHECK_EQ(ev[1].session, 1);
+    wm_matcher_destroy(m);
+}
+
+static void test_instrument_rules(void)
+{
+    struct wm_matcher *m = mk(64, 64);
+    struct {
+        int64_t price, qty;
+        int reason;
+    } cases[] = {
+        {1003, 10, WM_REJ_OFF_TICK},    {1000, 15, WM_REJ_BAD_LOT},
+        {1000, 0, WM_REJ_BAD_QTY},      {1000, -10, WM_REJ_BAD_QTY},
+        {1000, 1010, WM_REJ_QTY_LIMIT}, {1105, 10, WM_REJ_OUT_OF_BAND},
+        {895, 10, WM_REJ_OUT_OF_BAND},  {0, 10, WM_REJ_BAD_PRICE},
+        {-5, 10, WM_REJ_BAD_PRICE},     {1100, 1000, 0},
+        {900, 10, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        uint64_t fp = book_fp(m, I2);
+        add(m, I2, 1, 100 + i, WM_SIDE_BUY, cases[i].price, cases[i].qty, WM_TIF_DAY);
+        if (cases[i].reason) {
+            SEQ("R");
+            CHECK_EQ(ev[0].aux, cases[i].reason);
+            CHECK_EQ(book_fp(m, I2), fp);
+        } else {
+            SEQ("ABL");
+        }
+    }
+    /* Reference price moves the band. */
+    admin(m, WM_CMD_SET_REF, I2, 1200);
+    SEQ("F");
+    add(m, I2, 1, 200, WM_SIDE_SELL, 1300, 10, WM_TIF_DAY);
+    SEQ("ABL");
+    add(m, I2, 1, 201, WM_SIDE_SELL, 1305, 10, WM_TIF_DAY);
+    CHECK_EQ(ev[0].aux, WM_REJ_OUT_OF_BAND);
+    /* Halted: new orders and replaces rejected, cancels accepted. */
+    admin(m, WM_CMD_HALT, I2, 0);
+    SEQ("S");
+    CHECK_EQ(ev[0].aux, WM_STATE_HALTED);
+    CHECK_EQ(ev[0].qty, WM_STATE_OPEN);
+    add(m, I2, 1, 202, WM_SIDE_SELL, 1200, 10, WM_TIF_DAY);
+    CHECK_EQ(ev[0].aux, WM_REJ_HALTED);
+    replace(m, I2, 1, 200, 200, 1250, 10);
+    CHECK_EQ(ev[0].aux, WM_REJ_HALTED);
+    cancel(m, I2, 1, 200);
+    SEQ("CL");
+    admin(m, WM_CMD_RESUME, I2, 0);
+    SEQ("S");
+    add(m, I2, 1, 203, WM_SIDE_SELL, 1200, 10, WM_TIF_GTC);
+    SEQ("ABL");
+    /* Closed: DAY orders expire, GTC orders stay; new orders rejected. */
+    admin(m, WM_CMD_CLOSE, I2, 0);
+    SEQ("SCLCL");
+    CHECK_EQ(ev[1].aux, WM_CXL_CLOSE);
+    CHECK_EQ(leaves(m, 1, 203), 10);
+    add(m, I2, 1, 204, WM_SIDE_SELL, 1200, 10, WM_TIF_GTC);
+    CHECK_EQ(ev[0].aux, WM_REJ_CLOSED);
+    CHECK_EQ(counter(m, "reject_out_of_band"), 3);
+    CHECK_EQ(counter(m, "cancel_close"), 2);
+    wm_matcher_destroy(m);
+}
+
+static void test_rejects_distinct_and_counted(void)
+{
+    struct wm_matcher *m = mk(3, 2);
+    add(m, I1, 1, 1, WM_SIDE_BUY, 990, 10, WM_TIF_DAY);
+    uint64_t fp = book_fp(m, I1);
+    uint64_t h = wm_matcher_hash(m);
+    struct wm_cmd c = order(I1, 1, 1, WM_SIDE_BUY, 990, 10, WM_TIF_DAY);
+    apply(m, &c);
+    CHECK_EQ(ev[0].aux, WM_REJ_DUPLICATE_ID);
+    c = order(5, 1, 2, WM_SIDE_BUY, 990, 10, WM_TIF_DAY);
+    apply(m, &c);
+    CHECK_EQ(ev[0].aux, WM_REJ_UNKNOWN_INSTRUMENT);
+    c = order(I1, 1, 2, 3, 990, 10, WM_TIF_DAY);
+    apply(m, &c);
+    CHECK_EQ(ev[0].aux, WM_REJ_BAD_SIDE);
+    c = order(I1, 1, 2, WM_SIDE_BUY, 990, 10, 9);
+    apply(m, &c);
+    CHECK_EQ(ev[0].aux, WM_REJ_BAD_TIF);
+    c = order(I1, 1, 2, WM_SIDE_BUY, 990, 10, WM_TIF_DAY);
+    c.ord_type = 7;
+    apply(m, &c);
+    CHECK_EQ(ev[0].aux, WM_REJ_BAD_ORDER_TYPE);
+    c.ord_type = WM_ORD_LIMIT;
+    c.stp = 9;
+    apply(m, &c);
+    CHECK_EQ(ev[0].aux, WM_REJ_BAD_STP);
+    c.stp = 0;
+    c.display_qty = 5;
+    apply(m, &c);
+    CHECK_EQ(ev[0].aux, WM_REJ_BAD_DISPLAY_QTY);
+    c.display_qty = 0;
+    c.type = 99;
+    apply(m, &c);
+    CHECK_EQ(ev[0].aux, WM_REJ_BAD_COMMAND);
+    CHECK_EQ(book_fp(m, I1), fp);
+    /* Capacity: levels (2 in all), then orders (3 in all). */
+    add(m, I1, 1, 2, WM_SIDE_BUY, 989, 10, WM_TIF_DAY);
+    SEQ("ABL");
+    fp = book_fp(m, I1);
+    add(m, I1, 1, 3, WM_SIDE_BUY, 988, 10, WM_TIF_DAY);
+    SEQ("R");
+    CHECK_EQ(ev[0].aux, WM_REJ_CAPACITY);
+    CHECK_EQ(book_fp(m, I1), fp);
+    add(m, I1, 1, 3, WM_SIDE_BUY, 988, 10, WM_TIF_IOC); /* never rests: no level needed */
+    SEQ("AC");
+    add(m, I1, 1, 4, WM_SIDE_BUY, 989, 10, WM_TIF_DAY);
+    SEQ("ABL");
+    add(m, I1, 1, 5, WM_SIDE_BUY, 989, 10, WM_TIF_DAY);
+    CHECK_EQ(ev[0].aux, WM_REJ_CAPACITY);
+    CHECK_EQ(counter(m, "reject_capacity"), 2);
+    CHECK_EQ(counter(m, "reject_duplicate_id"), 1);
+    CHECK_EQ(counter(m, "reject_bad_side"), 1);
+    CHECK_EQ(counter(m, "reject_unknown_instrument"), 1);
+    CHECK_EQ(counter(m, "cmd_unknown_type"), 1);
+    CHECK_EQ(counter(m, "rejected"), 10);
+    CHECK(wm_matcher_hash(m) != h);
+    wm_matcher_destroy(m);
+}
+
+static void test_overflow_at_64_bit_limits(void)
+{
+    struct wm_matcher *m = mk(64, 64);
+    add(m, I1, 1, 1, WM_SIDE_SELL, 1000, INT64_MAX, WM_TIF_DAY);
+    SEQ("ABL");
+    CHECK_EQ(ev[2].qty, INT64_MAX);
+    uint64_t fp = book_fp(m, I1);
+    add(m, I1, 1, 2, WM_SIDE_SELL, 1000, 1, WM_TIF_DAY);
+    SEQ("R");
+    CHECK_EQ(ev[0].aux, WM_REJ_OVERFLOW);
+    CHECK_EQ(book_fp(m, I1), fp);
+    add(m, I1, 2, 1, WM_SIDE_BUY, 1000, INT64_MAX - 1, WM_TIF_IOC);
+    SEQ("AEEL");
+    CHECK_EQ(ev[1].qty, INT64_MAX - 1);
+    CHECK_EQ(leaves(m, 1, 1), 1);
+    /* Prices at the top of the 64-bit range live in the fallback ladder. */
+    add(m, I1, 1, 3, WM_SIDE_SELL, INT64_MAX, 5, WM_TIF_DAY);
+    SEQ("ABL");
+    add(m, I1, 2, 2, WM_SIDE_BUY, INT64_MAX, INT64_MAX, WM_TIF_IOC);
+    SEQ("AEELEELC");
+    CHECK_EQ(ev[1].price, 1000);
+    CHECK_EQ(ev[4].price, INT64_MAX);
+    CHECK_EQ(ev[7].qty, INT64_MAX - 6);
+    wm_matcher_destroy(m);
+}
+
+static void test_ladder_wide_swings(void)
+{
+    /* Window of 64 ticks around 1000: prices far outside go to the fallback,
+     * and priority across both structures is still by price. */
+    struct wm_matcher *m = mk(256, 128);
+    int64_t prices[] = {1000, 5, 1031, 1033, 100000, 968, 1, 2000000000000ll, 1010, 967};
+    for (int i = 0; i < 10; i++)
+        add(m, I1, 1, 1 + i, WM_SIDE_SELL, prices[i], 1, WM_TIF_GTC);
+    CHECK_EQ(nev, 0 + 3);
+    /* Bids would cross: put them on the other side of the asks only after
+     * the asks are consumed.  First the L2 of the asks: ascending. */
+    struct wm_level_info l2[16];
+    int n = wm_matcher_l2(m, I1, WM_SIDE_SELL, l2, 16);
+    CHECK_EQ(n, 10);
+    int64_t want[] = {1, 5, 967, 968, 1000, 1010, 1031, 1033, 100000, 2000000000000ll};
+    for (int i = 0; i < n && i < 10; i++)
+        CHECK_EQ(l2[i].price, want[i]);
+    struct wm_instrument_status st;
+    wm_matcher_instrument_status(m, I1, &st);
+    CHECK(st.levels_in_fallback >= 5);
+    CHECK_EQ(st.best_ask, 1);
+    /* A sweep walks them in price order across window and fallback. */
+    struct wm_cmd c = order(I1, 2, 1, WM_SIDE_BUY, 0, 10, WM_TIF_IOC);
+    c.ord_type = WM_ORD_MARKET;
+    apply(m, &c);
+    CHECK_EQ(nev, 1 + 10 * 3);
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ(ev[1 + 3 * i].price, want[i]);
+    wm_matcher_instrument_status(m, I1, &st);
+    CHECK_EQ(st.ask_levels, 0);
+    CHECK_EQ(st.levels_in_fallback, 0);
+    /* Bids far below and above the window. */
+    int64_t bids[] = {500, 1020, 3, 999, 50000};
+    for (int i = 0; i < 5; i++)
+        add(m, I1, 3, 1 + i, WM_SIDE_BUY, bids[i], 1, WM_TIF_GTC);
+    n = wm_matcher_l2(m, I1, WM_SIDE_BUY, l2, 16);
+    int64_t wantb[] = {50000, 1020, 999, 500, 3};
+    CHECK_EQ(n, 5);
+    for (int i = 0; i < n && i < 5; i++)
+        CHECK_EQ(l2[i].price, wantb[i]);
+    cancel(m, I1, 3, 5);
+    wm_matcher_instrument_status(m, I1, &st);
+    CHECK_EQ(st.best_bid, 1020);
+    wm_matcher_destroy(m);
+}
+
+static void test_snapshots(void)
+{
+    struct wm_matcher *m = mk(64, 64);
+    add(m, I1, 1, 1, WM_SIDE_BUY, 990, 10, WM_TIF_DAY);
+    add(m, I1, 2, 1, WM_SIDE_BUY, 991, 20, WM_TIF_DAY);
+    add(m, I1, 1, 2, WM_SIDE_BUY, 990, 30, WM_TIF_DAY);
+    struct wm_level_info l2[4];
+    CHECK_EQ(wm_matcher_l2(m, I1, WM_SIDE_BUY, l2, 4), 2);
+    CHECK_EQ(l2[0].price, 991);
+    CHECK_EQ(l2[1].qty, 40);
+    CHECK_EQ(l2[1].orders, 2);
+    CHECK_EQ(wm_matcher_l2(m, I1, WM_SIDE_BUY, l2, 1), 1);
+    struct wm_order_info l3[4];
+    CHECK_EQ(wm_matcher_l3(m, I1, WM_SIDE_BUY, l3, 4), 3);
+    CHECK_EQ(l3[0].session, 2);
+    CHECK_EQ(l3[1].client_id, 1);
+    CHECK_EQ(l3[2].client_id, 2);
+    CHECK_EQ(l3[2].qty, 30);
+    CHECK_EQ(wm_matcher_l3(m, I1, WM_SIDE_SELL, l3, 4), 0);
+    CHECK_EQ(wm_matcher_l2(m, 6, WM_SIDE_SELL, l2, 4), -ENOENT);
+    CHECK_EQ(wm_matcher_l2(m, I1, 3, l2, 4), -EINVAL);
+    wm_matcher_destroy(m);
+}
+
+/* A command producing more events than the buffer holds: it is split at step
+ * boundaries, and the stream equals the one from a large buffer. */
+static void test_resumable_and_deterministic(void)
+{
+    static struct wm_cmd cmds[300];
+    int nc = 0;
+    for (int i = 0; i < 200; i++)
+        cmds[nc++] = order(I1, 1 + i % 3, 1 + i, WM_SIDE_SELL, 1000 + i % 7, 5, WM_TIF_DAY);
+    cmds[nc++] = order(I1, 9, 1, WM_SIDE_BUY, 1010, 700, WM_TIF_GTC);
+    for (int i = 0; i < 50; i++)
+        cmds[nc++] = order(I1, 9, 2 + i, i & 1 ? WM_SIDE_BUY : WM_SIDE_SELL, 1003 + i % 5, 3,
+                           WM_TIF_IOC);
+    static struct wm_event big[8192], small[8192];
+    struct wm_matcher *a = mk(512, 64), *b = mk(512, 64);
+    unsigned used = 0;
+    int na = wm_matcher_apply(a, cmds, (unsigned)nc, big, 8192, &used);
+    CHECK_EQ(used, (unsigned)nc);
+    CHECK(!wm_matcher_pending(a));
+    int nb = 0;
+    unsigned done = 0, calls = 0;
+    while (done < (unsigned)nc || wm_matcher_pending(b)) {
+        int k = wm_matcher_apply(b, cmds + done, (unsigned)nc - done, small + nb,
+                                 WM_MATCHER_MIN_EVENTS, &used);
+        CHECK(k >= 0 && k <= WM_MATCHER_MIN_EVENTS);
+        nb += k;
+        done += used;
+        calls++;
+    }
+    CHECK_EQ(na, nb);
+    CHECK(calls > 100);
+    CHECK(memcmp(big, small, (size_t)na * sizeof(big[0])) == 0);
+    CHECK_EQ(wm_matcher_hash(a), wm_matcher_hash(b));
+    uint64_t h = 0x6a09e667f3bcc908ull;
+    for (int i = 0; i < na; i++)
+        h = wm_matcher_hash_event(h, &big[i]);
+    CHECK_EQ(h, wm_matcher_hash(a));
+    CHECK(counter(b, "pending_splits") > 0);
+    /* Small buffer rule. */
+    CHECK_EQ(wm_matcher_apply(a, cmds, 1, big, WM_MATCHER_MIN_EVENTS - 1, &used), -EINVAL);
+    /* Snapshots are refused while a command is half-done. */
+    struct wm_cmd sweep = order(I1, 8, 1, WM_SIDE_SELL, 0, 10000, WM_TIF_IOC);
+    sweep.ord_type = WM_ORD_MARKET;
+    struct wm_level_info l2[2];
+    CHECK_EQ(wm_matcher_apply(a, &sweep, 1, big, WM_MATCHER_MIN_EVENTS, &used), 1);
+    CHECK_EQ(used, 1);
+    CHECK(wm_matcher_pending(a));
+    CHECK_EQ(wm_matcher_l2(a, I1, WM_SIDE_BUY, l2, 2), -EBUSY);
+    while (wm_matcher_pending(a))
+        wm_matcher_apply(a, NULL, 0, big, 64, &used);
+    CHECK_EQ(wm_matcher_l2(a, I1, WM_SIDE_BUY, l2, 2), 0);
+    wm_matcher_destroy(a);
+    wm_matcher_destroy(b);
+}
+
+static void test_api_errors(void)
+{
+    struct wm_matcher_config mc = {.max_instruments = 0, .max_orders = 10};
+    struct wm_matcher *m;
+    CHECK_EQ(wm_matcher_create(&mc, &m), -EINVAL);
+    m = mk(16, 16);
+    struct wm_instrument_config ic = {.id = I1, .max_levels = 4, .tick_size = 1, .lot_size = 1,
+                                      .min_order_qty = 1, .max_order_qty = 10, .ref_price = 10};
+    CHECK_EQ(wm_matcher_add_instrument(m, &ic), -EEXIST);
+    ic.id = 3;
+    ic.window_ticks = 100; /* not a power of two */
+    CHECK_EQ(wm_matcher_add_instrument(m, &ic), -EINVAL);
+    ic.window_ticks = 0;
+    ic.ref_price = 0;
+    CHECK_EQ(wm_matcher_add_instrument(m, &ic), -EINVAL);
+    ic.ref_price = 10;
+    ic.id = 8;
+    CHECK_EQ(wm_matcher_add_instrument(m, &ic), -EINVAL);
+    CHECK(wm_matcher_counter_count() > 30);
+    CHECK(wm_matcher_counter_name(wm_matcher_counter_count()) == NULL);
+    wm_matcher_destroy(m);
+}
+
+int main(void)
+{
+    test_price_time_priority();
+    test_partial_fill_keeps_priority();
+    test_ioc_remainder_never_rests();
+    test_fok_all_or_nothing();
+    test_post_only();
+    test_min_qty();
+    test_cancel();
+    test_replace();
+    test_mass_cancel();
+    test_mass_cancel_entry_order_and_sessions();
+    test_self_trade_prevention();
+    test_instrument_rules();
+    test_rejects_distinct_and_counted();
+    test_overflow_at_64_bit_limits();
+    test_ladder_wide_swings();
+    test_snapshots();
+    test_resumable_and_deterministic();
+    test_api_errors();
+    return check_finish("test_matcher");
+}

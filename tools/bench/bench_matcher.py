@@ -1,0 +1,116 @@
+"""`make bench BENCH=matcher`: the matching engine on one pinned core.
+
+Runs build/<variant>/bench/matcher_bench (workload in its header and in
+docs/matching.md): throughput (median M commands/s over the repeats),
+per-command latency p50/p99/p99.9 by command type from TSC (medians over the
+repeats), and instructions per command from callgrind on a smaller run, only
+the mixed phase instrumented.  No peer engine is installed on this machine, so
+the peer fields stay empty.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from tools.bench.common import BenchContext, Row, median, run_json_lines
+
+KINDS = ("add", "cancel", "replace", "aggressive")
+CALLGRIND_ARGS = ["--orders", "100000", "--levels", "100", "--cmds", "200000"]
+
+
+def _cpu() -> int:
+    """The highest CPU this process may use (CPU 0 takes most interrupts)."""
+    return max(os.sched_getaffinity(0))
+
+
+def _callgrind_ir(binary: Path, cpu: int) -> tuple[float, int]:
+    """Total instructions of the instrumented phase and the command count."""
+    if shutil.which("valgrind") is None:
+        raise RuntimeError("valgrind not installed: apt-get install valgrind")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        cmd = [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={out}",
+            str(binary),
+            "--mode",
+            "callgrind",
+            "--cpu",
+            str(cpu),
+            *CALLGRIND_ARGS,
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"callgrind run failed:\n{proc.stderr[-2000:]}")
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+        if not any('"instrumented": true' in line for line in lines):
+            raise RuntimeError("matcher_bench was built without valgrind/callgrind.h")
+        text = out.read_text()
+        # With --instr-atstart=no the "summary:" line may be 0; "totals:" sums
+        # the instrumented part.
+        m = re.search(r"^totals:\s+(\d+)", text, re.M) or re.search(
+            r"^summary:\s+(\d+)", text, re.M
+        )
+        if m is None or int(m.group(1)) == 0:
+            raise RuntimeError("no totals line in the callgrind output")
+        return float(m.group(1)), int(CALLGRIND_ARGS[CALLGRIND_ARGS.index("--cmds") + 1])
+
+
+def run(ctx: BenchContext) -> list[Row]:
+    binary = ctx.binary("matcher_bench")
+    cpu = _cpu()
+    thr: list[float] = []
+    thr_small: list[float] = []
+    lat: dict[str, dict[str, list[float]]] = {k: {"p50": [], "p99": [], "p999": []} for k in KINDS}
+    overhead: list[float] = []
+    workload: dict = {}
+    for i in range(ctx.repeats):
+        seed = str(42 + i)
+        for rec in run_json_lines(
+            [str(binary), "--mode", "throughput", "--cpu", str(cpu), "--seed", seed]
+        ):
+            if rec["case"] == "workload":
+                workload = rec
+            elif rec["case"] == "mixed_throughput":
+                if not rec["hash_ok"]:
+                    raise RuntimeError("matcher replay hash differs from the generator's")
+                thr.append(rec["mcmd_per_s"])
+        # The same mix on a 20,000-order book (fits in cache): the CPU cost alone.
+        small = [str(binary), "--mode", "throughput", "--cpu", str(cpu), "--seed", seed]
+        for rec in run_json_lines([*small, "--orders", "20000", "--levels", "50"]):
+            if rec["case"] == "mixed_throughput":
+                thr_small.append(rec["mcmd_per_s"])
+        for rec in run_json_lines(
+            [str(binary), "--mode", "latency", "--cpu", str(cpu), "--seed", seed]
+        ):
+            if rec["case"] == "tsc_overhead":
+                overhead.append(rec["p50_ns"])
+            elif rec["case"].endswith("_latency"):
+                kind = rec["case"].removesuffix("_latency")
+                for q in ("p50", "p99", "p999"):
+                    lat[kind][q].append(rec[f"{q}_ns"])
+    print(
+        f"matcher: cpu {cpu}, {workload.get('orders')} resting orders over "
+        f"{workload.get('bid_levels')}+{workload.get('ask_levels')} levels, "
+        f"{workload.get('cmds')} commands per run (add {workload.get('add')}, cancel "
+        f"{workload.get('cancel')}, replace {workload.get('replace')}, aggressive "
+        f"{workload.get('aggressive')}); timer overhead ~{median(overhead):.0f} ns included"
+    )
+    rows = [
+        Row("matcher", "mixed_throughput", "throughput", "M/s", median(thr)),
+        Row("matcher", "mixed_throughput_20k_book", "throughput", "M/s", median(thr_small)),
+    ]
+    for kind in KINDS:
+        for q in ("p50", "p99", "p999"):
+            rows.append(Row("matcher", f"{kind}_{q}", "latency", "ns", median(lat[kind][q])))
+    rows.append(Row("matcher", "tsc_overhead_p50", "latency", "ns", median(overhead)))
+    ir, ncmds = _callgrind_ir(binary, cpu)
+    rows.append(Row("matcher", "mixed_instructions_per_cmd", "instructions", "instr", ir / ncmds))
+    return rows

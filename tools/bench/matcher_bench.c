@@ -1,0 +1,554 @@
+/* matcher_bench - the matching engine on one pinned core (docs/matching.md,
+ * "Benchmark").  Prints one JSON object per line.
+ *
+ *   matcher_bench [--mode throughput|latency|callgrind] [--orders N]
+ *                 [--levels L] [--cmds N] [--seed S] [--cpu C] [--batch B]
+ *                 [--recent PCT] [--reps K]   (K timed runs from one generated stream)
+ *                 [--mix A,C,R,G]             (percent add,cancel,replace,aggressive)
+ *
+ * Workload (seeded, generated before timing): one instrument, N resting
+ * orders spread over L price levels per side around the reference price, then
+ * a mixed stream of commands:
+ *   48% add      passive DAY limit within 10 ticks of its own best
+ *   30% cancel   PCT% (default 50) a recent order (one of the last 256 ids
+ *                of a random session), the rest any live order, uniformly
+ *   10% replace  live order: half a quantity decrease (keeps priority), half
+ *                a move of 1..3 ticks away from the touch (loses priority)
+ *   12% aggressive IOC limit at the contra best + 0..2 ticks, 1..120 lots
+ * The stream is generated against a generator matcher (same code, same seed)
+ * so that cancels and replaces name live orders; the timed matcher then
+ * replays it from the same prefill and produces the same events.
+ *
+ * throughput: median-able M commands/s applying the stream in batches.
+ * latency:    per-command TSC cycles (lfence;rdtsc .. rdtscp;lfence around
+ *             one wm_matcher_apply of one command), p50/p99/p99.9 per type.
+ * callgrind:  run under valgrind --tool=callgrind --instr-atstart=no; only
+ *             the mixed phase is instrumented.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <x86intrin.h>
+
+#include "wirematch.h"
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define HAVE_CALLGRIND 1
+#else
+#define CALLGRIND_START_INSTRUMENTATION
+#define CALLGRIND_STOP_INSTRUMENTATION
+#define HAVE_CALLGRIND 0
+#endif
+
+enum { K_ADD, K_CANCEL, K_REPLACE, K_AGGR, K_N };
+static const char *const kind_name[K_N] = {"add", "cancel", "replace", "aggressive"};
+
+#define REF_PRICE 1000000
+#define INSTR 0
+
+struct opts {
+    const char *mode;
+    uint32_t orders, levels, cmds, batch, recent, reps;
+    uint64_t seed;
+    int cpu;
+};
+
+static uint64_t rng_state;
+static inline uint64_t rnd(void)
+{
+    /* splitmix64 */
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+static inline uint32_t rnd_below(uint32_t n)
+{
+    return (uint32_t)(((rnd() >> 32) * (uint64_t)n) >> 32);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_RAW, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double tsc_ghz(void)
+{
+    double t0 = now_s();
+    uint64_t c0 = __rdtsc();
+    while (now_s() - t0 < 0.05)
+        ;
+    double t1 = now_s();
+    uint64_t c1 = __rdtsc();
+    return (double)(c1 - c0) / ((t1 - t0) * 1e9);
+}
+
+static struct wm_matcher *make_matcher(uint32_t max_orders)
+{
+    struct wm_matcher_config mc = {.max_instruments = 4, .max_orders = max_orders};
+    struct wm_matcher *m;
+    if (wm_matcher_create(&mc, &m) < 0) {
+        fprintf(stderr, "wm_matcher_create failed\n");
+        exit(1);
+    }
+    struct wm_instrument_config ic = {
+        .id = INSTR,
+        .max_levels = 65536,
+        .window_ticks = 16384,
+        .tick_size = 1,
+        .lot_size = 1,
+        .min_order_qty = 1,
+        .max_order_qty = 1000000,
+        .ref_price = REF_PRICE,
+        .price_band = 0,
+    };
+    if (wm_matcher_add_instrument(m, &ic) < 0) {
+        fprintf(stderr, "wm_matcher_add_instrument failed\n");
+        exit(1);
+    }
+    return m;
+}
+
+/* Client ids are per session and strictly increasing (OUCH 5.0 UserRefNum
+ * rules); the generator's tables are indexed by key(session, client id). */
+#define NSESSIONS 64
+static uint64_t per_session;             /* ids per session (table stride) */
+static uint64_t next_cid[NSESSIONS + 1]; /* next client id per session */
+static inline uint64_t key(uint32_t session, uint64_t cid)
+{
+    return (uint64_t)(session - 1) * per_session + cid;
+}
+static inline uint64_t take_cid(uint32_t session)
+{
+    uint64_t c = next_cid[session]++;
+    if (c >= per_session) {
+        fprintf(stderr, "session %u ran out of ids\n", session);
+        exit(1);
+    }
+    return c;
+}
+
+/* ---- workload generation -------------------------------------------------- */
+
+struct live_set {            /* live client ids, O(1) add/remove/pick */
+    uint64_t *ids;
+    uint32_t n;
+    uint32_t *pos;           /* by client id */
+    int64_t *leaves;         /* by client id */
+    int64_t *price;          /* by client id */
+    uint8_t *side;           /* by client id */
+};
+
+static void live_add(struct live_set *l, uint64_t id, int64_t leaves, int64_t price, uint8_t side)
+{
+    l->pos[id] = l->n;
+    l->ids[l->n++] = id;
+    l->leaves[id] = leaves;
+    l->price[id] = price;
+    l->side[id] = side;
+}
+
+static void live_del(struct live_set *l, uint64_t id)
+{
+    uint32_t p = l->pos[id];
+    uint64_t last = l->ids[--l->n];
+    l->ids[p] = last;
+    l->pos[last] = p;
+    l->pos[id] = UINT32_MAX;
+    l->leaves[id] = 0;
+}
+
+static void track(struct live_set *l, const struct wm_event *e, int n)
+{
+    for (int i = 0; i < n; i++, e++) {
+        uint64_t id = key(e->session, e->client_id);
+        switch (e->type) {
+        case WM_EV_BOOKED:
+            live_add(l, id, e->qty, e->price, e->flags & 3);
+            break;
+        case WM_EV_EXECUTED:
+            if (e->flags & WM_EVF_MAKER) {
+                l->leaves[id] -= e->qty;
+                if (l->leaves[id] == 0)
+                    live_del(l, id);
+            }
+            break;
+        case WM_EV_CANCELLED:
+            if (l->pos[id] == UINT32_MAX)
+                break; /* a taker's remainder */
+            if (e->flags & WM_EVF_PARTIAL)
+                l->leaves[id] -= e->qty;
+            else
+                live_del(l, id);
+            break;
+        case WM_EV_REPLACED:
+            if (e->flags & WM_EVF_IN_PLACE) {
+                uint64_t old = key(e->session, e->aux), nw = id;
+                uint32_t p = l->pos[old];
+                l->ids[p] = nw;
+                l->pos[nw] = p;
+                l->pos[old] = UINT32_MAX;
+                l->leaves[nw] = e->qty;
+                l->price[nw] = e->price;
+                l->side[nw] = l->side[old];
+                l->leaves[old] = 0;
+            }
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static struct wm_event evbuf[1 << 16];
+
+static unsigned apply_all(struct wm_matcher *m, const struct wm_cmd *c, unsigned n,
+                          struct live_set *track_to)
+{
+    unsigned done = 0, total = 0;
+    while (done < n || wm_matcher_pending(m)) {
+        unsigned used;
+        int k = wm_matcher_apply(m, c + done, n - done, evbuf, 1 << 16, &used);
+        if (k < 0) {
+            fprintf(stderr, "apply failed %d\n", k);
+            exit(1);
+        }
+        if (track_to)
+            track(track_to, evbuf, k);
+        done += used;
+        total += (unsigned)k;
+    }
+    return total;
+}
+
+static void prefill_cmds(const struct opts *o, struct wm_cmd *c)
+{
+    for (uint32_t i = 0; i < o->orders; i++) {
+        memset(&c[i], 0, sizeof(c[i]));
+        int sell = i & 1;
+        uint32_t k = 1 + rnd_below(o->levels);
+        c[i].type = WM_CMD_NEW;
+        c[i].session = 1 + rnd_below(NSESSIONS);
+        c[i].client_id = take_cid(c[i].session);
+        c[i].account = c[i].session;
+        c[i].instrument = INSTR;
+        c[i].side = sell ? WM_SIDE_SELL : WM_SIDE_BUY;
+        c[i].ord_type = WM_ORD_LIMIT;
+        c[i].tif = WM_TIF_DAY;
+        c[i].price = sell ? REF_PRICE + k : REF_PRICE - k;
+        c[i].qty = 1 + rnd_below(100);
+        c[i].ts = i;
+    }
+}
+
+/* Pick a live order: recent_pct% from the last 256 ids of a random session,
+ * the rest uniformly among all live orders. */
+static uint32_t recent_pct = 50;
+static uint32_t mix[K_N] = {48, 30, 10, 12}; /* percent: add, cancel, replace, aggressive */
+
+static uint64_t pick_live(const struct live_set *l)
+{
+    if (rnd_below(100) < recent_pct) {
+        for (int tries = 0; tries < 4; tries++) {
+            uint32_t s = 1 + rnd_below(NSESSIONS);
+            uint64_t last = next_cid[s] - 1, span = last < 256 ? last : 256;
+            if (span == 0)
+                continue;
+            uint64_t id = key(s, last - rnd_below((uint32_t)span));
+            if (l->pos[id] != UINT32_MAX)
+                return id;
+        }
+    }
+    return l->ids[rnd_below(l->n)];
+}
+
+static void gen_mixed(const struct opts *o, struct wm_cmd *c, uint8_t *kinds,
+                      struct wm_matcher *gm, struct live_set *l)
+{
+    struct wm_instrument_status st;
+    for (uint32_t i = 0; i < o->cmds; i++) {
+        struct wm_cmd *x = &c[i];
+        memset(x, 0, sizeof(*x));
+        wm_matcher_instrument_status(gm, INSTR, &st);
+        uint32_t r = rnd_below(100);
+        int kind = r < mix[0]                     ? K_ADD
+                   : r < mix[0] + mix[1]          ? K_CANCEL
+                   : r < mix[0] + mix[1] + mix[2] ? K_REPLACE
+                                                  : K_AGGR;
+        if ((kind == K_CANCEL || kind == K_REPLACE) && l->n == 0)
+            kind = K_ADD;
+        x->ts = 1000000 + i;
+        x->instrument = INSTR;
+        if (kind == K_ADD || kind == K_AGGR) {
+            int sell = rnd() & 1;
+            x->type = WM_CMD_NEW;
+            x->session = 1 + rnd_below(NSESSIONS);
+            x->client_id = take_cid(x->session);
+            x->account = x->session;
+            x->side = sell ? WM_SIDE_SELL : WM_SIDE_BUY;
+            x->ord_type = WM_ORD_LIMIT;
+            if (kind == K_ADD) {
+                x->tif = WM_TIF_DAY;
+                int64_t own = sell ? (st.best_ask ? st.best_ask : REF_PRICE + 1)
+                                   : (st.best_bid ? st.best_bid : REF_PRICE - 1);
+                int64_t off = rnd_below(10);
+                x->price = sell ? own + off : own - off;
+                if (sell && st.best_bid && x->price <= st.best_bid)
+                    x->price = st.best_bid + 1;
+                if (!sell && st.best_ask && x->price >= st.best_ask)
+                    x->price = st.best_ask - 1;
+                x->qty = 1 + rnd_below(100);
+            } else {
+                x->tif = WM_TIF_IOC;
+                int64_t contra = sell ? (st.best_bid ? st.best_bid : REF_PRICE)
+                                      : (st.best_ask ? st.best_ask : REF_PRICE);
+                int64_t off = rnd_below(3);
+                x->price = sell ? contra - off : contra + off;
+                x->qty = 1 + rnd_below(120);
+            }
+        } else {
+            uint64_t id = pick_live(l);
+            x->type = kind == K_CANCEL ? WM_CMD_CANCEL : WM_CMD_REPLACE;
+            x->session = (uint32_t)(id / per_session) + 1;
+            x->client_id = id % per_session;
+            if (kind == K_REPLACE) {
+                int64_t leaves = l->leaves[id];
+                x->new_client_id = take_cid(x->session);
+                if ((rnd() & 1) && leaves > 1) {
+                    x->price = l->price[id];
+                    x->qty = 1 + rnd_below((uint32_t)(leaves - 1));
+                } else {
+                    int64_t mv = 1 + rnd_below(3);
+                    x->price = l->side[id] == WM_SIDE_SELL ? l->price[id] + mv : l->price[id] - mv;
+                    x->qty = leaves;
+                }
+            }
+        }
+        kinds[i] = (uint8_t)kind;
+        apply_all(gm, x, 1, l);
+    }
+}
+
+struct workload {
+    struct wm_cmd *prefill;
+    struct wm_cmd *mixed;
+    uint8_t *kinds;
+    uint64_t expect_hash;
+};
+
+static void build(const struct opts *o, struct workload *w)
+{
+    rng_state = o->seed;
+    per_session = ((uint64_t)o->orders + 2 * (uint64_t)o->cmds) / NSESSIONS * 3 / 2 + 4096;
+    for (int s = 0; s <= NSESSIONS; s++)
+        next_cid[s] = 1;
+    size_t max_ids = (size_t)(per_session * NSESSIONS);
+    struct live_set l = {
+        .ids = malloc(max_ids * sizeof(uint64_t)),
+        .pos = malloc(max_ids * sizeof(uint32_t)),
+        .leaves = calloc(max_ids, sizeof(int64_t)),
+        .price = calloc(max_ids, sizeof(int64_t)),
+        .side = calloc(max_ids, 1),
+    };
+    w->prefill = malloc((size_t)o->orders * sizeof(struct wm_cmd));
+    w->mixed = malloc((size_t)o->cmds * sizeof(struct wm_cmd));
+    w->kinds = malloc(o->cmds);
+    if (!l.ids || !l.pos || !l.leaves || !l.price || !l.side || !w->prefill ||
+        !w->mixed || !w->kinds) {
+        fprintf(stderr, "out of memory\n");
+        exit(1);
+    }
+    memset(l.pos, 0xff, max_ids * sizeof(uint32_t));
+    prefill_cmds(o, w->prefill);
+    struct wm_matcher *gm = make_matcher(o->orders + o->orders / 2 + 1024);
+    apply_all(gm, w->prefill, o->orders, &l);
+    gen_mixed(o, w->mixed, w->kinds, gm, &l);
+    w->expect_hash = wm_matcher_hash(gm);
+    wm_matcher_destroy(gm);
+    free(l.ids);
+    free(l.pos);
+    free(l.leaves);
+    free(l.price);
+    free(l.side);
+}
+
+static struct wm_matcher *fresh(const struct opts *o, const struct workload *w)
+{
+    struct wm_matcher *m = make_matcher(o->orders + o->orders / 2 + 1024);
+    apply_all(m, w->prefill, o->orders, NULL);
+    return m;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void pin(int cpu)
+{
+    if (cpu < 0)
+        return;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (sched_setaffinity(0, sizeof(set), &set) < 0)
+        fprintf(stderr, "sched_setaffinity(%d): %s\n", cpu, strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {.mode = "throughput", .orders = 1000000, .levels = 250, .cmds = 2000000,
+                     .batch = 64, .seed = 42, .cpu = -1, .recent = 50, .reps = 1};
+    static const struct option lo[] = {
+        {"mode", 1, 0, 'm'}, {"orders", 1, 0, 'o'}, {"levels", 1, 0, 'l'}, {"cmds", 1, 0, 'n'},
+        {"seed", 1, 0, 's'}, {"cpu", 1, 0, 'c'},    {"batch", 1, 0, 'b'},  {"recent", 1, 0, 'r'},
+        {"reps", 1, 0, 'k'}, {"mix", 1, 0, 'x'}, {0, 0, 0, 0}};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (ch) {
+        case 'm': o.mode = optarg; break;
+        case 'o': o.orders = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'l': o.levels = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'n': o.cmds = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 's': o.seed = strtoull(optarg, NULL, 0); break;
+        case 'c': o.cpu = atoi(optarg); break;
+        case 'b': o.batch = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'r': o.recent = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'k': o.reps = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'x':
+            if (sscanf(optarg, "%u,%u,%u,%u", &mix[0], &mix[1], &mix[2], &mix[3]) != 4 ||
+                mix[0] + mix[1] + mix[2] + mix[3] != 100) {
+                fprintf(stderr, "--mix add,cancel,replace,aggressive (percent, sum 100)\n");
+                return 2;
+            }
+            break;
+        default: fprintf(stderr, "usage: see the header of matcher_bench.c\n"); return 2;
+        }
+    }
+    if (o.batch == 0 || o.cmds == 0 || o.orders == 0 || o.levels == 0 || o.levels > 8000)
+        return 2;
+    pin(o.cpu);
+    recent_pct = o.recent;
+    struct workload w;
+    build(&o, &w);
+    unsigned kcount[K_N] = {0};
+    for (uint32_t i = 0; i < o.cmds; i++)
+        kcount[w.kinds[i]]++;
+    struct wm_matcher *m = fresh(&o, &w);
+    struct wm_instrument_status st;
+    wm_matcher_instrument_status(m, INSTR, &st);
+    printf("{\"case\": \"workload\", \"orders\": %u, \"bid_levels\": %u, \"ask_levels\": %u, "
+           "\"cmds\": %u, \"add\": %u, \"cancel\": %u, \"replace\": %u, \"aggressive\": %u, "
+           "\"seed\": %llu, \"cpu\": %d}\n",
+           wm_matcher_live_orders(m), st.bid_levels, st.ask_levels, o.cmds, kcount[K_ADD],
+           kcount[K_CANCEL], kcount[K_REPLACE], kcount[K_AGGR], (unsigned long long)o.seed,
+           o.cpu);
+
+    if (strcmp(o.mode, "throughput") == 0) {
+      for (uint32_t rep = 0; rep < o.reps; rep++) {
+        if (rep > 0) {
+            wm_matcher_destroy(m);
+            m = fresh(&o, &w);
+        }
+        uint64_t trades0 = 0;
+        for (unsigned i = 0; i < wm_matcher_counter_count(); i++)
+            if (strcmp(wm_matcher_counter_name(i), "trades") == 0)
+                trades0 = wm_matcher_counter_value(m, i);
+        unsigned events = 0;
+        double t0 = now_s();
+        for (uint32_t i = 0; i < o.cmds; i += o.batch) {
+            unsigned n = o.cmds - i < o.batch ? o.cmds - i : o.batch;
+            events += apply_all(m, w.mixed + i, n, NULL);
+        }
+        double t1 = now_s();
+        uint64_t trades = 0;
+        for (unsigned i = 0; i < wm_matcher_counter_count(); i++)
+            if (strcmp(wm_matcher_counter_name(i), "trades") == 0)
+                trades = wm_matcher_counter_value(m, i) - trades0;
+        struct wm_instrument_status st2;
+        wm_matcher_instrument_status(m, INSTR, &st2);
+        printf("{\"case\": \"mixed_throughput\", \"mcmd_per_s\": %.4f, \"seconds\": %.6f, "
+               "\"events\": %u, \"trades\": %llu, \"live_after\": %u, \"levels_after\": %u, "
+               "\"fallback_levels_after\": %u, \"best_bid_after\": %lld, "
+               "\"best_ask_after\": %lld, \"hash_ok\": %s}\n",
+               o.cmds / (t1 - t0) / 1e6, t1 - t0, events, (unsigned long long)trades,
+               wm_matcher_live_orders(m), st2.bid_levels + st2.ask_levels, st2.levels_in_fallback,
+               (long long)st2.best_bid, (long long)st2.best_ask,
+               wm_matcher_hash(m) == w.expect_hash ? "true" : "false");
+        fflush(stdout);
+      }
+    } else if (strcmp(o.mode, "latency") == 0) {
+        double ghz = tsc_ghz();
+        uint64_t *lat[K_N];
+        unsigned nl[K_N] = {0};
+        for (int k = 0; k < K_N; k++)
+            lat[k] = malloc((kcount[k] + 1) * sizeof(uint64_t));
+        /* timer overhead: an empty measured region */
+        uint64_t *ovh = malloc(100000 * sizeof(uint64_t));
+        for (int i = 0; i < 100000; i++) {
+            _mm_lfence();
+            uint64_t a = __rdtsc();
+            unsigned aux;
+            uint64_t b = __rdtscp(&aux);
+            _mm_lfence();
+            ovh[i] = b - a;
+        }
+        qsort(ovh, 100000, sizeof(uint64_t), cmp_u64);
+        for (uint32_t i = 0; i < o.cmds; i++) {
+            unsigned used;
+            _mm_lfence();
+            uint64_t a = __rdtsc();
+            int k = wm_matcher_apply(m, &w.mixed[i], 1, evbuf, 1 << 16, &used);
+            unsigned aux;
+            uint64_t b = __rdtscp(&aux);
+            _mm_lfence();
+            if (k < 0 || used != 1 || wm_matcher_pending(m)) {
+                fprintf(stderr, "latency run: unexpected apply result\n");
+                return 1;
+            }
+            lat[w.kinds[i]][nl[w.kinds[i]]++] = b - a;
+        }
+        printf("{\"case\": \"tsc_overhead\", \"p50_ns\": %.2f, \"tsc_ghz\": %.4f, "
+               "\"hash_ok\": %s}\n",
+               ovh[50000] / ghz, ghz, wm_matcher_hash(m) == w.expect_hash ? "true" : "false");
+        for (int k = 0; k < K_N; k++) {
+            unsigned n = nl[k];
+            if (n == 0)
+                continue;
+            qsort(lat[k], n, sizeof(uint64_t), cmp_u64);
+            printf("{\"case\": \"%s_latency\", \"count\": %u, \"p50_ns\": %.2f, \"p99_ns\": %.2f, "
+                   "\"p999_ns\": %.2f, \"max_ns\": %.2f}\n",
+                   kind_name[k], n, lat[k][n / 2] / ghz, lat[k][(size_t)(n * 0.99)] / ghz,
+                   lat[k][(size_t)(n * 0.999)] / ghz, lat[k][n - 1] / ghz);
+            free(lat[k]);
+        }
+        free(ovh);
+    } else if (strcmp(o.mode, "callgrind") == 0) {
+        CALLGRIND_START_INSTRUMENTATION;
+        for (uint32_t i = 0; i < o.cmds; i += o.batch) {
+            unsigned n = o.cmds - i < o.batch ? o.cmds - i : o.batch;
+            apply_all(m, w.mixed + i, n, NULL);
+        }
+        CALLGRIND_STOP_INSTRUMENTATION;
+        printf("{\"case\": \"callgrind\", \"cmds\": %u, \"instrumented\": %s, \"hash_ok\": %s}\n",
+               o.cmds, HAVE_CALLGRIND ? "true" : "false",
+               wm_matcher_hash(m) == w.expect_hash ? "true" : "false");
+    } else {
+        fprintf(stderr, "unknown mode %s\n", o.mode);
+        return 2;
+    }
+    wm_matcher_destroy(m);
+    free(w.prefill);
+    free(w.mixed);
+    free(w.kinds);
+    return 0;
+}

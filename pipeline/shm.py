@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from pipeline.counters import Counters
 from pipeline.hist import MAX_VALUE_DEFAULT, Histogram
 from pipeline.native import ffi, lib
+from pipeline.ring import Ring
 
 OBJ_TYPES = {
     lib.WM_OBJ_RING: "ring",
@@ -197,6 +200,48 @@ class Region:
     def histogram(self, name: str) -> Histogram:
         ptr, size = self._object(name, lib.WM_OBJ_HIST)
         return Histogram(ptr, size, owner=self, readonly=self.readonly)
+
+    def create_ring(self, name: str, dtype: Any, capacity: int, sync: int = 0) -> Ring:
+        """A ring of numpy records of `dtype` (8..64 bytes) placed in the region."""
+        itemsize = np.dtype(dtype).itemsize
+        ptr = lib.wm_shm_ring_create(self._h, name.encode(), itemsize, capacity, sync)
+        if ptr == ffi.NULL:
+            raise RegionError(
+                ffi.errno,
+                f"cannot create ring {name!r} ({capacity} x {itemsize} B): "
+                f"{os.strerror(ffi.errno)}",
+            )
+        return Ring(ptr, dtype, owner=self)
+
+    def ring(self, name: str, dtype: Any) -> Ring:
+        """An existing ring, seen through `dtype` (its itemsize must match)."""
+        ptr, size = self._object(name, lib.WM_OBJ_RING)
+        if lib.wm_ring_check(ptr, size) < 0:
+            raise RegionError(22, f"object {name!r} is not a valid ring")
+        elem = int(lib.wm_ring_elem_size(ffi.cast("struct wm_ring *", ptr)))
+        if np.dtype(dtype).itemsize != elem:
+            raise ValueError(
+                f"ring {name!r} holds {elem}-byte elements; dtype has itemsize "
+                f"{np.dtype(dtype).itemsize}"
+            )
+        return Ring(ffi.cast("struct wm_ring *", ptr), dtype, owner=self, readonly=self.readonly)
+
+    def ring_info(self, name: str) -> dict[str, int]:
+        """Occupancy and totals of a ring, without knowing its element type."""
+        ptr, size = self._object(name, lib.WM_OBJ_RING)
+        if lib.wm_ring_check(ptr, size) < 0:
+            raise RegionError(22, f"object {name!r} is not a valid ring")
+        r = ffi.cast("struct wm_ring *", ptr)
+        stats = ffi.new("struct wm_ring_stats *")
+        lib.wm_ring_get_stats(r, stats)
+        return {
+            "elem_size": int(lib.wm_ring_elem_size(r)),
+            "capacity": int(lib.wm_ring_capacity(r)),
+            "count": int(lib.wm_ring_count(r)),
+            "enqueued": int(stats.enqueued),
+            "dequeued": int(stats.dequeued),
+            "enqueue_refused": int(stats.enqueue_refused),
+        }
 
     @property
     def handle(self) -> Any:

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pipeline.native import ROOT, ffi, lib
@@ -101,14 +102,25 @@ def test_foreign_file_is_not_a_region() -> None:
 
 READER = """
 import json, sys
+import numpy as np
 from pipeline.shm import Region
+dt = np.dtype([("order_id", "<u8"), ("qty", "<i8")])
 with Region.attach(sys.argv[1]) as r:
+    ring = r.ring("orders", dt)
+    slots = ring.slots()["elem"]
     out = {
         "objects": [[o.name, o.type] for o in r.objects()],
         "counters": r.counters("stage").snapshot(),
         "p50": r.histogram("lat").percentile(50),
         "count": r.histogram("lat").total,
+        "ring_count": ring.count,
+        "ring_ids": slots["order_id"][: ring.count].tolist(),
+        "ring_info": r.ring_info("orders"),
     }
+    try:
+        ring.dequeue(1)
+    except Exception as exc:
+        out["dequeue_error"] = type(exc).__name__
 print(json.dumps(out))
 """
 
@@ -117,6 +129,11 @@ def test_another_process_attaches_read_only(shm_name: str) -> None:
     with Region.create(shm_name, size=1 << 20, hugepages=False) as r:
         r.create_counters("stage", ["in", "out"]).add("in", 41)
         r.create_histogram("lat").record([1000] * 5)
+        dt = np.dtype([("order_id", "<u8"), ("qty", "<i8")])
+        ring = r.create_ring("orders", dt, 16)
+        batch = np.zeros(5, dt)
+        batch["order_id"] = [11, 12, 13, 14, 15]
+        assert ring.enqueue(batch) == 5
         proc = subprocess.run(
             [sys.executable, "-c", READER, shm_name],
             capture_output=True,
@@ -127,7 +144,11 @@ def test_another_process_attaches_read_only(shm_name: str) -> None:
         )
         assert proc.returncode == 0, proc.stderr
         seen = json.loads(proc.stdout)
-        assert seen["objects"] == [["stage", "counters"], ["lat", "histogram"]]
+        assert seen["objects"] == [["stage", "counters"], ["lat", "histogram"], ["orders", "ring"]]
+        assert seen["ring_count"] == 5 and seen["ring_ids"] == [11, 12, 13, 14, 15]
+        assert seen["ring_info"]["enqueued"] == 5 and seen["ring_info"]["elem_size"] == 16
+        assert seen["dequeue_error"] == "PermissionError"  # read-only attach cannot consume
+        assert ring.count == 5  # the reader took nothing
         assert seen["counters"] == {"in": 41, "out": 0}
         assert seen["count"] == 5 and seen["p50"] == lib.wm_hist_highest_at(
             lib.wm_hist_index_of(1000)

@@ -16,6 +16,7 @@
 
 #include "wirematch/counters.h"
 #include "wirematch/hist.h"
+#include "wirematch/ring.h"
 #include "wirematch/shm.h"
 
 #define SHM_DIR "/dev/shm"
@@ -52,6 +53,7 @@ const char *wm_shm_last_error(void)
 uint64_t wm_shm_layout_signature(void)
 {
     const uint64_t parts[] = {
+        /* sizes of every shared structure */
         WM_SHM_VERSION,
         sizeof(struct wm_shm_header),
         sizeof(struct wm_shm_dirent),
@@ -59,6 +61,8 @@ uint64_t wm_shm_layout_signature(void)
         WM_COUNTER_NAME_LEN,
         sizeof(struct wm_hist),
         WM_HIST_SUB_BITS,
+        WM_RING_NAME_LEN,
+        wm_ring_memsize(8, 2), /* the ring header's size shows in this */
     };
     uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a over the parts' bytes */
     const unsigned char *p = (const unsigned char *)parts;
@@ -440,5 +444,28 @@ struct wm_hist *wm_shm_hist_create(struct wm_shm *shm, const char *name, uint64_
     if (mem == NULL)
         return NULL;
     wm_hist_init(mem, size, max_value);
+    return mem;
+}
+
+struct wm_ring *wm_shm_ring_create(struct wm_shm *shm, const char *name, uint32_t elem_size,
+                                   uint32_t capacity, uint32_t sync)
+{
+    if (sync != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t size = wm_ring_memsize(elem_size, capacity);
+    if (size == 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    void *mem = wm_shm_alloc(shm, WM_OBJ_RING, name, size, 0);
+    if (mem == NULL)
+        return NULL;
+    int rc = wm_ring_init(mem, size, name, elem_size, capacity);
+    if (rc < 0) {
+        errno = -rc;
+        return NULL;
+    }
     return mem;
 }

@@ -109,6 +109,10 @@ const char *wm_shm_last_error(void);
  * errno on failure). */
 struct wm_counters;
 struct wm_hist;
+struct wm_ring;
+/* sync: enum wm_ring_sync of wirematch/ring.h (0 = head/tail). */
+struct wm_ring *wm_shm_ring_create(struct wm_shm *shm, const char *name, uint32_t elem_size,
+                                   uint32_t capacity, uint32_t sync);
 struct wm_counters *wm_shm_counters_create(struct wm_shm *shm, const char *name,
                                            const char *const *names, uint32_t n);
 struct wm_hist *wm_shm_hist_create(struct wm_shm *shm, const char *name, uint64_t max_value);

@@ -132,7 +132,32 @@ class Command:
     arguments: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = ()
 
 
+def cmd_demo(args: argparse.Namespace) -> None:
+    from pipeline.demo import cmd_demo as run
+
+    run(args)
+
+
 COMMANDS: list[Command] = [
+    Command(
+        ("demo",),
+        cmd_demo,
+        "run a seeded order flow through the rings and the matcher thread; print a summary",
+        (
+            (("--commands",), {"type": int, "default": 2_000_000, "help": "order commands"}),
+            (("--seed",), {"type": int, "default": 1}),
+            (("--sessions",), {"type": int, "default": 16}),
+            (("--batch",), {"type": int, "default": 256, "help": "commands per ring enqueue"}),
+            (
+                ("--max-inflight",),
+                {"type": int, "default": 1024, "help": "commands queued for the matcher, at most"},
+            ),
+            (
+                ("--idle",),
+                {"choices": ["spin", "spin_yield", "sleep"], "default": "spin_yield"},
+            ),
+        ),
+    ),
     Command(("shm", "ls"), cmd_shm_ls, "list the shared-memory regions on this machine"),
     Command(
         ("shm", "show"),

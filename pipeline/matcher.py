@@ -366,3 +366,10 @@ def hash_events(events: np.ndarray, h: int = 0x6A09E667F3BCC908) -> int:
         rot = ((h << 23) | (h >> 41)) & mask
         h = ((rot ^ a) * 0x9E3779B97F4A7C15) & mask
     return h
+
+
+def matcher_ptr(matcher: Matcher) -> Any:
+    """The `struct wm_matcher *` of a Matcher (for C workers; keep it alive)."""
+    if matcher._m is None:
+        raise ValueError("matcher is closed")
+    return matcher._m

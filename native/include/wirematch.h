@@ -15,5 +15,7 @@
 #include "wirematch/nic.h"
 #include "wirematch/ring.h"
 #include "wirematch/matcher.h"
+#include "wirematch/worker.h"
+#include "wirematch/matcher_worker.h"
 
 #endif

@@ -146,7 +146,10 @@ def list_rdma() -> tuple[list[dict[str, Any]], str]:
     try:
         devs = vdev.get_device_list()
     except Exception as exc:  # PyverbsRDMAError: no RDMA subsystem / no devices
-        return [], f"none ({str(exc).strip() or 'no RDMA devices'})"
+        # rdma-core reports "Failed to get devices list" when the kernel has
+        # no RDMA subsystem or no device: that is "none", said plainly.
+        detail = str(exc).strip() or "no RDMA devices"
+        return [], f"none (pyverbs found no RDMA device: {detail})"
     found = []
     for d in devs:
         name = d.name.decode() if isinstance(d.name, bytes) else str(d.name)

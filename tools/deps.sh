@@ -11,6 +11,7 @@ APT_PACKAGES=(
     liburing-dev libxdp-dev libbpf-dev libpcap-dev bpftool xdp-tools
     libdpdk-dev dpdk dpdk-dev
     tshark tcpreplay ethtool iproute2 valgrind linux-perf
+    python3-pyverbs ibverbs-providers librdmacm1
 )
 
 missing=()
@@ -41,6 +42,16 @@ if [ ${#missing[@]} -gt 0 ]; then
         tail -20 /tmp/wirematch-apt-install.log >&2
         exit 1
     }
+fi
+
+# pyverbs (RDMA discovery): Debian's build works from this Python once its
+# package directory is importable; PyPI's needs a newer rdma-core than Debian
+# has (see ../shared/PLATFORM.md).  A .pth file in site-packages does it.
+site=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+if [ -d /usr/lib/python3/dist-packages/pyverbs ] && [ ! -f "$site/wirematch-pyverbs.pth" ]; then
+    mkdir -p "$site/wirematch-pyverbs"
+    ln -sfn /usr/lib/python3/dist-packages/pyverbs "$site/wirematch-pyverbs/pyverbs"
+    echo "$site/wirematch-pyverbs" > "$site/wirematch-pyverbs.pth"
 fi
 
 # The Python package (editable, with the test tools).  `pip install -e .`

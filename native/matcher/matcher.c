@@ -1354,7 +1354,7 @@ static void process(struct wm_matcher *m, const struct wm_cmd *c)
  * id-table slot prefetched, PF_ORDER ahead its order record, PF_LINKS ahead
  * the order's queue neighbours.  Hints only: stale reads are harmless (every
  * index read is bounds-safe pool memory) and change nothing. */
-enum { PF_SLOT = 12, PF_ORDER = 8, PF_LINKS = 4 };
+enum { PF_SLOT = 20, PF_ORDER = 12, PF_LINKS = 6 };
 
 static inline bool cmd_has_id(const struct wm_cmd *c)
 {

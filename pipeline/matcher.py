@@ -348,23 +348,33 @@ class Matcher:
 
 
 def hash_events(events: np.ndarray, h: int = 0x6A09E667F3BCC908) -> int:
-    """The rolling hash of docs/matching.md, computed in Python (a checker)."""
-    k = (
-        0xA0761D6478BD642F,
-        0xE7037ED1A0B428DB,
-        0x8EBC6AF09C88C6E3,
-        0x589965CC75374CC3,
-        0x1D8E4E27C47D124F,
-        0xC2B2AE3D27D4EB4F,
-        0x165667B19E3779F9,
-        0xD6E8FEB86659FD93,
+    """The rolling hash of docs/matching.md, computed in Python (a checker).
+
+    Per event (eight little-endian u64 words w): x = w ^ K, digest = sum of
+    lo32(x) * hi32(x) + w over the eight lanes; h = (rotl(h, 23) ^ digest) *
+    0x9E3779B97F4A7C15, all mod 2**64.
+    """
+    k = np.array(
+        [
+            0xA0761D6478BD642F,
+            0xE7037ED1A0B428DB,
+            0x8EBC6AF09C88C6E3,
+            0x589965CC75374CC3,
+            0x1D8E4E27C47D124F,
+            0xC2B2AE3D27D4EB4F,
+            0x165667B19E3779F9,
+            0xD6E8FEB86659FD93,
+        ],
+        dtype=np.uint64,
     )
     mask = (1 << 64) - 1
-    words = np.ascontiguousarray(events).view("<u8").reshape(-1, 8)
-    for row in words.tolist():
-        a = sum(w * kk for w, kk in zip(row, k, strict=True)) & mask
+    words = np.ascontiguousarray(events).view("<u8").reshape(-1, 8).astype(np.uint64)
+    x = words ^ k
+    lanes = (x & np.uint64(0xFFFFFFFF)) * (x >> np.uint64(32)) + words  # wraps mod 2**64
+    digests = lanes.sum(axis=1, dtype=np.uint64)
+    for d in digests.tolist():
         rot = ((h << 23) | (h >> 41)) & mask
-        h = ((rot ^ a) * 0x9E3779B97F4A7C15) & mask
+        h = ((rot ^ d) * 0x9E3779B97F4A7C15) & mask
     return h
 
 

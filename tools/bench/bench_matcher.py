@@ -3,9 +3,12 @@
 Runs build/<variant>/bench/matcher_bench (workload in its header and in
 docs/matching.md): throughput (median M commands/s over the repeats),
 per-command latency p50/p99/p99.9 by command type from TSC (medians over the
-repeats), and instructions per command from callgrind on a smaller run, only
-the mixed phase instrumented.  No peer engine is installed on this machine, so
-the peer fields stay empty.
+repeats) measured two ways -- `<kind>_p99`: inside bursts of 32 commands (the
+ring worker's dequeue size, prefetching across the burst), from stamps taken
+between commands in a bench-only build of the matcher; `<kind>_p99_alone`:
+one command per wm_matcher_apply call, no prefetch -- and instructions per
+command from callgrind on a smaller run, only the mixed phase instrumented.
+No peer engine is installed on this machine, so the peer fields stay empty.
 """
 
 from __future__ import annotations
@@ -68,7 +71,12 @@ def run(ctx: BenchContext) -> list[Row]:
     cpu = _cpu()
     thr: list[float] = []
     thr_small: list[float] = []
-    lat: dict[str, dict[str, list[float]]] = {k: {"p50": [], "p99": [], "p999": []} for k in KINDS}
+    # "<kind>" (batched, bursts of 32, per-command stamps inside apply) and
+    # "<kind>_alone" (one command per apply call, no prefetch).
+    lat: dict[str, dict[str, list[float]]] = {
+        k + how: {"p50": [], "p99": [], "p999": []} for k in KINDS for how in ("", "_alone")
+    }
+    batched_ns: list[float] = []
     overhead: list[float] = []
     workload: dict = {}
     for i in range(ctx.repeats):
@@ -92,8 +100,12 @@ def run(ctx: BenchContext) -> list[Row]:
         ):
             if rec["case"] == "tsc_overhead":
                 overhead.append(rec["p50_ns"])
-            elif rec["case"].endswith("_latency"):
-                kind = rec["case"].removesuffix("_latency")
+            elif rec["case"] == "batched_latency":
+                if not rec["hash_ok"]:
+                    raise RuntimeError("batched latency run: hash differs from the generator's")
+                batched_ns.append(rec["ns_per_cmd"])
+            elif "_latency" in rec["case"]:
+                kind = rec["case"].replace("_latency", "")
                 for q in ("p50", "p99", "p999"):
                     lat[kind][q].append(rec[f"{q}_ns"])
     print(
@@ -108,8 +120,12 @@ def run(ctx: BenchContext) -> list[Row]:
         Row("matcher", "mixed_throughput_20k_book", "throughput", "M/s", median(thr_small)),
     ]
     for kind in KINDS:
-        for q in ("p50", "p99", "p999"):
-            rows.append(Row("matcher", f"{kind}_{q}", "latency", "ns", median(lat[kind][q])))
+        for how in ("", "_alone"):
+            for q in ("p50", "p99", "p999"):
+                rows.append(
+                    Row("matcher", f"{kind}_{q}{how}", "latency", "ns", median(lat[kind + how][q]))
+                )
+    rows.append(Row("matcher", "batched32_ns_per_cmd", "latency", "ns", median(batched_ns)))
     rows.append(Row("matcher", "tsc_overhead_p50", "latency", "ns", median(overhead)))
     ir, ncmds = _callgrind_ir(binary, cpu)
     rows.append(Row("matcher", "mixed_instructions_per_cmd", "instructions", "instr", ir / ncmds))

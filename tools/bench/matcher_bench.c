@@ -5,6 +5,7 @@
  *                 [--levels L] [--cmds N] [--seed S] [--cpu C] [--batch B]
  *                 [--recent PCT] [--reps K]   (K timed runs from one generated stream)
  *                 [--mix A,C,R,G]             (percent add,cancel,replace,aggressive)
+ *                 [--lat-batch B]             (burst size of the batched latency run)
  *
  * Workload (seeded, generated before timing): one instrument, N resting
  * orders spread over L price levels per side around the reference price, then
@@ -20,8 +21,11 @@
  * replays it from the same prefill and produces the same events.
  *
  * throughput: median-able M commands/s applying the stream in batches.
- * latency:    per-command TSC cycles (lfence;rdtsc .. rdtscp;lfence around
- *             one wm_matcher_apply of one command), p50/p99/p99.9 per type.
+ * latency:    per-command TSC time, p50/p99/p99.9 per type, two ways:
+ *             alone (lfence;rdtsc .. rdtscp;lfence around a wm_matcher_apply
+ *             of one command: no prefetch, every miss shows), and batched
+ *             (bursts of --lat-batch, default 32, through a copy of the
+ *             matcher built with per-command stamps inside its batch loop).
  * callgrind:  run under valgrind --tool=callgrind --instr-atstart=no; only
  *             the mixed phase is instrumented.
  */
@@ -36,6 +40,51 @@
 #include <x86intrin.h>
 
 #include "wirematch.h"
+
+/* The matcher compiled a second time into this program, with per-command
+ * TSC stamps inside wm_matcher_apply's batch loop (WM_MATCHER_CMD_TSC) and
+ * its entry points renamed timed_wm_matcher_*: the batched latency mode
+ * uses it.  Same source, same compiler flags; everything else here
+ * (throughput, latency alone, callgrind) runs the library's matcher.  The
+ * hook adds no field to any struct, so a matcher made by the library can be
+ * driven by the timed copy. */
+#define WM_MATCHER_CMD_TSC 1
+#define wm_matcher_add_instrument timed_wm_matcher_add_instrument
+#define wm_matcher_apply timed_wm_matcher_apply
+#define wm_matcher_counter_count timed_wm_matcher_counter_count
+#define wm_matcher_counter_name timed_wm_matcher_counter_name
+#define wm_matcher_counter_value timed_wm_matcher_counter_value
+#define wm_matcher_create timed_wm_matcher_create
+#define wm_matcher_destroy timed_wm_matcher_destroy
+#define wm_matcher_hash timed_wm_matcher_hash
+#define wm_matcher_hash_event timed_wm_matcher_hash_event
+#define wm_matcher_instrument_status timed_wm_matcher_instrument_status
+#define wm_matcher_l2 timed_wm_matcher_l2
+#define wm_matcher_l3 timed_wm_matcher_l3
+#define wm_matcher_last_seq timed_wm_matcher_last_seq
+#define wm_matcher_live_orders timed_wm_matcher_live_orders
+#define wm_matcher_order_info timed_wm_matcher_order_info
+#define wm_matcher_pending timed_wm_matcher_pending
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-prototypes"
+#include "matcher/matcher.c"
+#pragma GCC diagnostic pop
+#undef wm_matcher_add_instrument
+#undef wm_matcher_apply
+#undef wm_matcher_counter_count
+#undef wm_matcher_counter_name
+#undef wm_matcher_counter_value
+#undef wm_matcher_create
+#undef wm_matcher_destroy
+#undef wm_matcher_hash
+#undef wm_matcher_hash_event
+#undef wm_matcher_instrument_status
+#undef wm_matcher_l2
+#undef wm_matcher_l3
+#undef wm_matcher_last_seq
+#undef wm_matcher_live_orders
+#undef wm_matcher_order_info
+#undef wm_matcher_pending
 
 #if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
@@ -54,7 +103,7 @@ static const char *const kind_name[K_N] = {"add", "cancel", "replace", "aggressi
 
 struct opts {
     const char *mode;
-    uint32_t orders, levels, cmds, batch, recent, reps;
+    uint32_t orders, levels, cmds, batch, recent, reps, lat_batch;
     uint64_t seed;
     int cpu;
 };
@@ -393,6 +442,23 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* One JSON line per command kind: "<kind>_latency" (batched) or
+ * "<kind>_latency_alone"; sorts lat[k]. */
+static void print_latency(const char *how, uint64_t **lat, const unsigned *nl, double ghz)
+{
+    for (int k = 0; k < K_N; k++) {
+        unsigned n = nl[k];
+        if (n == 0)
+            continue;
+        qsort(lat[k], n, sizeof(uint64_t), cmp_u64);
+        printf("{\"case\": \"%s_latency%s\", \"count\": %u, \"p50_ns\": %.2f, "
+               "\"p99_ns\": %.2f, \"p999_ns\": %.2f, \"max_ns\": %.2f}\n",
+               kind_name[k], strcmp(how, "alone") == 0 ? "_alone" : "", n, lat[k][n / 2] / ghz,
+               lat[k][(size_t)(n * 0.99)] / ghz, lat[k][(size_t)(n * 0.999)] / ghz,
+               lat[k][n - 1] / ghz);
+    }
+}
+
 static void pin(int cpu)
 {
     if (cpu < 0)
@@ -407,11 +473,11 @@ static void pin(int cpu)
 int main(int argc, char **argv)
 {
     struct opts o = {.mode = "throughput", .orders = 1000000, .levels = 250, .cmds = 2000000,
-                     .batch = 64, .seed = 42, .cpu = -1, .recent = 50, .reps = 1};
+                     .batch = 64, .seed = 42, .cpu = -1, .recent = 50, .reps = 1, .lat_batch = 32};
     static const struct option lo[] = {
         {"mode", 1, 0, 'm'}, {"orders", 1, 0, 'o'}, {"levels", 1, 0, 'l'}, {"cmds", 1, 0, 'n'},
         {"seed", 1, 0, 's'}, {"cpu", 1, 0, 'c'},    {"batch", 1, 0, 'b'},  {"recent", 1, 0, 'r'},
-        {"reps", 1, 0, 'k'}, {"mix", 1, 0, 'x'}, {0, 0, 0, 0}};
+        {"reps", 1, 0, 'k'}, {"mix", 1, 0, 'x'}, {"lat-batch", 1, 0, 'L'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
@@ -424,6 +490,7 @@ int main(int argc, char **argv)
         case 'b': o.batch = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'r': o.recent = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'k': o.reps = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'L': o.lat_batch = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'x':
             if (sscanf(optarg, "%u,%u,%u,%u", &mix[0], &mix[1], &mix[2], &mix[3]) != 4 ||
                 mix[0] + mix[1] + mix[2] + mix[3] != 100) {
@@ -434,7 +501,7 @@ int main(int argc, char **argv)
         default: fprintf(stderr, "usage: see the header of matcher_bench.c\n"); return 2;
         }
     }
-    if (o.batch == 0 || o.cmds == 0 || o.orders == 0 || o.levels == 0 || o.levels > 8000)
+    if (o.batch == 0 || o.lat_batch == 0 || o.cmds == 0 || o.orders == 0 || o.levels == 0 || o.levels > 8000)
         return 2;
     pin(o.cpu);
     recent_pct = o.recent;
@@ -520,17 +587,41 @@ int main(int argc, char **argv)
         printf("{\"case\": \"tsc_overhead\", \"p50_ns\": %.2f, \"tsc_ghz\": %.4f, "
                "\"hash_ok\": %s}\n",
                ovh[50000] / ghz, ghz, wm_matcher_hash(m) == w.expect_hash ? "true" : "false");
-        for (int k = 0; k < K_N; k++) {
-            unsigned n = nl[k];
-            if (n == 0)
-                continue;
-            qsort(lat[k], n, sizeof(uint64_t), cmp_u64);
-            printf("{\"case\": \"%s_latency\", \"count\": %u, \"p50_ns\": %.2f, \"p99_ns\": %.2f, "
-                   "\"p999_ns\": %.2f, \"max_ns\": %.2f}\n",
-                   kind_name[k], n, lat[k][n / 2] / ghz, lat[k][(size_t)(n * 0.99)] / ghz,
-                   lat[k][(size_t)(n * 0.999)] / ghz, lat[k][n - 1] / ghz);
-            free(lat[k]);
+        print_latency("alone", lat, nl, ghz);
+        /* Batched: bursts of lat_batch commands (the ring worker's dequeue
+         * size) through the timed copy; each command's time is the
+         * difference of the stamps before and after it inside the batch. */
+        wm_matcher_destroy(m);
+        m = fresh(&o, &w);
+        memset(nl, 0, sizeof(nl));
+        uint64_t *stamps = malloc(((size_t)o.lat_batch + 1) * sizeof(uint64_t));
+        uint64_t batch_sum = 0;
+        unsigned nbatch = 0;
+        for (uint32_t i = 0; i < o.cmds; i += o.lat_batch) {
+            unsigned n = o.cmds - i < o.lat_batch ? o.cmds - i : o.lat_batch, used;
+            mt_cmd_tsc = stamps;
+            mt_cmd_tsc_n = 0;
+            int k = timed_wm_matcher_apply(m, &w.mixed[i], n, evbuf, 1 << 16, &used);
+            mt_cmd_tsc = NULL;
+            if (k < 0 || used != n || wm_matcher_pending(m) || mt_cmd_tsc_n != n + 1) {
+                fprintf(stderr, "batched latency run: unexpected apply result\n");
+                return 1;
+            }
+            for (unsigned j = 0; j < n; j++)
+                lat[w.kinds[i + j]][nl[w.kinds[i + j]]++] = stamps[j + 1] - stamps[j];
+            if (n == o.lat_batch) {
+                batch_sum += stamps[n] - stamps[0];
+                nbatch++;
+            }
         }
+        free(stamps);
+        printf("{\"case\": \"batched_latency\", \"batch\": %u, \"ns_per_cmd\": %.2f, "
+               "\"hash_ok\": %s}\n",
+               o.lat_batch, nbatch ? batch_sum / ghz / nbatch / o.lat_batch : 0.0,
+               wm_matcher_hash(m) == w.expect_hash ? "true" : "false");
+        print_latency("batched", lat, nl, ghz);
+        for (int k = 0; k < K_N; k++)
+            free(lat[k]);
         free(ovh);
     } else if (strcmp(o.mode, "callgrind") == 0) {
         CALLGRIND_START_INSTRUMENTATION;

@@ -29,6 +29,18 @@ OPTION_FLAGS: dict[str, int] = {
     "loop": lib.WM_NIC_O_LOOP,
     "l4": lib.WM_NIC_O_L4,
     "busy_poll": lib.WM_NIC_O_BUSY_POLL,
+    "xdp_skb": lib.WM_NIC_O_XDP_SKB,
+    "xdp_native": lib.WM_NIC_O_XDP_NATIVE,
+    "zero_copy": lib.WM_NIC_O_ZERO_COPY,
+    "copy": lib.WM_NIC_O_COPY,
+    "hugepages": lib.WM_NIC_O_HUGEPAGES,
+}
+FILL_POLICIES = {"on_release": lib.WM_NIC_FILL_ON_RELEASE, "batched": lib.WM_NIC_FILL_BATCHED}
+XDP_MODES = {
+    lib.WM_NIC_XDP_NONE: "none",
+    lib.WM_NIC_XDP_NATIVE: "native",
+    lib.WM_NIC_XDP_SKB: "skb",
+    lib.WM_NIC_XDP_HW: "hw",
 }
 
 

@@ -19,7 +19,7 @@ static const struct wm_nic_ops *const backends[] = {
 
 static const char *const counter_names[] = { WM_NIC_COUNTERS(WM_COUNTER_NAME) };
 
-static __thread char last_error[256];
+static __thread char last_error[768];
 
 int wm_nic_error(int rc, const char *fmt, ...)
 {

@@ -53,6 +53,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -689,7 +690,16 @@ static int xdp_open(struct wm_nic_queue *q)
         .xdp_flags = x->att->attach_flags,
         .bind_flags = bind,
     };
-    rc = xsk_socket__create(&x->xsk, o->ifname, o->queue, x->umem, &x->rx, &x->tx, &scfg);
+    /* A socket of a process that just died is torn down asynchronously and
+     * keeps the queue busy for a moment: retry for up to a second. */
+    for (int tries = 0;; tries++) {
+        rc = xsk_socket__create(&x->xsk, o->ifname, o->queue, x->umem, &x->rx, &x->tx, &scfg);
+        if (rc != -EBUSY || tries == 50)
+            break;
+        memset(&x->rx, 0, sizeof x->rx);
+        memset(&x->tx, 0, sizeof x->tx);
+        nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
+    }
     if (rc) {
         x->xsk = NULL;
         xdp_close(q);
@@ -702,6 +712,9 @@ static int xdp_open(struct wm_nic_queue *q)
                                 strerror(-rc));
         if (rc == -EPERM)
             return perm_error(rc, "an AF_XDP socket");
+        if (rc == -EBUSY)
+            return wm_nic_error(rc, "queue %u of %s already has an AF_XDP socket (another "
+                                "process?)", o->queue, o->ifname);
         return wm_nic_error(rc, "cannot create the AF_XDP socket on %s queue %u: %s", o->ifname,
                             o->queue, strerror(-rc));
     }
@@ -795,6 +808,10 @@ static int xdp_rx_burst(struct wm_nic_queue *q, struct wm_nic_pkt *pkts, uint32_
     uint32_t idx;
     uint32_t got = xsk_ring_cons__peek(&x->rx, n, &idx);
     if (got == 0) {
+        if (x->n_fill_stack) {   /* idle: no reason to keep frames back */
+            fill_frames(x, x->fill_stack, x->n_fill_stack);
+            x->n_fill_stack = 0;
+        }
         if (x->busy_poll || xsk_ring_prod__needs_wakeup(&x->fill)) {
             /* Drive the driver (busy poll), or wake it to use the fill ring. */
             recvfrom(x->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);

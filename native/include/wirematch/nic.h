@@ -72,12 +72,14 @@ enum wm_nic_opt_flag {
                                            free hugepages exist) */
 };
 
-/* AF_XDP fill-ring refill policy (wm_nic_opts.fill_policy).  Either way every
- * free receive frame is in the fill ring by the end of the next rx_burst. */
+/* AF_XDP fill-ring refill policy (wm_nic_opts.fill_policy).  Either way the
+ * fill ring holds every receive frame the caller does not hold, give or take
+ * one burst's worth waiting (batched) until the next rx_burst. */
 enum wm_nic_fill_policy {
     WM_NIC_FILL_ON_RELEASE = 0,  /* rx_release puts frames straight back */
     WM_NIC_FILL_BATCHED    = 1   /* released frames wait; rx_burst refills them in one
-                                    producer update once a burst's worth is free */
+                                    producer update once a burst's worth is free, or
+                                    when the rx ring is empty */
 };
 
 /* XDP attach modes, as read back from the kernel. */

@@ -54,7 +54,7 @@
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int eal_rc = 1;           /* 1: not tried; 0: up; -errno: failed */
 static char eal_line[1024];      /* the arguments it was initialised with */
-static char eal_error[256];
+static char eal_error[sizeof eal_line + 160];
 
 static void join_args(const struct wm_nic_opts *o, char *out, size_t len)
 {

@@ -27,10 +27,11 @@ else
   $(error unknown VARIANT=$(VARIANT): use release, asan or tsan)
 endif
 CFLAGS_ALL := $(BASE_CFLAGS) $(OPT) $(EXTRA_CFLAGS)
-LDLIBS     := -luring -lpthread -lm
+LDLIBS     := -luring -lxdp -lbpf -lpthread -lm
 
-# Library sources: every .c below native/ except tests, fuzzers and BPF programs.
-LIB_SRCS   := $(shell find native -name '*.c' -not -path 'native/tests/*' -not -path 'native/fuzz/*' -not -path 'native/bpf/*' | sort)
+# Library sources: every .c below native/ except tests, fuzzers, BPF programs
+# and the DPDK plugin (native/nic/dpdk, see below).
+LIB_SRCS   := $(shell find native -name '*.c' -not -path 'native/tests/*' -not -path 'native/fuzz/*' -not -path 'native/bpf/*' -not -path 'native/nic/dpdk/*' | sort)
 LIB_HDRS   := $(shell find native -name '*.h' | sort)
 LIB_OBJS   := $(patsubst native/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LIB        := $(BUILD)/libwirematch.so
@@ -48,6 +49,21 @@ DPDK_CFLAGS:= $(shell pkg-config --cflags libdpdk 2>/dev/null)
 DPDK_LIBS  := $(shell pkg-config --libs libdpdk 2>/dev/null)
 ifneq ($(DPDK_LIBS),)
   BENCH_DPDK := -DWM_HAVE_DPDK $(DPDK_CFLAGS)
+endif
+
+# The XDP program (native/bpf), compiled for BPF and embedded in the library
+# by nic_xdp.c (.incbin of this object).
+BPF_CC     ?= clang
+BPF_OBJ    := $(BUILD)/bpf/wm_xdp.o
+$(BUILD)/obj/nic/nic_xdp.o: $(BPF_OBJ)
+$(BUILD)/obj/nic/nic_xdp.o: CFLAGS_ALL += -DWM_XDP_OBJ_PATH='"$(abspath $(BPF_OBJ))"'
+
+# The DPDK backend: a plugin libwirematch loads on the first "dpdk" open
+# (dlopen), so that the library and its users do not load DPDK otherwise.
+DPDK_PLUGIN:= $(BUILD)/libwirematch_dpdk.so
+ifneq ($(DPDK_LIBS),)
+  PLUGINS  := $(DPDK_PLUGIN)
+  $(BUILD)/obj/nic/nic_dpdk.o: CFLAGS_ALL += -DWM_HAVE_DPDK
 endif
 
 # The load generator (tools/loadgen/*.c), with AF_XDP transmit through libxdp.
@@ -78,7 +94,14 @@ deps:
 
 build: native python-ext
 
-native: $(LIB) $(TEST_BINS) $(BENCH_BINS) $(LOADGEN)
+native: $(LIB) $(PLUGINS) $(TEST_BINS) $(BENCH_BINS) $(LOADGEN)
+
+$(BPF_OBJ): native/bpf/wm_xdp.bpf.c native/bpf/wm_xdp_maps.h Makefile
+	@mkdir -p $(dir $@)
+	$(BPF_CC) -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -Wall -Werror -c $< -o $@
+
+$(DPDK_PLUGIN): $(wildcard native/nic/dpdk/*.c) $(LIB) $(LIB_HDRS)
+	$(CC) -DWM_HAVE_DPDK $(DPDK_CFLAGS) $(CFLAGS_ALL) -shared -o $@ $(filter %.c,$^) -L$(BUILD) -lwirematch -Wl,-rpath,'$$ORIGIN' $(DPDK_LIBS) -lpthread
 
 $(BUILD)/obj/%.o: native/%.c $(LIB_HDRS) Makefile
 	@mkdir -p $(dir $@)

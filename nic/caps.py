@@ -21,6 +21,14 @@ CAP_NET_ADMIN = 12
 CAP_NET_RAW = 13
 CAP_SYS_ADMIN = 21
 CAP_SYS_NICE = 23
+CAP_BPF = 39
+
+AF_XDP = 44
+# Kernel versions AF_XDP features need.
+AF_XDP_NEEDS = {
+    "af_xdp": ((5, 4), "AF_XDP with need_wakeup and XSK map fallback actions"),
+    "busy_poll": ((5, 11), "AF_XDP preferred busy polling"),
+}
 
 # Kernel versions the io_uring options need.
 IO_URING_NEEDS = {
@@ -92,6 +100,58 @@ def check_io_uring(options: Iterable[str] = (), release: str | None = None) -> N
                 )
 
 
+def af_xdp_socket_supported() -> bool:
+    """Whether the kernel has AF_XDP sockets (CONFIG_XDP_SOCKETS)."""
+    import socket
+
+    try:
+        socket.socket(AF_XDP, socket.SOCK_RAW, 0).close()
+    except OSError as exc:
+        return exc.errno not in (97, 93)  # EAFNOSUPPORT, EPROTONOSUPPORT
+    return True
+
+
+def check_af_xdp(
+    ifname: str | None,
+    options: Iterable[str] = (),
+    release: str | None = None,
+    caps: int | None = None,
+) -> None:
+    """What AF_XDP needs: an interface, privileges, kernel features."""
+    if ifname is None:
+        raise NicUnavailable("the af_xdp backend needs an interface: pass ifname=")
+    if not interface_exists(ifname):
+        raise NicUnavailable(f"no network interface named {ifname!r} (see `wirematch nic list`)")
+    options = list(options)
+    have = kernel_version(release)
+    for name in ("af_xdp", *options):
+        if name in AF_XDP_NEEDS:
+            need, what = AF_XDP_NEEDS[name]
+            if have < need:
+                raise NicUnavailable(
+                    f"{what} needs Linux {need[0]}.{need[1]} or later; this kernel is "
+                    f"{have[0]}.{have[1]}"
+                )
+    bits = effective_caps() if caps is None else caps
+    needed = (("CAP_NET_ADMIN", CAP_NET_ADMIN), ("CAP_NET_RAW", CAP_NET_RAW))
+    missing = [name for name, bit in needed if not has_cap(bit, bits)]
+    if not (has_cap(CAP_BPF, bits) or has_cap(CAP_SYS_ADMIN, bits)):
+        missing.append("CAP_BPF (or CAP_SYS_ADMIN)")
+    if missing:
+        raise NicUnavailable(
+            f"AF_XDP (an XDP program and an XDP socket) needs {', '.join(missing)}: run as root"
+        )
+    if not af_xdp_socket_supported():
+        raise NicUnavailable(
+            "this kernel has no AF_XDP sockets (CONFIG_XDP_SOCKETS is off): use the io_uring "
+            "or socket backend"
+        )
+    if "xdp_skb" in options and "xdp_native" in options:
+        raise NicUnavailable("xdp_skb and xdp_native exclude each other: choose one")
+    if "zero_copy" in options and "copy" in options:
+        raise NicUnavailable("zero_copy and copy exclude each other: choose one")
+
+
 def check_backend(
     backend: str,
     *,
@@ -121,6 +181,14 @@ def check_backend(
             parent = Path(tx_path).resolve().parent
             if not os.access(parent, os.W_OK):
                 raise NicUnavailable(f"cannot write {tx_path}: directory {parent} is not writable")
+        return
+    if backend == "af_xdp":
+        check_af_xdp(ifname, options)
+        ifname = None  # checked; the socket-binding check below is not for AF_XDP
+    if backend == "dpdk":
+        from nic.dpdk import check_dpdk
+
+        check_dpdk()
         return
     if backend == "io_uring":
         check_io_uring(options)

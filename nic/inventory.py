@@ -65,6 +65,7 @@ class Interface:
     xdp: str  # what XDP modes the driver offers
     xdp_attached: str  # program attached now, or "none"
     addresses: list[str]
+    xdp_state: dict[str, Any] | None = None  # nic.xdp.query (needs root), else None
 
 
 def _read(path: Path, default: str = "") -> str:
@@ -120,6 +121,16 @@ def list_interfaces() -> list[Interface]:
         else:
             xdp = "generic only"
         queues = dev / "queues"
+        state = None
+        if attached != "none":
+            try:
+                from nic.xdp import XdpError, query
+
+                xs = query(name)
+                state = asdict(xs)
+                attached = xs.describe()
+            except (XdpError, ImportError, OSError):
+                pass  # no privileges to inspect programs: keep the netlink summary
         out.append(
             Interface(
                 name=name,
@@ -132,6 +143,7 @@ def list_interfaces() -> list[Interface]:
                 xdp=xdp,
                 xdp_attached=attached,
                 addresses=addrs,
+                xdp_state=state,
             )
         )
     return out

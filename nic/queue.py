@@ -8,8 +8,12 @@ tests.  Statistics are the queue's counter block, read as a numpy view.
 
 from __future__ import annotations
 
+import atexit
+import signal
 import socket
 import struct
+import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +33,18 @@ OPTION_FLAGS: dict[str, int] = {
     "loop": lib.WM_NIC_O_LOOP,
     "l4": lib.WM_NIC_O_L4,
     "busy_poll": lib.WM_NIC_O_BUSY_POLL,
+    "xdp_skb": lib.WM_NIC_O_XDP_SKB,
+    "xdp_native": lib.WM_NIC_O_XDP_NATIVE,
+    "zero_copy": lib.WM_NIC_O_ZERO_COPY,
+    "copy": lib.WM_NIC_O_COPY,
+    "hugepages": lib.WM_NIC_O_HUGEPAGES,
+}
+FILL_POLICIES = {"on_release": lib.WM_NIC_FILL_ON_RELEASE, "batched": lib.WM_NIC_FILL_BATCHED}
+XDP_MODES = {
+    lib.WM_NIC_XDP_NONE: "none",
+    lib.WM_NIC_XDP_NATIVE: "native",
+    lib.WM_NIC_XDP_SKB: "skb",
+    lib.WM_NIC_XDP_HW: "hw",
 }
 
 
@@ -52,6 +68,13 @@ def _port(n: int) -> int:
     return socket.ntohs(n)
 
 
+BIND_FLAGS = {2: "copy", 4: "zero_copy", 8: "need_wakeup"}  # XDP_COPY, XDP_ZEROCOPY, ...
+
+
+def _bind_flags(bits: int) -> list[str]:
+    return [name for bit, name in BIND_FLAGS.items() if bits & bit]
+
+
 def flags_of(options: Iterable[str]) -> int:
     flags = 0
     for name in options:
@@ -59,6 +82,46 @@ def flags_of(options: Iterable[str]) -> int:
             raise NicUnavailable(f"unknown option {name!r}: choose from {', '.join(OPTION_FLAGS)}")
         flags |= OPTION_FLAGS[name]
     return flags
+
+
+# Queues that hold kernel or DPDK state beyond the process's file descriptors
+# (an XDP program attached to an interface, a started DPDK port): closed at
+# exit and on SIGTERM/SIGINT/SIGHUP, so that a stopped appliance leaves no
+# program behind.  (A SIGKILL leaves it: the next open replaces it, and
+# `wirematch nic detach IFACE` removes it by hand.)
+_LIVE: weakref.WeakSet[Queue] = weakref.WeakSet()
+_GUARD_LOCK = threading.Lock()
+_GUARDED = False
+CLEANUP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
+def close_all() -> None:
+    """Close every open AF_XDP/DPDK queue of this process (detaches XDP programs)."""
+    for q in list(_LIVE):
+        q.close()
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    close_all()
+    # Then what the signal would have done: restore the default and re-raise.
+    signal.signal(signum, signal.SIG_DFL)
+    signal.raise_signal(signum)
+
+
+def _guard(q: Queue) -> None:
+    global _GUARDED
+    _LIVE.add(q)
+    with _GUARD_LOCK:
+        if _GUARDED:
+            return
+        _GUARDED = True
+        atexit.register(close_all)
+        if threading.current_thread() is threading.main_thread():
+            for sig in CLEANUP_SIGNALS:
+                # Only where nobody installed a handler (SIGINT's default raises KeyboardInterrupt,
+                # which unwinds through `with` blocks and atexit already).
+                if signal.getsignal(sig) is signal.SIG_DFL:
+                    signal.signal(sig, _on_signal)
 
 
 class Queue:
@@ -79,7 +142,22 @@ class Queue:
         o.flags = flags_of(options)
         o.sqpoll_cpu = kw.pop("sqpoll_cpu", -1)
         self._keep: list[Any] = []
-        for key in ("ifname", "addr", "path", "tx_path"):
+        policy = kw.pop("fill_policy", "on_release")
+        if policy not in FILL_POLICIES:
+            raise NicUnavailable(f"fill_policy {policy!r}: one of {', '.join(FILL_POLICIES)}")
+        o.fill_policy = FILL_POLICIES[policy]
+        eal = kw.pop("eal", None)
+        if eal is not None:
+            from nic.dpdk import DpdkConfig, eal_args
+
+            argv = eal_args(eal) if isinstance(eal, DpdkConfig) else [str(a) for a in eal]
+            self.eal_argv = argv
+            cargs = [ffi.new("char[]", a.encode()) for a in argv]
+            arr = ffi.new("const char *[]", cargs)
+            self._keep += [cargs, arr]
+            o.eal_argc = len(argv)
+            o.eal_argv = arr
+        for key in ("ifname", "addr", "path", "tx_path", "device"):
             value = kw.pop(key, None)
             if value is not None:
                 buf = ffi.new("char[]", str(value).encode())
@@ -99,6 +177,8 @@ class Queue:
         self._pkts = ffi.new("struct wm_nic_pkt[]", 256)
         c = lib.wm_nic_counters(self._q)
         self.counters = Counters(c, lib.wm_counters_memsize(c.n), owner=self)
+        if backend in ("af_xdp", "dpdk"):
+            _guard(self)
 
     # -- information --
     def info(self) -> dict[str, Any]:
@@ -117,7 +197,33 @@ class Queue:
             "buf_size": i.buf_size,
             "local_addr": _ip(i.local_addr),
             "local_port": i.local_port,
+            "xdp_mode": XDP_MODES.get(i.xdp_mode, str(i.xdp_mode)),
+            "xdp_prog_id": i.xdp_prog_id,
+            "bind_flags": _bind_flags(i.bind_flags),
+            "umem_hugepages": bool(i.umem_hugepages),
+            "stale_prog_id": i.stale_prog_id,
+            "dpdk_port": i.dpdk_port,
         }
+
+    def xstats(self) -> dict[str, int]:
+        """Backend statistics read now (AF_XDP: XDP_STATISTICS and the program's
+        counters; DPDK: the port's extended statistics)."""
+        n = lib.wm_nic_xstats(self._q, ffi.NULL, 0)
+        if n < 0:
+            raise OSError(-n, "wm_nic_xstats failed")
+        if n == 0:
+            return {}
+        xs = ffi.new("struct wm_nic_xstat[]", n)
+        got = lib.wm_nic_xstats(self._q, xs, n)
+        if got < 0:
+            raise OSError(-got, "wm_nic_xstats failed")
+        return {ffi.string(xs[k].name).decode(): int(xs[k].value) for k in range(min(n, got))}
+
+    def steer_port(self, port: int, on: bool = True) -> None:
+        """AF_XDP: steer (or stop steering) UDP port `port` to this interface's sockets."""
+        rc = lib.wm_nic_xdp_steer_port(self._q, port, 1 if on else 0)
+        if rc < 0:
+            raise NicError(ffi.string(lib.wm_nic_last_error()).decode())
 
     @property
     def port(self) -> int:
@@ -195,6 +301,8 @@ class Queue:
 
     def close(self) -> None:
         if getattr(self, "_q", None) is not None:
+            _LIVE.discard(self)
+            lib.wm_nic_flush(self._q)  # fold the kernel's/port's statistics in
             self._final = self.counters.snapshot()
             del self.counters  # its memory goes with the queue
             lib.wm_nic_close(self._q)

@@ -124,6 +124,12 @@ def cmd_nic_list(args: argparse.Namespace) -> None:
     run(args)
 
 
+def cmd_nic_detach(args: argparse.Namespace) -> None:
+    from nic.xdp import cmd_nic_detach as run
+
+    run(args)
+
+
 @dataclass(frozen=True)
 class Command:
     path: tuple[str, ...]
@@ -178,6 +184,15 @@ COMMANDS: list[Command] = [
         ("nic", "list"),
         cmd_nic_list,
         "network interfaces: queues, drivers, XDP support; RDMA devices",
+    ),
+    Command(
+        ("nic", "detach"),
+        cmd_nic_detach,
+        "detach wirematch's XDP program from an interface (after a crashed run)",
+        (
+            (("ifname",), {"help": "interface"}),
+            (("--force",), {"action": "store_true", "help": "even if its owner still runs"}),
+        ),
     ),
 ]
 

@@ -12,12 +12,14 @@ static const struct wm_nic_ops *const backends[] = {
     &wm_nic_io_uring_ops,
     &wm_nic_socket_ops,
     &wm_nic_pcap_ops,
+    &wm_nic_af_xdp_ops,
+    &wm_nic_dpdk_ops,
 };
 #define N_BACKENDS (sizeof backends / sizeof backends[0])
 
 static const char *const counter_names[] = { WM_NIC_COUNTERS(WM_COUNTER_NAME) };
 
-static __thread char last_error[256];
+static __thread char last_error[768];
 
 int wm_nic_error(int rc, const char *fmt, ...)
 {
@@ -51,6 +53,7 @@ const char *const *wm_nic_counter_names(void)
 static const char *const flag_names[] = {
     "sqpoll", "defer_taskrun", "coop_taskrun", "napi", "send_zc",
     "no_addr", "pace", "loop", "l4", "busy_poll",
+    "xdp_skb", "xdp_native", "zero_copy", "copy", "hugepages",
 };
 
 static int normalise(const struct wm_nic_ops *ops, const struct wm_nic_opts *in,
@@ -99,6 +102,10 @@ static int normalise(const struct wm_nic_ops *ops, const struct wm_nic_opts *in,
         o->napi_busy_poll_us = 50;
     if (o->zc_min_len == 0)
         o->zc_min_len = 4096;
+    if (o->ring_size & (o->ring_size - 1) || o->ring_size > 32768)
+        return wm_nic_error(-EINVAL, "ring_size %u: a power of two up to 32768", o->ring_size);
+    if (o->eal_argc && o->eal_argv == NULL)
+        return wm_nic_error(-EINVAL, "eal_argc is %u but eal_argv is NULL", o->eal_argc);
     return 0;
 }
 
@@ -114,8 +121,8 @@ int wm_nic_open(const char *name, const struct wm_nic_opts *opts, struct wm_nic_
         if (strcmp(backends[i]->name, name) == 0)
             ops = backends[i];
     if (ops == NULL)
-        return wm_nic_error(-ENOENT, "no NIC backend named '%s' (have io_uring, socket, pcap)",
-                            name);
+        return wm_nic_error(-ENOENT, "no NIC backend named '%s' (have io_uring, socket, pcap, "
+                            "af_xdp, dpdk)", name);
 
     struct wm_nic_queue *q = calloc(1, sizeof *q);
     if (q == NULL)
@@ -150,6 +157,7 @@ int wm_nic_open(const char *name, const struct wm_nic_opts *opts, struct wm_nic_
     q->info.n_buffers = q->opts.n_buffers;
     q->info.buf_size = q->opts.buf_size;
     q->info.fd = -1;
+    q->info.dpdk_port = -1;
     rc = ops->open(q);
     if (rc < 0)
         goto err_counters;
@@ -209,6 +217,13 @@ int wm_nic_info(const struct wm_nic_queue *q, struct wm_nic_info *info)
 struct wm_counters *wm_nic_counters(struct wm_nic_queue *q)
 {
     return q->counters;
+}
+
+int wm_nic_xstats(struct wm_nic_queue *q, struct wm_nic_xstat *out, uint32_t n)
+{
+    if (q == NULL || (out == NULL && n))
+        return -EINVAL;
+    return q->ops->xstats ? q->ops->xstats(q, out, n) : 0;
 }
 
 void wm_nic_note_overflow(struct wm_nic_queue *q, uint32_t *last, uint32_t now)

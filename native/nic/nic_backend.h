@@ -24,6 +24,8 @@ struct wm_nic_ops {
     int (*tx_burst)(struct wm_nic_queue *q, const struct wm_nic_pkt *pkts, uint32_t n);
     int (*flush)(struct wm_nic_queue *q);
     int (*wait)(struct wm_nic_queue *q, uint32_t timeout_us);
+    /* optional (NULL: none): name/value statistics read now, see wm_nic_xstats */
+    int (*xstats)(struct wm_nic_queue *q, struct wm_nic_xstat *out, uint32_t n);
 };
 
 struct wm_nic_queue {
@@ -40,6 +42,11 @@ struct wm_nic_queue {
 extern const struct wm_nic_ops wm_nic_socket_ops;
 extern const struct wm_nic_ops wm_nic_io_uring_ops;
 extern const struct wm_nic_ops wm_nic_pcap_ops;
+extern const struct wm_nic_ops wm_nic_af_xdp_ops;
+extern const struct wm_nic_ops wm_nic_dpdk_ops;   /* loads libwirematch_dpdk.so on open */
+
+/* The flags the DPDK backend implements (the shim and the plugin agree). */
+#define WM_NIC_DPDK_FLAGS (WM_NIC_O_HUGEPAGES)
 
 /* Record the sentence wm_nic_last_error() returns; returns rc (negative). */
 int wm_nic_error(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

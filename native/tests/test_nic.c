@@ -208,9 +208,11 @@ static void test_open_errors(void)
     struct wm_nic_opts p = { .size = sizeof p, .path = "/nonexistent.pcap" };
     CHECK_EQ(wm_nic_open("pcap", &p, &q), -ENOENT);
     CHECK(strstr(wm_nic_last_error(), "/nonexistent.pcap") != NULL);
-    CHECK_EQ(wm_nic_backend_count(), 3);
+    CHECK_EQ(wm_nic_backend_count(), 5);
     CHECK(strcmp(wm_nic_backend_name(0), "io_uring") == 0);
-    CHECK(wm_nic_backend_name(3) == NULL);
+    CHECK(strcmp(wm_nic_backend_name(3), "af_xdp") == 0);
+    CHECK(strcmp(wm_nic_backend_name(4), "dpdk") == 0);
+    CHECK(wm_nic_backend_name(5) == NULL);
     CHECK(strcmp(wm_nic_counter_names()[WM_NIC_DROP_TRUNCATED], "drop_truncated") == 0);
 }
 

@@ -15,7 +15,17 @@ Set-up (one veth test host, see nic/testhost.py):
   loadgen's offered rate is reported beside it (when the offered rate is not
   above the received one, the generator was the bottleneck);
 - latency: a spinning echo server on the backend (core 0) and a spinning
-  UDP client in the namespace (core 1), 20k round trips after 1k warm-up.
+  UDP client in the namespace (core 1), 20k round trips after 1k warm-up,
+  with RPS off again (receive processing on the client's core, so the
+  softirq work does not queue behind the spinning server on core 0);
+  the L2 backends (AF_XDP, DPDK) echo frames with addresses swapped.
+
+Kernel-bypass cases: AF_XDP (our XDP program attached in native or SKB
+mode, copy mode on veth; the port steered, everything else to the kernel),
+DPDK with the net_af_xdp and net_af_packet virtual devices (EAL from
+nic.dpdk.eal_args: --no-huge, its own --file-prefix, main lcore 0), and as
+a reference peer `dpdk-testpmd` in rxonly mode on net_af_xdp (forwarding
+lcore 0, main lcore 1; its RX-packets over the sender's window).
 
 Cases are interleaved (A, B, A, B, ...) and medians reported.  The machine
 is shared: figures taken while other work runs are noisy.
@@ -24,24 +34,61 @@ is shared: figures taken while other work runs are noisy.
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
+from nic.dpdk import DpdkConfig, device, eal_args
 from nic.testhost import VethHost, veth_host
 from tools.bench.common import BenchContext, Row, median
 
 RX_CASES: list[tuple[str, str, str]] = [
-    # (case name, backend, options)
+    # (case name, backend, options; for dpdk the virtual device)
     ("socket", "socket", "none"),
     ("io_uring", "io_uring", "none"),
     ("io_uring no_addr", "io_uring", "no_addr"),
     ("io_uring coop_taskrun", "io_uring", "coop_taskrun"),
     ("io_uring defer_taskrun", "io_uring", "defer_taskrun"),
     ("io_uring sqpoll cpu0", "io_uring", "sqpoll"),
+    ("af_xdp native", "af_xdp", "xdp_native"),
+    ("af_xdp skb", "af_xdp", "xdp_skb"),
+    ("dpdk net_af_xdp", "dpdk", "net_af_xdp"),
+    ("dpdk net_af_packet", "dpdk", "net_af_packet"),
+    ("testpmd rxonly net_af_xdp", "testpmd", "net_af_xdp"),
 ]
-ECHO_CASES = [c for c in RX_CASES if c[0] in ("socket", "io_uring", "io_uring coop_taskrun")]
+ECHO_NAMES = ("socket", "io_uring", "io_uring coop_taskrun", "af_xdp native", "af_xdp skb")
+ECHO_NAMES += ("dpdk net_af_xdp", "dpdk net_af_packet")
+ECHO_CASES = [c for c in RX_CASES if c[0] in ECHO_NAMES]
+ECHO_CASES.insert(4, ("af_xdp native busy_poll", "af_xdp", "xdp_native,busy_poll"))
 PACKETS = 500_000
+PORT = 9300  # the L2 backends' port (AF_XDP steers it; DPDK takes the whole queue)
+
+
+def _vdev(kind: str, host: VethHost) -> dict[str, str]:
+    if kind == "net_af_packet":
+        return {"iface": host.host_if, "framecnt": "8192"}
+    return {"iface": host.host_if, "start_queue": "0", "queue_count": "1"}
+
+
+def backend_args(backend: str, opts: str, host: VethHost) -> list[str]:
+    """nic_rx / nic_echo server arguments for one case."""
+    if backend == "af_xdp":
+        return ["--backend", "af_xdp", "--ifname", host.host_if, "--addr", host.host_addr,
+                "--port", str(PORT), "--options", opts]  # fmt: skip
+    if backend == "dpdk":
+        dev = device(opts, **_vdev(opts, host))
+        cfg = DpdkConfig(cores=(0,), memory_mb=512, devices=(dev,))
+        eal = " ".join(eal_args(cfg)[1:])
+        return ["--backend", "dpdk", "--eal", eal, "--device", dev.name, "--port", str(PORT)]
+    return ["--backend", backend, "--addr", host.host_addr, "--options", opts]
+
+
+def _port(ready: dict) -> int:
+    return int(ready["port"]) or PORT
 
 
 def _start(argv: list[str]) -> tuple[subprocess.Popen, dict]:
@@ -65,17 +112,88 @@ def _finish(proc: subprocess.Popen, timeout: float = 30) -> dict:
     return json.loads(lines[-1])
 
 
+def _loadgen(host: VethHost, loadgen: Path, port: int) -> dict:
+    gen = host.run(
+        [
+            str(loadgen), "--dst", host.host_addr, "--dport", str(port),
+            "--count", str(PACKETS), "--topspeed", "--xdp", host.peer_if, "--cpu", "1",
+            "--batch", "64", "--json",
+        ],
+        timeout=60,
+    )  # fmt: skip
+    if gen.returncode != 0:
+        raise RuntimeError(f"loadgen failed: {gen.stderr}")
+    return json.loads(gen.stdout.strip().splitlines()[-1])
+
+
+def testpmd_once(host: VethHost, loadgen: Path, vdev: str) -> dict:
+    """dpdk-testpmd in rxonly mode as the reference receiver (bounded: killed
+    after 60 s whatever happens)."""
+    exe = shutil.which("dpdk-testpmd")
+    if exe is None:
+        raise RuntimeError("dpdk-testpmd is not installed (package dpdk)")
+    prefix = f"wmtp{int(time.time() * 1000) % 10**8}"
+    params = ",".join(f"{k}={v}" for k, v in _vdev(vdev, host).items())
+    argv = [
+        "setsid", "stdbuf", "-oL", exe, "-l", "0-1", "--main-lcore", "1", "--no-pci",
+        "--no-huge", "-m", "256", "--no-shconf", "--file-prefix", prefix,
+        f"--vdev={vdev}0,{params}", "--", "--total-num-mbufs=16384", "--forward-mode=rxonly",
+        "--auto-start", "--stats-period=1", "--nb-cores=1",
+    ]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    text: list[str] = []
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError("testpmd exited early: " + "".join(text[-5:]))
+            text.append(line)
+            if "Port statistics" in line:
+                break
+        sent = _loadgen(host, loadgen, PORT)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+        rundir = Path("/var/run/dpdk") / prefix
+        if rundir.is_dir():
+            rundir.rmdir()  # --no-shconf leaves it empty
+    m = re.search(r"Accumulated forward statistics.*?RX-packets:\s+(\d+)", out, re.S)
+    if m is None:
+        raise RuntimeError("no forward statistics from testpmd")
+    got = int(m.group(1))
+    return {"packets": got, "pps": got / max(sent["seconds"], 1e-9), "offered_pps": sent["pps"],
+            "drop_socket_full": 0}  # fmt: skip
+
+
+def _clear_xdp(host: VethHost) -> None:
+    """A stale wirematch program (a killed case) would stop DPDK's net_af_xdp."""
+    from nic.xdp import XdpError, detach
+
+    try:
+        detach(host.host_if)
+    except XdpError as exc:
+        print(f"  (XDP program left on {host.host_if}: {exc})")
+
+
 def rx_once(ctx: BenchContext, host: VethHost, loadgen: Path, backend: str, opts: str) -> dict:
+    _clear_xdp(host)
+    if backend == "testpmd":
+        return testpmd_once(host, loadgen, opts)
     proc, ready = _start(
         [
-            str(ctx.binary("nic_rx")), "--backend", backend, "--addr", host.host_addr,
-            "--options", opts, "--cpu", "0", "--sqpoll-cpu", "0", "--expect", str(PACKETS),
-            "--timeout", "20", "--idle", "0.5",
+            str(ctx.binary("nic_rx")), *backend_args(backend, opts, host), "--cpu", "0",
+            "--sqpoll-cpu", "0", "--expect", str(PACKETS), "--timeout", "20", "--idle", "0.5",
         ]
     )  # fmt: skip
     gen = host.run(
         [
-            str(loadgen), "--dst", host.host_addr, "--dport", str(ready["port"]),
+            str(loadgen), "--dst", host.host_addr, "--dport", str(_port(ready)),
             "--count", str(PACKETS), "--topspeed", "--xdp", host.peer_if, "--cpu", "1",
             "--batch", "64", "--json",
         ],
@@ -93,23 +211,32 @@ def rx_once(ctx: BenchContext, host: VethHost, loadgen: Path, backend: str, opts
 
 
 def echo_once(ctx: BenchContext, host: VethHost, backend: str, opts: str) -> dict:
+    # AF_PACKET also hands the datagrams to the kernel: a socket there keeps it
+    # from answering with ICMP port unreachable.
+    _clear_xdp(host)
+    sink = None
+    if backend == "dpdk":
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind((host.host_addr, PORT))
     proc, ready = _start(
         [
-            str(ctx.binary("nic_echo")), "server", "--backend", backend, "--addr",
-            host.host_addr, "--options", opts, "--cpu", "0", "--duration", "30",
+            str(ctx.binary("nic_echo")), "server", *backend_args(backend, opts, host),
+            "--cpu", "0", "--duration", "30",
         ]
     )  # fmt: skip
     try:
         client = host.run(
             [
                 str(ctx.binary("nic_echo")), "client", "--dst", host.host_addr,
-                "--port", str(ready["port"]), "--count", "20000", "--cpu", "1",
+                "--port", str(_port(ready)), "--count", "20000", "--cpu", "1",
             ],
             timeout=60,
         )  # fmt: skip
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+        if sink is not None:
+            sink.close()
     if client.returncode != 0:
         raise RuntimeError(f"echo client failed: {client.stderr}")
     return json.loads(client.stdout.strip().splitlines()[-1])
@@ -131,10 +258,11 @@ def run(ctx: BenchContext) -> list[Row]:
                 rx[name].append(r["pps"] / 1e6)
                 offered[name].append(r["offered_pps"] / 1e6)
                 drops[name].append(r["drop_socket_full"])
+                kdrops = r.get("drop_rx_ring_full", 0) + r.get("drop_kernel_rx", 0)
                 print(
-                    f"  rx {name:24} {r['pps'] / 1e6:6.3f} Mpps (offered "
+                    f"  rx {name:26} {r['pps'] / 1e6:6.3f} Mpps (offered "
                     f"{r['offered_pps'] / 1e6:.3f}, socket drops {r['drop_socket_full']}, "
-                    f"rep {rep + 1})",
+                    f"ring/fill drops {kdrops}, rep {rep + 1})",
                     flush=True,
                 )
                 time.sleep(0.2)  # a closed io_uring socket lingers a moment
@@ -143,6 +271,9 @@ def run(ctx: BenchContext) -> list[Row]:
             row = Row("nic", f"rx {name}", "rx pps (veth, AF_XDP sender)", "M/s", median(rx[name]))
             rows.append(row.with_peer("socket", base) if name != "socket" else row)
             rows.append(Row("nic", f"rx {name}", "loadgen offered", "M/s", median(offered[name])))
+        # Round trips at one packet at a time: receive processing back on the
+        # sender's core (no RPS), so it does not compete with the spinning server.
+        Path(f"/sys/class/net/{host.host_if}/queues/rx-0/rps_cpus").write_text("0\n")
         lat: dict[str, dict[str, list[float]]] = {
             c[0]: {"p50_us": [], "p99_us": []} for c in ECHO_CASES
         }
@@ -151,7 +282,7 @@ def run(ctx: BenchContext) -> list[Row]:
                 r = echo_once(ctx, host, backend, opts)
                 for k in ("p50_us", "p99_us"):
                     lat[name][k].append(r[k])
-                print(f"  echo {name:22} p50 {r['p50_us']:.2f} us, p99 {r['p99_us']:.2f} us")
+                print(f"  echo {name:26} p50 {r['p50_us']:.2f} us, p99 {r['p99_us']:.2f} us")
                 time.sleep(0.2)
         for k in ("p50_us", "p99_us"):
             base = median(lat["socket"][k])

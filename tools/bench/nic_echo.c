@@ -10,20 +10,31 @@
  * histogram, and prints p50/p99/p999 in microseconds as one JSON line. */
 #include <arpa/inet.h>
 #include <getopt.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "nic_bench.h"
 
+static volatile sig_atomic_t stop;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
 static int server(int argc, char **argv)
 {
-    const char *backend = "socket", *addr = NULL, *opts = NULL;
+    const char *backend = "socket", *addr = NULL, *opts = NULL, *ifname = NULL, *eal = NULL;
+    const char *device = NULL;
     int port = 0, cpu = -1, sqcpu = -1;
     double duration = 10;
     static const struct option lo[] = {
         { "backend", 1, 0, 'b' }, { "addr", 1, 0, 'a' },       { "port", 1, 0, 'p' },
         { "options", 1, 0, 'o' }, { "cpu", 1, 0, 'c' },        { "sqpoll-cpu", 1, 0, 's' },
-        { "duration", 1, 0, 'd' }, { 0, 0, 0, 0 },
+        { "duration", 1, 0, 'd' }, { "ifname", 1, 0, 'I' },   { "eal", 1, 0, 'E' },
+        { "device", 1, 0, 'D' },  { 0, 0, 0, 0 },
     };
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -35,11 +46,19 @@ static int server(int argc, char **argv)
         case 'c': cpu = atoi(optarg); break;
         case 's': sqcpu = atoi(optarg); break;
         case 'd': duration = atof(optarg); break;
+        case 'I': ifname = optarg; break;
+        case 'E': eal = optarg; break;
+        case 'D': device = optarg; break;
         default: return 2;
         }
     }
     struct wm_nic_opts o = { .size = sizeof o, .addr = addr, .port = (uint16_t)port,
-                             .n_buffers = 256, .sqpoll_cpu = sqcpu };
+                             .n_buffers = 256, .sqpoll_cpu = sqcpu, .ifname = ifname,
+                             .device = device };
+    char eal_buf[1024];
+    const char *eal_argv[64];
+    o.eal_argc = nb_split_args(eal, eal_buf, sizeof eal_buf, eal_argv, 64);
+    o.eal_argv = eal_argv;
     if (nb_flags(opts, &o.flags) < 0 || nb_pin(cpu) < 0) {
         fprintf(stderr, "nic_echo: bad options or cannot pin\n");
         return 2;
@@ -49,29 +68,42 @@ static int server(int argc, char **argv)
         fprintf(stderr, "nic_echo: %s\n", wm_nic_last_error());
         return 1;
     }
+    /* Stopped by a signal: close the queue (an XDP program is detached, a DPDK port closed). */
+    signal(SIGTERM, on_stop);
+    signal(SIGINT, on_stop);
     struct wm_nic_info info;
     wm_nic_info(q, &info);
     printf("{\"ready\": true, \"port\": %u, \"mode\": \"%s\"}\n", info.local_port, info.mode);
     fflush(stdout);
     struct wm_nic_pkt pk[32], out[32];
+    static uint8_t frames[32][2048];  /* L2 backends: the swapped replies */
     double end = nb_now() + duration;
     uint64_t spins = 0, echoed = 0;
     for (;;) {
         int n = wm_nic_rx_burst(q, pk, 32);
         if (n > 0) {
+            int m = 0;
             for (int i = 0; i < n; i++) {
-                out[i] = pk[i];
-                out[i].dst_addr = pk[i].src_addr;
-                out[i].dst_port = pk[i].src_port;
+                out[m] = pk[i];
+                if (pk[i].kind == WM_NIC_PKT_L2) {
+                    out[m].data = frames[m];
+                    out[m].len = nb_swap_frame(pk[i].data, pk[i].len, frames[m]);
+                    if (out[m].len == 0)
+                        continue;        /* not IPv4/UDP (ARP, ...): not echoed */
+                } else {
+                    out[m].dst_addr = pk[i].src_addr;
+                    out[m].dst_port = pk[i].src_port;
+                }
+                m++;
             }
             int done = 0;
-            while (done < n)
-                done += wm_nic_tx_burst(q, out + done, (uint32_t)(n - done));
+            while (done < m)
+                done += wm_nic_tx_burst(q, out + done, (uint32_t)(m - done));
             wm_nic_rx_release(q, pk, (uint32_t)n);
             echoed += (uint32_t)n;
         } else if ((++spins & 0xfff) == 0) {
             wm_nic_flush(q);
-            if (nb_now() > end)
+            if (nb_now() > end || stop)
                 break;
         }
     }

@@ -10,8 +10,8 @@
  *
  * A descriptor is either a UDP payload (kind WM_NIC_PKT_L4: socket backends,
  * with the addresses and ports filled in) or a whole Ethernet frame (kind
- * WM_NIC_PKT_L2: pcap files now, AF_XDP and DPDK later).  Addresses and
- * ports are in network byte order, as on the wire.
+ * WM_NIC_PKT_L2: pcap files, AF_XDP and DPDK).  Addresses and ports are in
+ * network byte order, as on the wire.
  *
  * Every backend reports what it actually got (wm_nic_info: mode, zero-copy
  * or copy, queue count, the options in force).  A requested option the
@@ -62,7 +62,32 @@ enum wm_nic_opt_flag {
     WM_NIC_O_PACE            = 1 << 6,  /* pcap: deliver at the recorded pace */
     WM_NIC_O_LOOP            = 1 << 7,  /* pcap: start over at the end of the file */
     WM_NIC_O_L4              = 1 << 8,  /* pcap: deliver UDP payloads (to opts.port if set) */
-    WM_NIC_O_BUSY_POLL       = 1 << 9   /* socket: SO_BUSY_POLL (napi_busy_poll_us) */
+    WM_NIC_O_BUSY_POLL       = 1 << 9,  /* socket, af_xdp: SO_BUSY_POLL (napi_busy_poll_us);
+                                           af_xdp adds SO_PREFER_BUSY_POLL + budget */
+    WM_NIC_O_XDP_SKB         = 1 << 10, /* af_xdp: attach in SKB (generic) mode */
+    WM_NIC_O_XDP_NATIVE      = 1 << 11, /* af_xdp: native (driver) mode or fail */
+    WM_NIC_O_ZERO_COPY       = 1 << 12, /* af_xdp: zero-copy or fail */
+    WM_NIC_O_COPY            = 1 << 13, /* af_xdp: copy mode even where zero-copy exists */
+    WM_NIC_O_HUGEPAGES       = 1 << 14  /* af_xdp: UMEM in hugepages or fail (default: when
+                                           free hugepages exist) */
+};
+
+/* AF_XDP fill-ring refill policy (wm_nic_opts.fill_policy).  Either way the
+ * fill ring holds every receive frame the caller does not hold, give or take
+ * one burst's worth waiting (batched) until the next rx_burst. */
+enum wm_nic_fill_policy {
+    WM_NIC_FILL_ON_RELEASE = 0,  /* rx_release puts frames straight back */
+    WM_NIC_FILL_BATCHED    = 1   /* released frames wait; rx_burst refills them in one
+                                    producer update once a burst's worth is free, or
+                                    when the rx ring is empty */
+};
+
+/* XDP attach modes, as read back from the kernel. */
+enum wm_nic_xdp_mode {
+    WM_NIC_XDP_NONE   = 0,
+    WM_NIC_XDP_NATIVE = 1,       /* driver mode */
+    WM_NIC_XDP_SKB    = 2,       /* generic mode */
+    WM_NIC_XDP_HW     = 3        /* offloaded */
 };
 
 struct wm_nic_opts {
@@ -86,12 +111,23 @@ struct wm_nic_opts {
     const char *tx_path;         /* pcap: file to write transmitted packets to (NULL = none) */
     struct wm_counters *counters;/* statistics block initialised with wm_nic_counter_names,
                                     or NULL for one owned by the queue */
+    /* -- AF_XDP and DPDK (appended: older callers' shorter structs get the defaults) -- */
+    uint32_t fill_policy;        /* af_xdp: enum wm_nic_fill_policy */
+    uint32_t busy_poll_budget;   /* af_xdp busy_poll: SO_BUSY_POLL_BUDGET; 0 = burst */
+    uint32_t ring_size;          /* af_xdp rx ring / dpdk rx and tx descriptors (power of
+                                    two); 0 = n_buffers (af_xdp), 1024 (dpdk) */
+    uint32_t eal_argc;           /* dpdk: EAL arguments (argv[0] included), used by the
+                                    first open in the process; later opens must pass
+                                    the same ones or none */
+    const char *const *eal_argv;
+    const char *device;          /* dpdk: port by device name ("net_af_packet0",
+                                    "0000:01:00.0"); NULL = the only port */
 };
 
 /* What a queue actually got. */
 struct wm_nic_info {
     char backend[16];            /* "io_uring", "socket", "pcap" */
-    char mode[96];               /* e.g. "multishot recvmsg, provided buffer ring, sqpoll cpu 0" */
+    char mode[160];              /* e.g. "multishot recvmsg, provided buffer ring, sqpoll cpu 0" */
     uint32_t zero_copy_rx;       /* 1: descriptors point where the kernel/NIC wrote */
     uint32_t zero_copy_tx;       /* 1: transmit does not copy (SEND_ZC in force) */
     uint32_t flags;              /* enum wm_nic_opt_flag actually in force */
@@ -103,6 +139,13 @@ struct wm_nic_info {
     uint16_t local_port;         /* bound port, host order (L4 backends) */
     uint16_t reserved;
     int32_t fd;                  /* pollable descriptor, or -1 */
+    /* AF_XDP: read back from the kernel (bpf_xdp_query, XDP_OPTIONS) */
+    uint32_t xdp_mode;           /* enum wm_nic_xdp_mode of the attached program */
+    uint32_t xdp_prog_id;
+    uint32_t bind_flags;         /* XDP_COPY 2, XDP_ZEROCOPY 4, XDP_USE_NEED_WAKEUP 8 */
+    uint32_t umem_hugepages;     /* 1: UMEM (dpdk: mbuf memory) in hugepages */
+    uint32_t stale_prog_id;      /* a crashed run's program replaced at open, or 0 */
+    int32_t dpdk_port;           /* dpdk port id, or -1 */
 };
 
 /* Per-queue statistics: rx/tx totals and drops by reason. */
@@ -124,7 +167,16 @@ struct wm_nic_info {
     X(WM_NIC_TX_RING_FULL,      "tx_ring_full")     /* tx burst stopped: no slot */    \
     X(WM_NIC_TX_DROP_OVERSIZED, "tx_drop_oversized")                               \
     X(WM_NIC_TX_DROP_BAD_KIND,  "tx_drop_bad_kind") /* L2 frame on an L4 backend */   \
-    X(WM_NIC_TX_ERRORS,         "tx_errors")        /* send failed with an errno */
+    X(WM_NIC_TX_ERRORS,         "tx_errors")        /* send failed with an errno */ \
+    X(WM_NIC_DROP_RX_RING_FULL, "drop_rx_ring_full") /* af_xdp rx ring full; dpdk imissed */ \
+    X(WM_NIC_DROP_KERNEL_RX,    "drop_kernel_rx")   /* af_xdp rx_dropped (no fill frame...) */ \
+    X(WM_NIC_RX_FILL_RING_EMPTY,"rx_fill_ring_empty") /* af_xdp: kernel found it empty */ \
+    X(WM_NIC_DROP_NO_MBUF,      "drop_no_mbuf")     /* dpdk rx_nombuf: mbuf pool empty */ \
+    X(WM_NIC_RX_INVALID_DESCS,  "rx_invalid_descs") /* af_xdp: bad fill-ring address */ \
+    X(WM_NIC_TX_INVALID_DESCS,  "tx_invalid_descs") /* af_xdp: bad tx descriptor */ \
+    X(WM_NIC_TX_RING_EMPTY,     "tx_ring_empty")    /* af_xdp: kicked with nothing queued */ \
+    X(WM_NIC_RX_WAKEUPS,        "rx_wakeups")       /* af_xdp: recvfrom (busy poll, fill) */ \
+    X(WM_NIC_TX_WAKEUPS,        "tx_wakeups")       /* af_xdp: sendto kicks */
 
 enum wm_nic_counter { WM_NIC_COUNTERS(WM_COUNTER_ENUM) WM_NIC_N_COUNTERS };
 
@@ -162,5 +214,47 @@ int wm_nic_wait(struct wm_nic_queue *q, uint32_t timeout_us);
 
 int wm_nic_info(const struct wm_nic_queue *q, struct wm_nic_info *info);
 struct wm_counters *wm_nic_counters(struct wm_nic_queue *q);
+
+/* Backend-specific statistics as name/value pairs, read now (control path):
+ * af_xdp: the socket's XDP_STATISTICS and the interface's program counters;
+ * dpdk: the port's extended statistics (rte_eth_xstats).  Returns the number
+ * of pairs there are (may exceed n: only n are written), 0 for backends
+ * without any, or -errno. */
+struct wm_nic_xstat {
+    char name[64];
+    uint64_t value;
+};
+int wm_nic_xstats(struct wm_nic_queue *q, struct wm_nic_xstat *out, uint32_t n);
+
+/* ---- AF_XDP: the interface's XDP program (control path) ---- */
+
+/* What is attached to an interface now, read from the kernel. */
+struct wm_nic_xdp_state {
+    uint32_t native_prog_id;     /* program in driver mode, or 0 */
+    uint32_t skb_prog_id;        /* program in SKB (generic) mode, or 0 */
+    uint32_t hw_prog_id;
+    uint32_t prog_id;            /* the one described below (wirematch's first) */
+    uint32_t mode;               /* enum wm_nic_xdp_mode of prog_id */
+    uint32_t ours;               /* 1: wirematch's steering program (by name) */
+    int32_t owner_pid;           /* ours: the process that attached it */
+    uint32_t owner_alive;        /* ours: that process still runs (else it is stale) */
+    char prog_name[16];
+    uint32_t local_addr;         /* ours: steered destination address (network order), 0 any */
+    uint32_t n_ports;            /* ours: UDP ports steered */
+    uint64_t steered;            /* ours: program counters, summed over CPUs */
+    uint64_t passed;
+    uint64_t dropped;
+};
+/* 0 and *st filled (all zero: nothing attached), or -errno (-ENODEV no such
+ * interface, -EPERM without CAP_SYS_ADMIN/CAP_BPF). */
+int wm_nic_xdp_query(const char *ifname, struct wm_nic_xdp_state *st);
+/* Detach wirematch's program from ifname (both modes).  Refuses (-EBUSY)
+ * when its owner still runs unless force, and (-EPERM) another program.
+ * Returns the number of programs detached. */
+int wm_nic_xdp_detach(const char *ifname, uint32_t force);
+/* Steer (on=1) or stop steering (on=0) UDP destination port `port` (host
+ * order) into the AF_XDP sockets of q's interface.  -EOPNOTSUPP for other
+ * backends. */
+int wm_nic_xdp_steer_port(struct wm_nic_queue *q, uint16_t port, uint32_t on);
 
 #endif

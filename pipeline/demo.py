@@ -71,7 +71,8 @@ def run_demo(
 ) -> dict[str, Any]:
     cmds = generate(spec)
     my_cpu, worker_cpu = _cpus()
-    os.sched_setaffinity(0, {my_cpu})
+    affinity = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {my_cpu})  # the feeder off the matcher's core; restored below
     name = f"demo-{os.getpid()}"
     region = Region.create(name, size=64 << 20, replace=True)
     try:
@@ -153,6 +154,7 @@ def run_demo(
     finally:
         region.close()
         Region.unlink(name, missing_ok=True)
+        os.sched_setaffinity(0, affinity)
 
 
 def format_summary(r: dict[str, Any]) -> str:

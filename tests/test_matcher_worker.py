@@ -98,7 +98,9 @@ def test_bad_configuration_is_refused() -> None:
 
 
 def test_demo_summary_is_consistent() -> None:
+    before = os.sched_getaffinity(0)
     r = run_demo(FlowSpec(commands=50_000, seed=2), batch=128)
+    assert os.sched_getaffinity(0) == before  # the demo gives the CPUs back
     assert r["identical_to_direct_run"] is True
     assert r["commands_applied"] == r["commands_in"] == 50_000
     ev = r["events_by_type"]

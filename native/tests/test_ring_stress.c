@@ -295,7 +295,7 @@ static const struct stress_case cases[] = {
     {"mpmc_2x2_single", 2, 2, 1, 1, OP_SINGLE, 16, 256, 7500000},
     {"mpmc_2x2_burst", 2, 2, 1, 1, OP_BURST, 16, 1024, 30000000},
     {"mpmc_2x2_mixed", 2, 2, 1, 1, OP_MIXED, 64, 64, 5000000},
-    {"mpmc_2x2_tiny_ring", 2, 2, 1, 1, OP_MIXED, 8, 4, 1000000},
+    {"mpmc_2x2_tiny_ring", 2, 2, 1, 1, OP_MIXED, 8, 4, 500000},
     {"mpmc_1x1_mixed", 1, 1, 1, 1, OP_MIXED, 32, 128, 30000000},
     {"spmc_1x2_burst", 1, 2, 0, 1, OP_BURST, 16, 512, 40000000},
     {"spmc_1x2_single", 1, 2, 0, 1, OP_SINGLE, 8, 512, 10000000},

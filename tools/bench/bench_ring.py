@@ -14,6 +14,12 @@ consumer to core 1):
                 below, not picked after the fact from whichever measured best):
                 SLOTSEQ for single-element hand-offs and round trips, HEADTAIL
                 for bursts.
+
+tools/bench/ring_dispatch_bench.c measures how the exported operations pick
+the mode (one thread, ns per element, peer = dispatch through a per-mode
+function-pointer table):
+  dispatch_1thread_{single,burst32}_8B_<mode>_branch    branch on r->sync (as ring.c)
+  dispatch_1thread_{single,burst32}_8B_<mode>_exported  the library's exported calls (PLT)
 """
 
 from __future__ import annotations
@@ -85,4 +91,33 @@ def run(ctx: BenchContext) -> list[Row]:
         r = row(f"best_{case}", case, recommended_mode(case))
         if r is not None:
             rows.append(r)
+    return rows + dispatch_rows(ctx)
+
+
+def dispatch_rows(ctx: BenchContext) -> list[Row]:
+    """Branch on the ring's mode vs a function-pointer table (ring_dispatch_bench)."""
+    binary = ctx.binary("ring_dispatch_bench")
+    lines = run_json_lines([str(binary), "--repeats", str(ctx.repeats)], timeout=600)
+    values: dict[tuple[str, str], list[float]] = defaultdict(list)
+    order: list[str] = []
+    for d in lines:
+        if "case" not in d:
+            continue
+        if d["case"] not in order:
+            order.append(d["case"])
+        values[(d["case"], d["impl"])].append(float(d["value"]))
+    rows = []
+    for case in order:
+        for impl in ("branch", "exported"):
+            if values.get((case, impl)):
+                r = Row(
+                    bench=ctx.name,
+                    case=f"{case}_{impl}",
+                    metric="time per element",
+                    unit="ns",
+                    value=median(values[(case, impl)]),
+                )
+                if values.get((case, "fnptr")):
+                    r.with_peer("fnptr", median(values[(case, "fnptr")]))
+                rows.append(r)
     return rows

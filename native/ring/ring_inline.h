@@ -136,8 +136,10 @@ struct wm_ring {
 
 /* Compile-time flags of the inline cores: every exported function passes
  * constants, so each becomes its own specialised code. */
-#define WM_RING_MP   1u            /* multiple producers: CAS the head, wait for the tail */
-#define WM_RING_MC   1u            /* multiple consumers: likewise */
+#define WM_RING_MP   1u            /* multiple producers: CAS the head (HEADTAIL: and
+                                      complete after earlier claimers) */
+#define WM_RING_MC   1u            /* multiple consumers: CAS the head, complete after
+                                      earlier claimers (both modes) */
 #define WM_RING_BULK 2u            /* all n or nothing */
 
 #define WM_RING_INLINE static inline __attribute__((always_inline))

@@ -16,11 +16,8 @@
  *
  * Nothing blocks on an empty or full ring: a call that finds no room / no
  * element returns at once (-ENOBUFS / -ENOENT / 0).  A burst or bulk claims
- * its n positions with one atomic operation.  Under mp_/mc_ a caller that
- * has claimed positions publishes them after the callers that claimed
- * earlier positions on its side (they are copying; a descheduled one delays
- * it, as with rte_ring, and after a while the waiter yields the CPU).  A refused enqueue is counted in the ring's stats
- * (enqueue_refused, in elements).
+ * its n positions with one atomic operation.  A refused enqueue is counted
+ * in the ring's stats (enqueue_refused, in elements).
  *
  * Synchronisation mode, chosen when the ring is laid out (wm_ring_*_sync;
  * the calls without _sync mean HEADTAIL) and recorded in the ring; every
@@ -30,6 +27,11 @@
  *   WM_RING_SYNC_SLOTSEQ   each slot carries a sequence word (8 more bytes
  *                          per element): a single-element hand-off touches
  *                          one cache line (latency-critical hand-offs).
+ * Under mc_ (both modes) and under mp_ in HEADTAIL, a caller that has
+ * claimed positions completes after the callers that claimed earlier
+ * positions on its side (they are copying; a descheduled one delays it, as
+ * with rte_ring, and after a while the waiter yields the CPU); SLOTSEQ
+ * producers complete each slot on its own, in any order.
  *
  * The algorithms, their memory-ordering arguments, when to use which mode and
  * measured figures are in docs/ring.md.

@@ -19,6 +19,7 @@ tools/bench/ring_dispatch_bench.c measures how the exported operations pick
 the mode (one thread, ns per element, peer = dispatch through a per-mode
 function-pointer table):
   dispatch_1thread_{single,burst32}_8B_<mode>_branch    branch on r->sync (as ring.c)
+  dispatch_1thread_{single,burst32}_8B_<mode>_split     branch, then a tail call per mode
   dispatch_1thread_{single,burst32}_8B_<mode>_exported  the library's exported calls (PLT)
 """
 
@@ -108,7 +109,7 @@ def dispatch_rows(ctx: BenchContext) -> list[Row]:
         values[(d["case"], d["impl"])].append(float(d["value"]))
     rows = []
     for case in order:
-        for impl in ("branch", "exported"):
+        for impl in ("branch", "split", "exported"):
             if values.get((case, impl)):
                 r = Row(
                     bench=ctx.name,

@@ -2,10 +2,10 @@
  * synchronisation mode - a branch on the ring's read-only r->sync (what
  * native/ring/ring.c does) or an indirect call through a per-mode table of
  * functions (a process-local table indexed by r->sync: rings hold no
- * pointers).  Both dispatchers are compiled here, out of line, with the same
- * element-size switch inside, so the only difference is branch vs indirect
- * call; the exported library functions (called through the PLT) are
- * measured alongside for reference.
+ * pointers), or a branch on r->sync that tail-calls one of two per-mode
+ * functions ("split").  All are compiled here, out of line, with the same
+ * element-size switch inside; the exported library functions (called
+ * through the PLT) are measured alongside for reference.
  *
  *   ring_dispatch_bench [--repeats N]
  *
@@ -116,10 +116,31 @@ static NOINLINE unsigned fnptr_sc_dequeue_burst(struct wm_ring *r, void *v, unsi
     return ops_table[r->sync]->sc_dequeue_burst(r, v, n);
 }
 
+/* ---- branch, then a direct (tail) call to the per-mode function ---------- */
+
+static NOINLINE int split_sp_enqueue(struct wm_ring *r, const void *e)
+{
+    return r->sync == WM_RING_SYNC_SLOTSEQ ? ss_sp_enqueue(r, e) : ht_sp_enqueue(r, e);
+}
+static NOINLINE int split_sc_dequeue(struct wm_ring *r, void *e)
+{
+    return r->sync == WM_RING_SYNC_SLOTSEQ ? ss_sc_dequeue(r, e) : ht_sc_dequeue(r, e);
+}
+static NOINLINE unsigned split_sp_enqueue_burst(struct wm_ring *r, const void *v, unsigned n)
+{
+    return r->sync == WM_RING_SYNC_SLOTSEQ ? ss_sp_enqueue_burst(r, v, n)
+                                           : ht_sp_enqueue_burst(r, v, n);
+}
+static NOINLINE unsigned split_sc_dequeue_burst(struct wm_ring *r, void *v, unsigned n)
+{
+    return r->sync == WM_RING_SYNC_SLOTSEQ ? ss_sc_dequeue_burst(r, v, n)
+                                           : ht_sc_dequeue_burst(r, v, n);
+}
+
 /* ---- measurement ---------------------------------------------------------- */
 
-enum impl { BRANCH, FNPTR, EXPORTED, N_IMPL };
-static const char *const impl_names[] = {"branch", "fnptr", "exported"};
+enum impl { BRANCH, FNPTR, SPLIT, EXPORTED, N_IMPL };
+static const char *const impl_names[] = {"branch", "fnptr", "split", "exported"};
 static const char *const sync_names[] = {"headtail", "slotseq"};
 static int failures;
 
@@ -137,6 +158,10 @@ static double run_single(struct wm_ring *r, enum impl impl, uint64_t iters)
         case FNPTR:
             a = fnptr_sp_enqueue(r, &v);
             b = fnptr_sc_dequeue(r, &out);
+            break;
+        case SPLIT:
+            a = split_sp_enqueue(r, &v);
+            b = split_sc_dequeue(r, &out);
             break;
         default:
             a = wm_ring_sp_enqueue(r, &v);
@@ -167,6 +192,10 @@ static double run_burst(struct wm_ring *r, enum impl impl, uint64_t iters)
         case FNPTR:
             a = fnptr_sp_enqueue_burst(r, in, BURST);
             b = fnptr_sc_dequeue_burst(r, out, BURST);
+            break;
+        case SPLIT:
+            a = split_sp_enqueue_burst(r, in, BURST);
+            b = split_sc_dequeue_burst(r, out, BURST);
             break;
         default:
             a = wm_ring_sp_enqueue_burst(r, in, BURST);

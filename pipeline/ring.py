@@ -5,10 +5,15 @@ record of a numpy structured dtype whose itemsize is the ring's element size.
 Every call moves a whole array in ONE cffi call (mp burst / mc burst), so the
 cost per element is the C ring's, not the interpreter's.
 
-    ring = Ring.create("orders", ORDER_DTYPE, 1024)   # process-local ring
+    ring = Ring.create("orders", ORDER_DTYPE, 1024)   # process-local ring (sync="headtail")
+    hand = Ring.create("fills", FILL_DTYPE, 256, sync="slotseq")  # per-element hand-off
     ring.enqueue(orders)          # -> how many went in (the rest were refused, counted)
     got = ring.dequeue(256)       # -> up to 256 records, a new array
     ring.slots()                  # read-only, zero-copy view of the slot array
+
+The synchronisation mode is fixed when the ring is laid out (docs/ring.md):
+"headtail" (contiguous elements, for bursts) or "slotseq" (a sequence word per
+slot, for single-element hand-offs); every call works the same in both.
 
 A ring found elsewhere (e.g. in the shared-memory region) is wrapped with
 Ring(ptr, dtype, owner=region, readonly=...); `owner` is kept alive as long
@@ -41,6 +46,9 @@ _LAYOUT_FIELDS = (
     "cons_head_offset",
 )
 _UINT_MAX = (1 << 32) - 1
+# Mode names <-> enum wm_ring_sync values.
+SYNC_MODES = {"headtail": lib.WM_RING_SYNC_HEADTAIL, "slotseq": lib.WM_RING_SYNC_SLOTSEQ}
+_SYNC_NAMES = {v: k for k, v in SYNC_MODES.items()}
 
 
 @dataclass(frozen=True)
@@ -95,22 +103,30 @@ class Ring:
         self.readonly = bool(readonly)
         self.capacity = int(lib.wm_ring_capacity(ptr))
         self.name = self._name_of(ptr)
+        # wm_ring_check refused unknown modes, so this is one of SYNC_MODES.
+        self.sync = _SYNC_NAMES[int(lib.wm_ring_sync(ptr))]
 
     @staticmethod
     def _name_of(ptr: Any) -> str:
         return ffi.string(lib.wm_ring_name(ptr)).decode(errors="replace")
 
     @classmethod
-    def create(cls, name: str, dtype: Any, capacity: int) -> Ring:
-        """A process-local ring (wm_ring_create), freed with the last reference."""
+    def create(cls, name: str, dtype: Any, capacity: int, sync: str = "headtail") -> Ring:
+        """A process-local ring (wm_ring_create_sync), freed with the last reference.
+        sync: "headtail" (bursts) or "slotseq" (single-element hand-offs)."""
         dt = _check_dtype(dtype)
+        if sync not in SYNC_MODES:
+            raise ValueError(f"ring sync mode {sync!r}: one of {', '.join(SYNC_MODES)}")
         if capacity < 2 or capacity > MAX_CAPACITY or capacity & (capacity - 1):
             raise ValueError(f"ring capacity {capacity}: a power of two in 2..2^30")
         raw = name.encode()
         if len(raw) >= NAME_LEN:
             raise ValueError(f"ring name {name!r} is longer than {NAME_LEN - 1} bytes")
         out = ffi.new("struct wm_ring **")
-        check(lib.wm_ring_create(raw, dt.itemsize, capacity, out), f"wm_ring_create({name!r})")
+        check(
+            lib.wm_ring_create_sync(raw, dt.itemsize, capacity, SYNC_MODES[sync], out),
+            f"wm_ring_create_sync({name!r})",
+        )
         ptr = ffi.gc(out[0], lib.wm_ring_destroy)
         return cls(ptr, dt)
 
@@ -120,8 +136,9 @@ class Ring:
         return self._ptr
 
     def __repr__(self) -> str:
-        mode = ", readonly" if self.readonly else ""
-        return f"Ring({self.name!r}, {self.count}/{self.capacity} x {self.dtype.itemsize} B{mode})"
+        ro = ", readonly" if self.readonly else ""
+        size = f"{self.count}/{self.capacity} x {self.dtype.itemsize} B"
+        return f"Ring({self.name!r}, {size}, {self.sync}{ro})"
 
     def __len__(self) -> int:
         return self.count
@@ -209,9 +226,10 @@ class Ring:
         return {f: int(getattr(lay, f)) for f in _LAYOUT_FIELDS}
 
     def slots_dtype(self) -> np.dtype:
-        """One slot at the C layout's offsets: the element, plus its sequence
-        word ("seq") when the ring layout has one (the current one does not:
-        completion is tracked by the producer and consumer tails)."""
+        """One slot at the C layout's offsets: the element ("elem"), plus its
+        sequence word ("seq", uint64: p + 1 once position p is filled) in
+        "slotseq" mode; "headtail" slots are the bare element (completion is
+        tracked by the producer and consumer tails)."""
         lay = self.layout()
         names, formats, offsets = ["elem"], [self.dtype], [lay["elem_offset"]]
         if lay["seq_offset"] != NO_SEQ:

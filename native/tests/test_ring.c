@@ -1,6 +1,7 @@
 /* Ring unit tests (single thread): validation, full/empty, burst partial,
  * bulk all-or-nothing, wrap-around, every element size, every mode mix,
- * through both the exported functions and the inline API. */
+ * through both the exported functions and the inline API; every case runs
+ * for both synchronisation modes (HEADTAIL, SLOTSEQ). */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,31 +38,50 @@ static const enq_n_fn enq_bulk[2] = {wm_ring_sp_enqueue_bulk, wm_ring_mp_enqueue
 static const deq_n_fn deq_burst[2] = {wm_ring_sc_dequeue_burst, wm_ring_mc_dequeue_burst};
 static const deq_n_fn deq_bulk[2] = {wm_ring_sc_dequeue_bulk, wm_ring_mc_dequeue_bulk};
 
+/* The mode under test: every case below creates its rings in it. */
+static enum wm_ring_sync g_sync;
+
+static int create(const char *name, uint32_t esz, uint32_t cap, struct wm_ring **out)
+{
+    return wm_ring_create_sync(name, esz, cap, g_sync, out);
+}
+
 static void test_validation(void)
 {
     static unsigned char mem[1 << 16] __attribute__((aligned(128)));
-    CHECK_EQ(wm_ring_memsize(0, 16), 0);
-    CHECK_EQ(wm_ring_memsize(4, 16), 0);
-    CHECK_EQ(wm_ring_memsize(12, 16), 0);      /* not a multiple of 8 */
-    CHECK_EQ(wm_ring_memsize(72, 16), 0);      /* over 64 */
-    CHECK_EQ(wm_ring_memsize(8, 1), 0);
-    CHECK_EQ(wm_ring_memsize(8, 0), 0);
-    CHECK_EQ(wm_ring_memsize(8, 24), 0);       /* not a power of two */
-    CHECK_EQ(wm_ring_memsize(8, (1u << 31)), 0);
-    CHECK(wm_ring_memsize(8, WM_RING_MAX_CAP) >= (size_t)8 * WM_RING_MAX_CAP);
-    CHECK(wm_ring_memsize(8, 2) > 0);
-    CHECK_EQ(wm_ring_memsize(64, 16) % WM_CACHE_LINE, 0);
+    const enum wm_ring_sync sync = g_sync;
+    const size_t seq = sync == WM_RING_SYNC_SLOTSEQ ? 8 : 0;
+    CHECK_EQ(wm_ring_memsize_sync(0, 16, sync), 0);
+    CHECK_EQ(wm_ring_memsize_sync(4, 16, sync), 0);
+    CHECK_EQ(wm_ring_memsize_sync(12, 16, sync), 0);      /* not a multiple of 8 */
+    CHECK_EQ(wm_ring_memsize_sync(72, 16, sync), 0);      /* over 64 */
+    CHECK_EQ(wm_ring_memsize_sync(8, 1, sync), 0);
+    CHECK_EQ(wm_ring_memsize_sync(8, 0, sync), 0);
+    CHECK_EQ(wm_ring_memsize_sync(8, 24, sync), 0);       /* not a power of two */
+    CHECK_EQ(wm_ring_memsize_sync(8, (1u << 31), sync), 0);
+    CHECK_EQ(wm_ring_memsize_sync(8, 16, (enum wm_ring_sync)2), 0);   /* not a mode */
+    CHECK(wm_ring_memsize_sync(8, WM_RING_MAX_CAP, sync) >= (8 + seq) * WM_RING_MAX_CAP);
+    CHECK(wm_ring_memsize_sync(8, 2, sync) > 0);
+    CHECK_EQ(wm_ring_memsize_sync(64, 16, sync) % WM_CACHE_LINE, 0);
+    /* The slots are capacity x (seq + element) bytes. */
+    CHECK_EQ(wm_ring_memsize_sync(64, 1024, sync) - wm_ring_memsize_sync(64, 512, sync),
+             512 * (64 + seq));
+    /* The calls without _sync mean HEADTAIL. */
+    CHECK_EQ(wm_ring_memsize(24, 64), wm_ring_memsize_sync(24, 64, WM_RING_SYNC_HEADTAIL));
 
-    CHECK_EQ(wm_ring_init(mem, sizeof mem, "x", 12, 16), -EINVAL);
-    CHECK_EQ(wm_ring_init(mem, sizeof mem, "x", 8, 24), -EINVAL);
-    CHECK_EQ(wm_ring_init(mem, sizeof mem, "x", 8, 1), -EINVAL);
-    size_t need = wm_ring_memsize(16, 64);
-    CHECK_EQ(wm_ring_init(mem, need - 1, "x", 16, 64), -EINVAL);      /* too small */
-    CHECK_EQ(wm_ring_init(mem + 8, need, "x", 16, 64), -EINVAL);      /* misaligned */
-    CHECK_EQ(wm_ring_init(NULL, need, "x", 16, 64), -EINVAL);
-    CHECK_EQ(wm_ring_init(mem, need, "0123456789012345678901234567890123", 16, 64), -EINVAL);
-    CHECK_EQ(wm_ring_init(mem, need, "caller-memory", 16, 64), 0);
+    CHECK_EQ(wm_ring_init_sync(mem, sizeof mem, "x", 12, 16, sync), -EINVAL);
+    CHECK_EQ(wm_ring_init_sync(mem, sizeof mem, "x", 8, 24, sync), -EINVAL);
+    CHECK_EQ(wm_ring_init_sync(mem, sizeof mem, "x", 8, 1, sync), -EINVAL);
+    CHECK_EQ(wm_ring_init_sync(mem, sizeof mem, "x", 8, 16, (enum wm_ring_sync)7), -EINVAL);
+    size_t need = wm_ring_memsize_sync(16, 64, sync);
+    CHECK_EQ(wm_ring_init_sync(mem, need - 1, "x", 16, 64, sync), -EINVAL);  /* too small */
+    CHECK_EQ(wm_ring_init_sync(mem + 8, need, "x", 16, 64, sync), -EINVAL);  /* misaligned */
+    CHECK_EQ(wm_ring_init_sync(NULL, need, "x", 16, 64, sync), -EINVAL);
+    CHECK_EQ(wm_ring_init_sync(mem, need, "0123456789012345678901234567890123", 16, 64, sync),
+             -EINVAL);
+    CHECK_EQ(wm_ring_init_sync(mem, need, "caller-memory", 16, 64, sync), 0);
     struct wm_ring *r = (struct wm_ring *)mem;
+    CHECK_EQ(wm_ring_sync(r), sync);
     CHECK_EQ(wm_ring_check(mem, need), 0);
     CHECK_EQ(wm_ring_check(mem, need - 1), -EINVAL);
     CHECK(strcmp(wm_ring_name(r), "caller-memory") == 0);
@@ -72,38 +92,69 @@ static void test_validation(void)
     wm_ring_destroy(r);                       /* caller memory: not freed */
     CHECK_EQ(wm_ring_check(mem, need), 0);
 
-    /* A corrupted ring is refused by check. */
+    /* A corrupted ring is refused by check: geometry, then the mode (a ring
+     * of the other mode has another memsize and stride; an unknown mode is
+     * refused outright). */
     r->capacity = 48;
     CHECK_EQ(wm_ring_check(mem, need), -EINVAL);
+    r->capacity = 64;
+    CHECK_EQ(wm_ring_check(mem, need), 0);
+    r->sync = 2;
+    CHECK_EQ(wm_ring_check(mem, need), -EINVAL);
+    r->sync = sync == WM_RING_SYNC_SLOTSEQ ? WM_RING_SYNC_HEADTAIL : WM_RING_SYNC_SLOTSEQ;
+    CHECK_EQ(wm_ring_check(mem, sizeof mem), -EINVAL);
+    r->sync = sync;
+    CHECK_EQ(wm_ring_check(mem, need), 0);
     memset(mem, 0, sizeof mem);
     CHECK_EQ(wm_ring_check(mem, sizeof mem), -EINVAL);
 
     struct wm_ring *c = NULL;
-    CHECK_EQ(wm_ring_create("bad", 8, 3, &c), -EINVAL);
-    CHECK_EQ(wm_ring_create("bad", 9, 4, &c), -EINVAL);
-    CHECK_EQ(wm_ring_create("ok", 8, 4, NULL), -EINVAL);
+    CHECK_EQ(create("bad", 8, 3, &c), -EINVAL);
+    CHECK_EQ(create("bad", 9, 4, &c), -EINVAL);
+    CHECK_EQ(create("ok", 8, 4, NULL), -EINVAL);
+    CHECK_EQ(wm_ring_create_sync("bad", 8, 4, (enum wm_ring_sync)2, &c), -EINVAL);
     CHECK(c == NULL);
-    CHECK_EQ(wm_ring_create(NULL, 8, 4, &c), 0);
+    CHECK_EQ(create(NULL, 8, 4, &c), 0);
     CHECK(c != NULL && strcmp(wm_ring_name(c), "") == 0);
+    CHECK_EQ(wm_ring_sync(c), sync);
 
     struct wm_ring_layout lay;
     wm_ring_layout(c, &lay);
     CHECK_EQ(lay.slots_offset % WM_CACHE_LINE, 0);
-    CHECK_EQ(lay.slot_stride, 8);
-    CHECK_EQ(lay.elem_offset, 0);
-    CHECK_EQ(lay.seq_offset, UINT32_MAX);     /* no per-slot sequence word */
+    CHECK_EQ(lay.slot_stride, 8 + seq);
+    if (sync == WM_RING_SYNC_SLOTSEQ) {
+        CHECK_EQ(lay.seq_offset, 0);
+        CHECK_EQ(lay.elem_offset, 8);
+    } else {
+        CHECK_EQ(lay.elem_offset, 0);
+        CHECK_EQ(lay.seq_offset, UINT32_MAX);     /* no per-slot sequence word */
+    }
     CHECK_EQ(lay.elem_size, 8);
     CHECK_EQ(lay.capacity, 4);
     CHECK(lay.cons_head_offset - lay.prod_head_offset >= WM_CACHE_LINE);
     CHECK(lay.slots_offset >= lay.cons_head_offset + 8);
-    /* The heads are where the layout says. */
+    /* The heads (and the sequence words) are where the layout says. */
     uint64_t e = 7;
-    CHECK_EQ(wm_ring_sp_enqueue(c, &e), 0);
-    CHECK_EQ(*(uint64_t *)((char *)c + lay.prod_head_offset), 1);
-    CHECK_EQ(*(uint64_t *)((char *)c + lay.slots_offset + lay.elem_offset), 7);
-    CHECK_EQ(wm_ring_sc_dequeue(c, &e), 0);
-    CHECK_EQ(*(uint64_t *)((char *)c + lay.cons_head_offset), 1);
+    for (uint64_t i = 0; i < 6; i++) {     /* 6 positions: slots 0, 1 see two laps */
+        e = 7 + i;
+        CHECK_EQ(wm_ring_sp_enqueue(c, &e), 0);
+        CHECK_EQ(*(uint64_t *)((char *)c + lay.prod_head_offset), i + 1);
+        const char *slot = (char *)c + lay.slots_offset + (i % 4) * lay.slot_stride;
+        CHECK_EQ(*(uint64_t *)(slot + lay.elem_offset), 7 + i);
+        if (sync == WM_RING_SYNC_SLOTSEQ)
+            CHECK_EQ(*(uint64_t *)(slot + lay.seq_offset), i + 1);   /* filled for i */
+        CHECK_EQ(wm_ring_sc_dequeue(c, &e), 0);
+        CHECK_EQ(e, 7 + i);
+        CHECK_EQ(*(uint64_t *)((char *)c + lay.cons_head_offset), i + 1);
+    }
     wm_ring_destroy(c);
+
+    /* The calls without _sync lay out HEADTAIL rings. */
+    CHECK_EQ(wm_ring_create("plain", 8, 4, &c), 0);
+    CHECK_EQ(wm_ring_sync(c), WM_RING_SYNC_HEADTAIL);
+    wm_ring_destroy(c);
+    CHECK_EQ(wm_ring_init(mem, sizeof mem, "plain", 8, 4), 0);
+    CHECK_EQ(wm_ring_sync((struct wm_ring *)mem), WM_RING_SYNC_HEADTAIL);
 }
 
 /* Full / empty / stats for single-element calls in every mode mix. */
@@ -111,7 +162,7 @@ static void test_single(uint32_t esz, int mp, int mc)
 {
     struct wm_ring *r;
     uint64_t e[8], out[8];
-    CHECK_EQ(wm_ring_create("single", esz, 8, &r), 0);
+    CHECK_EQ(create("single", esz, 8, &r), 0);
     CHECK_EQ(deq_one[mc](r, out), -ENOENT);
     for (uint64_t i = 0; i < 8; i++) {
         make_elem(e, esz, i);
@@ -153,7 +204,7 @@ static void test_multi(uint32_t esz, int mp, int mc)
     enum { CAP = 16 };
     struct wm_ring *r;
     uint64_t in[40 * 8], out[40 * 8];
-    CHECK_EQ(wm_ring_create("multi", esz, CAP, &r), 0);
+    CHECK_EQ(create("multi", esz, CAP, &r), 0);
     for (uint64_t i = 0; i < 40; i++)
         make_elem(in + i * (esz / 8), esz, i);
 
@@ -227,30 +278,53 @@ static void test_multi(uint32_t esz, int mp, int mc)
     wm_ring_destroy(r);
 }
 
-/* The inline API with a constant element size, as in-tree callers use it. */
+/* The inline API with a constant element size, as in-tree callers use it:
+ * the mode-generic calls and the ring's own mode's calls, mixed. */
+#define INLINE_ENQ_BURST(r, v, esz, n, mp)                                                         \
+    (g_sync == WM_RING_SYNC_SLOTSEQ                                                                \
+         ? ((mp) ? wm_ring_slotseq_mp_enqueue_burst_elem(r, v, esz, n)                             \
+                 : wm_ring_slotseq_sp_enqueue_burst_elem(r, v, esz, n))                            \
+         : ((mp) ? wm_ring_headtail_mp_enqueue_burst_elem(r, v, esz, n)                            \
+                 : wm_ring_headtail_sp_enqueue_burst_elem(r, v, esz, n)))
+#define INLINE_DEQ_BULK(r, v, esz, n)                                                              \
+    (g_sync == WM_RING_SYNC_SLOTSEQ ? wm_ring_slotseq_mc_dequeue_bulk_elem(r, v, esz, n)          \
+                                    : wm_ring_headtail_mc_dequeue_bulk_elem(r, v, esz, n))
+#define INLINE_DEQ_ONE(r, v, esz)                                                                  \
+    (g_sync == WM_RING_SYNC_SLOTSEQ ? wm_ring_slotseq_sc_dequeue_elem(r, v, esz)                  \
+                                    : wm_ring_headtail_sc_dequeue_elem(r, v, esz))
+
 static void test_inline_api(void)
 {
     struct wm_ring *r;
     uint64_t in[4 * 32], out[4 * 32];
-    CHECK_EQ(wm_ring_create("inline", 32, 64, &r), 0);
+    CHECK_EQ(create("inline", 32, 64, &r), 0);
     for (uint64_t i = 0; i < 32; i++)
         make_elem(in + i * 4, 32, i);
     CHECK_EQ(wm_ring_mp_enqueue_burst_elem(r, in, 32, 32), 32);
     CHECK_EQ(wm_ring_sp_enqueue_bulk_elem(r, in, 32, 32), 32);
     CHECK_EQ(wm_ring_sp_enqueue_bulk_elem(r, in, 32, 1), 0);
+    CHECK_EQ(INLINE_ENQ_BURST(r, in, 32, 1, 1), 0);
     CHECK_EQ(wm_ring_mp_enqueue_elem(r, in, 32), -ENOBUFS);
-    CHECK_EQ(wm_ring_mc_dequeue_bulk_elem(r, out, 32, 32), 32);
+    CHECK_EQ(INLINE_DEQ_BULK(r, out, 32, 32), 32);
     for (uint64_t i = 0; i < 32; i++)
         CHECK(elem_is(out + i * 4, 32, i));
-    CHECK_EQ(wm_ring_sc_dequeue_elem(r, out, 32), 0);
+    CHECK_EQ(INLINE_DEQ_ONE(r, out, 32), 0);
     CHECK(elem_is(out, 32, 0));
     CHECK_EQ(wm_ring_sc_dequeue_burst_elem(r, out, 32, 64), 31);
     CHECK_EQ(wm_ring_mc_dequeue_elem(r, out, 32), -ENOENT);
     CHECK_EQ(wm_ring_sp_enqueue_elem(r, in, 32), 0);
     CHECK_EQ(wm_ring_mc_dequeue_burst_elem(r, out, 32, 8), 1);
+    CHECK_EQ(INLINE_ENQ_BURST(r, in + 4, 32, 5, 0), 5);
+    CHECK_EQ(INLINE_DEQ_ONE(r, out, 32), 0);
+    CHECK(elem_is(out, 32, 1));
+    CHECK_EQ(INLINE_DEQ_BULK(r, out, 32, 5), 0);
+    CHECK_EQ(INLINE_DEQ_BULK(r, out, 32, 4), 4);
+    CHECK(elem_is(out + 3 * 4, 32, 5));
     struct wm_ring_stats st;
     wm_ring_get_stats(r, &st);
-    CHECK_EQ(st.enqueue_refused, 2);
+    CHECK_EQ(st.enqueue_refused, 3);
+    CHECK_EQ(st.enqueued, 64 + 1 + 5);
+    CHECK_EQ(st.dequeued, 64 + 1 + 5);
     wm_ring_destroy(r);
 }
 
@@ -259,7 +333,7 @@ static void test_tiny(void)
 {
     struct wm_ring *r;
     uint64_t v, out[4];
-    CHECK_EQ(wm_ring_create("tiny", 8, 2, &r), 0);
+    CHECK_EQ(create("tiny", 8, 2, &r), 0);
     for (uint64_t i = 0; i < 1000; i++) {
         v = i;
         CHECK_EQ(wm_ring_mp_enqueue(r, &v), 0);
@@ -274,14 +348,18 @@ static void test_tiny(void)
 
 int main(void)
 {
-    test_validation();
-    for (uint32_t esz = 8; esz <= 64; esz += 8)
-        for (int mp = 0; mp < 2; mp++)
-            for (int mc = 0; mc < 2; mc++) {
-                test_single(esz, mp, mc);
-                test_multi(esz, mp, mc);
-            }
-    test_inline_api();
-    test_tiny();
+    static const enum wm_ring_sync modes[] = {WM_RING_SYNC_HEADTAIL, WM_RING_SYNC_SLOTSEQ};
+    for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+        g_sync = modes[m];
+        test_validation();
+        for (uint32_t esz = 8; esz <= 64; esz += 8)
+            for (int mp = 0; mp < 2; mp++)
+                for (int mc = 0; mc < 2; mc++) {
+                    test_single(esz, mp, mc);
+                    test_multi(esz, mp, mc);
+                }
+        test_inline_api();
+        test_tiny();
+    }
     return check_finish("test_ring");
 }

@@ -7,6 +7,9 @@
  * increase, and marks each in a per-producer bitmap (a second mark is a
  * duplicate); at the end every bit must be set (no loss).
  *
+ * Every case runs in both synchronisation modes (HEADTAIL, SLOTSEQ), each
+ * with half the case's element count.
+ *
  * Scale: WM_RING_STRESS_SCALE (a float, default 1) multiplies the element
  * counts; under ThreadSanitizer they are divided by 40 so the TSan suite
  * stays fast while still running every case.
@@ -51,6 +54,7 @@ struct stress_case {
 
 struct shared {
     const struct stress_case *c;
+    enum wm_ring_sync sync;
     struct wm_ring *r;
     uint64_t n;                 /* elements per producer */
     uint64_t *seen[MAX_THREADS];   /* per-producer bitmaps */
@@ -78,11 +82,13 @@ static void make_elem(uint64_t *e, uint32_t esz, int producer, uint64_t seq)
         e[w] = word_for(value, w);
 }
 
+static const char *const sync_names[] = {"headtail", "slotseq"};
+
 static void note_error(struct shared *s, const char *what, uint64_t a, uint64_t b)
 {
     if (__atomic_fetch_add(&s->errors, 1, __ATOMIC_RELAXED) < 10)
-        fprintf(stderr, "%s: %s (%llu, %llu)\n", s->c->name, what, (unsigned long long)a,
-                (unsigned long long)b);
+        fprintf(stderr, "%s/%s: %s (%llu, %llu)\n", s->c->name, sync_names[s->sync], what,
+                (unsigned long long)a, (unsigned long long)b);
 }
 
 static unsigned pick(uint64_t *rng, unsigned max)
@@ -91,9 +97,10 @@ static unsigned pick(uint64_t *rng, unsigned max)
     return 1 + (unsigned)((*rng >> 33) % max);
 }
 
-static unsigned do_enqueue(const struct stress_case *c, struct wm_ring *r, const uint64_t *elems,
+static unsigned do_enqueue(const struct shared *s, struct wm_ring *r, const uint64_t *elems,
                            unsigned n, uint64_t *rng)
 {
+    const struct stress_case *c = s->c;
     enum op_style style = c->style;
     if (style == OP_MIXED)
         style = (enum op_style)(pick(rng, 3) - 1);
@@ -106,15 +113,19 @@ static unsigned do_enqueue(const struct stress_case *c, struct wm_ring *r, const
         return c->mp ? wm_ring_mp_enqueue_burst(r, elems, n) : wm_ring_sp_enqueue_burst(r, elems, n);
     case OP_BULK:
         return c->mp ? wm_ring_mp_enqueue_bulk(r, elems, n) : wm_ring_sp_enqueue_bulk(r, elems, n);
-    default:   /* OP_INLINE: constant element size 16 */
-        return c->mp ? wm_ring_mp_enqueue_burst_elem(r, elems, 16, n)
-                     : wm_ring_sp_enqueue_burst_elem(r, elems, 16, n);
+    default:   /* OP_INLINE: constant element size 16, the ring's own mode's calls */
+        if (s->sync == WM_RING_SYNC_SLOTSEQ)
+            return c->mp ? wm_ring_slotseq_mp_enqueue_burst_elem(r, elems, 16, n)
+                         : wm_ring_slotseq_sp_enqueue_burst_elem(r, elems, 16, n);
+        return c->mp ? wm_ring_headtail_mp_enqueue_burst_elem(r, elems, 16, n)
+                     : wm_ring_headtail_sp_enqueue_burst_elem(r, elems, 16, n);
     }
 }
 
-static unsigned do_dequeue(const struct stress_case *c, struct wm_ring *r, uint64_t *elems,
+static unsigned do_dequeue(const struct shared *s, struct wm_ring *r, uint64_t *elems,
                            unsigned n, uint64_t *rng)
 {
+    const struct stress_case *c = s->c;
     enum op_style style = c->style;
     if (style == OP_MIXED)
         style = (enum op_style)(pick(rng, 3) - 1);
@@ -127,7 +138,7 @@ static unsigned do_dequeue(const struct stress_case *c, struct wm_ring *r, uint6
         return c->mc ? wm_ring_mc_dequeue_burst(r, elems, n) : wm_ring_sc_dequeue_burst(r, elems, n);
     case OP_BULK:
         return c->mc ? wm_ring_mc_dequeue_bulk(r, elems, n) : wm_ring_sc_dequeue_bulk(r, elems, n);
-    default:
+    default:   /* OP_INLINE: the mode-generic inline calls */
         return c->mc ? wm_ring_mc_dequeue_burst_elem(r, elems, 16, n)
                      : wm_ring_sc_dequeue_burst_elem(r, elems, 16, n);
     }
@@ -160,7 +171,7 @@ static void *producer_main(void *arg)
             n = (unsigned)(s->n - next);
         for (unsigned i = 0; i < n; i++)
             make_elem(elems + i * words, c->elem_size, w->id, next + i);
-        unsigned put = do_enqueue(c, s->r, elems, n, &rng);
+        unsigned put = do_enqueue(s, s->r, elems, n, &rng);
         w->ops++;
         if (put > n) {
             note_error(s, "enqueue returned more than asked", put, n);
@@ -189,7 +200,7 @@ static void *consumer_main(void *arg)
     pthread_barrier_wait(&s->start);
     /* relaxed: a progress counter used only to know when to stop. */
     while (__atomic_load_n(&s->consumed, __ATOMIC_RELAXED) < total) {
-        unsigned got = do_dequeue(c, s->r, elems, pick(&rng, MAX_BURST), &rng);
+        unsigned got = do_dequeue(s, s->r, elems, pick(&rng, MAX_BURST), &rng);
         w->ops++;
         if (got == 0) {
             backoff(&fails);
@@ -226,15 +237,17 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static void run_case(const struct stress_case *c, double scale)
+static void run_case(const struct stress_case *c, enum wm_ring_sync sync, double scale)
 {
     struct shared s;
     memset(&s, 0, sizeof s);
     s.c = c;
+    s.sync = sync;
     s.n = (uint64_t)((double)c->per_producer * scale);
     if (s.n < 1000)
         s.n = 1000;
-    CHECK_EQ(wm_ring_create(c->name, c->elem_size, c->capacity, &s.r), 0);
+    CHECK_EQ(wm_ring_create_sync(c->name, c->elem_size, c->capacity, sync, &s.r), 0);
+    CHECK_EQ(wm_ring_sync(s.r), sync);
     for (int p = 0; p < c->producers; p++)
         s.seen[p] = calloc((s.n + 63) / 64, sizeof(uint64_t));
     int nthreads = c->producers + c->consumers;
@@ -267,8 +280,8 @@ static void run_case(const struct stress_case *c, double scale)
     CHECK_EQ(st.enqueued, total);
     CHECK_EQ(st.dequeued, total);
     CHECK_EQ(wm_ring_count(s.r), 0);
-    printf("%-28s %dx%d %2uB cap %-5u %10llu elements %6.2f s %7.1f M/s, refused %llu\n",
-           c->name, c->producers, c->consumers, c->elem_size, c->capacity,
+    printf("%-24s %-8s %dx%d %2uB cap %-5u %10llu elements %6.2f s %7.1f M/s, refused %llu\n",
+           c->name, sync_names[sync], c->producers, c->consumers, c->elem_size, c->capacity,
            (unsigned long long)total, dt, (double)total / dt / 1e6,
            (unsigned long long)st.enqueue_refused);
     pthread_barrier_destroy(&s.start);
@@ -282,7 +295,7 @@ static const struct stress_case cases[] = {
     {"mpmc_2x2_single", 2, 2, 1, 1, OP_SINGLE, 16, 256, 7500000},
     {"mpmc_2x2_burst", 2, 2, 1, 1, OP_BURST, 16, 1024, 30000000},
     {"mpmc_2x2_mixed", 2, 2, 1, 1, OP_MIXED, 64, 64, 5000000},
-    {"mpmc_2x2_tiny_ring", 2, 2, 1, 1, OP_MIXED, 8, 4, 1000000},
+    {"mpmc_2x2_tiny_ring", 2, 2, 1, 1, OP_MIXED, 8, 4, 500000},
     {"mpmc_1x1_mixed", 1, 1, 1, 1, OP_MIXED, 32, 128, 30000000},
     {"spmc_1x2_burst", 1, 2, 0, 1, OP_BURST, 16, 512, 40000000},
     {"spmc_1x2_single", 1, 2, 0, 1, OP_SINGLE, 8, 512, 10000000},
@@ -299,7 +312,11 @@ int main(void)
     if (UNDER_TSAN)
         scale /= 40;
     printf("scale %.4g%s\n", scale, UNDER_TSAN ? " (ThreadSanitizer)" : "");
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        run_case(&cases[i], scale);
+    /* Both modes, case by case (A, B, A, B: a slow patch of the machine
+     * hits both alike), each with half the element count. */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_case(&cases[i], WM_RING_SYNC_HEADTAIL, scale / 2);
+        run_case(&cases[i], WM_RING_SYNC_SLOTSEQ, scale / 2);
+    }
     return check_finish("test_ring_stress");
 }

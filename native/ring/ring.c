@@ -163,7 +163,18 @@ uint32_t wm_ring_count(const struct wm_ring *r)
 
 uint32_t wm_ring_free_count(const struct wm_ring *r)
 {
-    return r->capacity - wm_ring_count(r);
+    /* What producers can count on: slots up to the consumers' completed tail
+     * (a consumer between its claim and its completion still holds its
+     * slots; producers of both modes check room against cons.tail).  The
+     * tail is read before the head, so a concurrent enqueue only makes the
+     * figure smaller: a lower bound, exact for a lone producer at rest.
+     * Relaxed: a figure, not a publication. */
+    uint64_t tail = __atomic_load_n(&r->cons.tail, __ATOMIC_RELAXED);
+    uint64_t prod = __atomic_load_n(&r->prod.claim.head, __ATOMIC_RELAXED);
+    int64_t used = (int64_t)(prod - tail);
+    if (used <= 0)
+        return r->capacity;
+    return used >= (int64_t)r->capacity ? 0 : r->capacity - (uint32_t)used;
 }
 
 const char *wm_ring_name(const struct wm_ring *r)

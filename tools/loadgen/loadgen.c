@@ -390,7 +390,7 @@ static int run_xdp(const struct cfg *c, struct lg_source *src, struct totals *to
     double t0 = now_s();
     while (!finished(c, t0, sent)) {
         /* reclaim completed frames */
-        uint32_t idx;
+        uint32_t idx = 0;
         uint32_t done = xsk_ring_cons__peek(&comp, XSK_RING, &idx);
         for (uint32_t i = 0; i < done; i++)
             free_frames[n_free++] = *xsk_ring_cons__comp_addr(&comp, idx + i);
@@ -446,7 +446,7 @@ static int run_xdp(const struct cfg *c, struct lg_source *src, struct totals *to
     double t_end = now_s() + 1.0;
     while (outstanding && now_s() < t_end) {
         sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
-        uint32_t idx;
+        uint32_t idx = 0;
         uint32_t done = xsk_ring_cons__peek(&comp, XSK_RING, &idx);
         if (done) {
             xsk_ring_cons__release(&comp, done);

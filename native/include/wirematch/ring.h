@@ -105,7 +105,7 @@ enum wm_ring_sync wm_ring_sync(const struct wm_ring *r);
 /* Elements in the ring (claimed by producers, not yet claimed by consumers);
  * a snapshot, approximate under concurrency, always 0..capacity. */
 uint32_t wm_ring_count(const struct wm_ring *r);
-uint32_t wm_ring_free_count(const struct wm_ring *r);
+uint32_t wm_ring_free_count(const struct wm_ring *r);  /* a lower bound for producers */
 const char *wm_ring_name(const struct wm_ring *r);
 void wm_ring_layout(const struct wm_ring *r, struct wm_ring_layout *out);
 void wm_ring_get_stats(const struct wm_ring *r, struct wm_ring_stats *out);

@@ -111,10 +111,11 @@ static void bump(uint64_t *p)
  * with the acquire loads in wm_flow_slot_copy and wm_flow_table_read); the
  * even version is stored last with release (pairs with the reader's first
  * acquire of version: seeing it, the reader sees every word below).
- * base != NULL: the slot takes a new flow, whose counts start from the
- * slot's counters as they are now (stored under the same version). */
+ * base != NULL: new baselines for the slot's counters (a new flow starts
+ * counting from the counters as they are now), stored under the same
+ * version. */
 static void slot_write(struct wm_flow_entry *e, uint32_t state, const uint64_t kw[2],
-                       const uint64_t dw[2], uint64_t installed, int new_flow)
+                       const uint64_t dw[2], uint64_t installed, const uint64_t *base)
 {
     uint64_t v = e->version;
     __atomic_store_n(&e->version, v + 1, __ATOMIC_RELAXED);
@@ -124,16 +125,20 @@ static void slot_write(struct wm_flow_entry *e, uint32_t state, const uint64_t k
     __atomic_store_n(&e->decision_words[0], dw[0], __ATOMIC_RELEASE);
     __atomic_store_n(&e->decision_words[1], dw[1], __ATOMIC_RELEASE);
     __atomic_store_n(&e->installed, installed, __ATOMIC_RELEASE);
-    if (new_flow) {
-        /* The counters' writer is a data-plane thread: read them atomically. */
-        __atomic_store_n(&e->base_packets, __atomic_load_n(&e->packets, __ATOMIC_RELAXED),
-                         __ATOMIC_RELEASE);
-        __atomic_store_n(&e->base_bytes, __atomic_load_n(&e->bytes, __ATOMIC_RELAXED),
-                         __ATOMIC_RELEASE);
-        __atomic_store_n(&e->base_drops, __atomic_load_n(&e->drops, __ATOMIC_RELAXED),
-                         __ATOMIC_RELEASE);
+    if (base != NULL) {
+        __atomic_store_n(&e->base_packets, base[0], __ATOMIC_RELEASE);
+        __atomic_store_n(&e->base_bytes, base[1], __ATOMIC_RELEASE);
+        __atomic_store_n(&e->base_drops, base[2], __ATOMIC_RELEASE);
     }
     __atomic_store_n(&e->version, v + 2, __ATOMIC_RELEASE);
+}
+
+/* The slot's counters now (their writer is a data-plane thread: atomic loads). */
+static void counters_now(const struct wm_flow_entry *e, uint64_t c[3])
+{
+    c[0] = __atomic_load_n(&e->packets, __ATOMIC_RELAXED);
+    c[1] = __atomic_load_n(&e->bytes, __ATOMIC_RELAXED);
+    c[2] = __atomic_load_n(&e->drops, __ATOMIC_RELAXED);
 }
 
 static int valid_key(const struct wm_flow_key *k)
@@ -172,7 +177,7 @@ static int install_once(struct wm_flow_table *t, uint64_t k0, uint64_t k1, const
             if (e->decision_words[0] == dw[0] && e->decision_words[1] == dw[1])
                 return (int)i; /* unchanged: the slot is not touched */
             const uint64_t kw[2] = { k0, k1 };
-            slot_write(e, WM_FLOW_LIVE, kw, dw, e->installed, 0);
+            slot_write(e, WM_FLOW_LIVE, kw, dw, e->installed, NULL);
             bump(&t->updates);
             return (int)i;
         }
@@ -201,7 +206,9 @@ static int install_once(struct wm_flow_table *t, uint64_t k0, uint64_t k1, const
         __atomic_store_n(&t->max_probe, free_dist, __ATOMIC_RELEASE);
     struct wm_flow_entry *e = &slots[free_slot];
     const uint64_t kw[2] = { k0, k1 };
-    slot_write(e, WM_FLOW_LIVE, kw, dw, now, 1);
+    uint64_t base[3];
+    counters_now(e, base);
+    slot_write(e, WM_FLOW_LIVE, kw, dw, now, base);
     store32(&t->n_live, t->n_live + 1);
     if (!free_is_empty)
         store32(&t->n_tombstones, t->n_tombstones - 1);
@@ -229,7 +236,7 @@ int wm_flow_table_install(struct wm_flow_table *t, const struct wm_flow_key *key
 
 static void remove_slot(struct wm_flow_table *t, struct wm_flow_entry *e, uint64_t now)
 {
-    slot_write(e, WM_FLOW_TOMBSTONE, e->key_words, e->decision_words, now, 0);
+    slot_write(e, WM_FLOW_TOMBSTONE, e->key_words, e->decision_words, now, NULL);
     store32(&t->n_live, t->n_live - 1);
     store32(&t->n_tombstones, t->n_tombstones + 1);
     bump(&t->removes);
@@ -248,29 +255,103 @@ int wm_flow_table_remove(struct wm_flow_table *t, const struct wm_flow_key *key,
     return 0;
 }
 
-/* A tombstone whose next slot (in probe order) is empty ends every probe
- * chain that reaches it: no live entry lies beyond it in a chain through it
- * (an insert never skips an empty slot, and this function keeps that true).
- * So it can become empty while readers probe: a reader that reaches it
- * would have stopped at the next slot anyway.  Walking backwards from an
- * empty slot clears whole runs of such tombstones. */
-uint32_t wm_flow_table_reclaim(struct wm_flow_table *t)
+/* Tombstones clean-up, in two steps, both safe under concurrent lookups.
+ *
+ * 1. Move each live entry back to the first tombstone between its home slot
+ *    and its slot: write it there (for an instant the key is in two slots
+ *    with the same decision; a reader finds either), then make the old slot
+ *    a tombstone.  Its counts move with it: the new slot's baselines are set
+ *    so that counters - baseline continues from the old slot's.  (A packet
+ *    that a reader counts on the old slot during the move is lost from the
+ *    flow's counts; a reader probing during the move may miss the key once,
+ *    which the slow path sees as an already-installed flow.)
+ * 2. A tombstone that no live entry's probe chain crosses (no live entry
+ *    lies beyond it with its home at or before it) ends every probe that
+ *    reaches it, so it can become empty: a reader that reaches it looks for
+ *    a key that is not in the table.
+ * Lookups stop at the first empty slot, so the invariant kept throughout is
+ * "no live entry's chain crosses an empty slot". */
+static void move_back(struct wm_flow_table *t, uint32_t from)
 {
     struct wm_flow_entry *slots = wm_flow_slots(t);
-    uint32_t mask = t->capacity - 1, start = 0, n = 0;
+    uint32_t mask = t->capacity - 1;
+    struct wm_flow_entry *e = &slots[from];
+    uint32_t home = wm_flow_hash(e->key_words[0], e->key_words[1]) & mask;
+    for (uint32_t q = home; q != from; q = (q + 1) & mask) {
+        struct wm_flow_entry *dst = &slots[q];
+        if (dst->state != WM_FLOW_TOMBSTONE)
+            continue;
+        uint64_t src_now[3], dst_now[3], base[3];
+        counters_now(e, src_now);
+        counters_now(dst, dst_now);
+        base[0] = dst_now[0] - (src_now[0] - e->base_packets);
+        base[1] = dst_now[1] - (src_now[1] - e->base_bytes);
+        base[2] = dst_now[2] - (src_now[2] - e->base_drops);
+        /* The activity moves too: the new slot's last_seen belongs to its
+         * previous flow, so the entry's own last activity goes into
+         * installed (ageing uses the later of the two; a moved entry may
+         * live at most one idle period longer than it should). */
+        uint64_t seen = __atomic_load_n(&e->last_seen, __ATOMIC_RELAXED);
+        uint64_t active = seen > e->installed ? seen : e->installed;
+        slot_write(dst, WM_FLOW_LIVE, e->key_words, e->decision_words, active, base);
+        slot_write(e, WM_FLOW_TOMBSTONE, e->key_words, e->decision_words, e->installed, NULL);
+        return;
+    }
+}
+
+static uint32_t clear_uncrossed(struct wm_flow_table *t)
+{
+    struct wm_flow_entry *slots = wm_flow_slots(t);
+    uint32_t mask = t->capacity - 1, n = 0;
+    uint64_t *crossed = calloc((t->capacity + 63) / 64, sizeof(uint64_t));
+    if (crossed != NULL) {
+        for (uint32_t p = 0; p < t->capacity; p++) {
+            const struct wm_flow_entry *e = &slots[p];
+            if (e->state != WM_FLOW_LIVE)
+                continue;
+            for (uint32_t q = wm_flow_hash(e->key_words[0], e->key_words[1]) & mask; q != p;
+                 q = (q + 1) & mask)
+                crossed[q / 64] |= 1ull << (q % 64);
+        }
+        for (uint32_t q = 0; q < t->capacity; q++) {
+            struct wm_flow_entry *e = &slots[q];
+            if (e->state == WM_FLOW_TOMBSTONE && !(crossed[q / 64] >> (q % 64) & 1)) {
+                slot_write(e, WM_FLOW_EMPTY, e->key_words, e->decision_words, e->installed,
+                           NULL);
+                n++;
+            }
+        }
+        free(crossed);
+        return n;
+    }
+    /* No memory for the map: clear only tombstones followed by an empty
+     * slot (walking backwards from an empty slot clears whole runs). */
+    uint32_t start = 0;
     while (start < t->capacity && slots[start].state != WM_FLOW_EMPTY)
         start++;
     if (start == t->capacity)
-        return 0; /* cannot happen: occupancy_limit keeps empty slots */
+        return 0;
     int next_empty = 1;
     for (uint32_t k = 1; k < t->capacity; k++) {
         struct wm_flow_entry *e = &slots[(start - k) & mask];
         if (e->state == WM_FLOW_TOMBSTONE && next_empty) {
-            slot_write(e, WM_FLOW_EMPTY, e->key_words, e->decision_words, e->installed, 0);
+            slot_write(e, WM_FLOW_EMPTY, e->key_words, e->decision_words, e->installed, NULL);
             n++;
         }
         next_empty = e->state == WM_FLOW_EMPTY;
     }
+    return n;
+}
+
+uint32_t wm_flow_table_reclaim(struct wm_flow_table *t)
+{
+    if (t->n_tombstones == 0)
+        return 0;
+    struct wm_flow_entry *slots = wm_flow_slots(t);
+    for (uint32_t p = 0; p < t->capacity; p++)
+        if (slots[p].state == WM_FLOW_LIVE)
+            move_back(t, p);
+    uint32_t n = clear_uncrossed(t);
     if (n) {
         store32(&t->n_tombstones, t->n_tombstones - n);
         __atomic_store_n(&t->reclaimed, t->reclaimed + n, __ATOMIC_RELAXED);

@@ -26,9 +26,11 @@
  *     no locked instruction.  The control plane never writes them: when it
  *     reuses a slot it records the counts at that moment as a baseline, and a
  *     flow's counts are counters - baseline.
- *   - entries never move: deletion leaves a tombstone, reused by later
- *     inserts; wm_flow_table_reclaim turns tombstones that end a probe chain
- *     back into empty slots, which is safe under concurrent lookups.
+ *   - deletion leaves a tombstone, reused by later inserts.
+ *     wm_flow_table_reclaim (run by install when the table runs out of empty
+ *     slots, and by expire) moves live entries back into earlier tombstones
+ *     of their probe chain and turns tombstones no chain crosses back into
+ *     empty slots; both are safe under concurrent lookups (see docs).
  *
  * The algorithm, its memory-ordering argument and the choices made are in
  * docs/flows.md.
@@ -91,7 +93,8 @@ struct wm_flow_entry {             /* 128 bytes: two cache lines */
         struct wm_flow_decision decision; /* 24 */
         uint64_t decision_words[2];
     };
-    uint64_t installed;            /*  40 ticks at install (LIVE) or removal (TOMBSTONE) */
+    uint64_t installed;            /*  40 ticks at install or at the last activity carried
+                                           over by a reclaim move (LIVE), at removal (TOMBSTONE) */
     uint32_t state;                /*  48 enum wm_flow_slot_state */
     uint32_t reserved0;
     uint64_t reserved1;
@@ -167,8 +170,9 @@ int wm_flow_table_remove(struct wm_flow_table *t, const struct wm_flow_key *key,
  * keys_out is NULL.  Then reclaims.  Returns the number removed. */
 int wm_flow_table_expire(struct wm_flow_table *t, uint64_t now, uint64_t idle_ticks,
                          struct wm_flow_entry *removed_out, uint32_t max_out);
-/* Turn every tombstone that is followed (in probe order) by an empty slot
- * into an empty slot.  Returns how many. */
+/* Move live entries back to the first tombstone of their probe chain, then
+ * turn every tombstone that no live entry's chain crosses into an empty slot.
+ * Returns how many tombstones were cleared.  O(capacity); control path. */
 uint32_t wm_flow_table_reclaim(struct wm_flow_table *t);
 
 /* --- readers ------------------------------------------------------------ */

@@ -219,7 +219,7 @@ static int install_once(struct wm_flow_table *t, uint64_t k0, uint64_t k1, const
 int wm_flow_table_install(struct wm_flow_table *t, const struct wm_flow_key *key,
                           const struct wm_flow_decision *d, uint64_t now)
 {
-    if (t == NULL || !valid_key(key) || d == NULL || d->action > WM_FLOW_ALLOW || d->flags != 0)
+    if (t == NULL || !valid_key(key) || d == NULL || d->action > WM_FLOW_ALLOW)
         return -EINVAL;
     uint64_t k0, k1, dw[2];
     wm_flow_key_words(key, &k0, &k1);

@@ -36,9 +36,11 @@ int wm_rate_bucket_configure(struct wm_rate_bucket *b, uint64_t tick_hz, uint32_
     uint64_t per_tick = 0, burst_fp = 0;
     uint32_t flags = WM_RATE_UNLIMITED;
     if (rate != 0) {
-        per_tick = (uint64_t)(((unsigned __int128)rate << WM_RATE_TICK_BITS) / tick_hz);
-        if (per_tick == 0)
-            per_tick = 1;
+        /* Rounded up: the bucket never grants less than the rate (the excess
+         * is below 2^-48 tokens per tick, 2^-18 tokens per second at 1 GHz),
+         * and a token is back exactly 1/rate seconds after it was taken. */
+        per_tick = (uint64_t)((((unsigned __int128)rate << WM_RATE_TICK_BITS) + tick_hz - 1) /
+                              tick_hz);
         burst_fp = (uint64_t)burst << WM_RATE_FRAC_BITS;
         flags = 0;
     }

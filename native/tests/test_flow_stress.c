@@ -80,6 +80,7 @@ static struct wm_flow_decision decision_for(const struct wm_flow_key *k, uint32_
     d.action = (uint8_t)(session & 1);
     d.rule = mix(k->src_addr ^ k->src_port, session);
     d.bucket = ~d.rule;
+    d.queue = (uint8_t)session;
     return d;
 }
 
@@ -87,7 +88,7 @@ static int decision_ok(const struct wm_flow_key *k, const struct wm_flow_decisio
 {
     return d->rule == mix(k->src_addr ^ k->src_port, d->session) && d->bucket == ~d->rule &&
            d->shard == (uint16_t)(d->session * 3) && d->action == (d->session & 1) &&
-           d->flags == 0;
+           d->queue == (uint8_t)d->session;
 }
 
 static uint64_t rng_next(uint64_t *s)

@@ -77,7 +77,8 @@ struct wm_flow_decision {          /* 16 bytes */
     uint32_t session;              /* client session id */
     uint16_t shard;                /* instrument shard (which matcher) */
     uint8_t  action;               /* enum wm_flow_action */
-    uint8_t  flags;                /* 0 */
+    uint8_t  queue;                /* rx queue that first saw the flow (picks its
+                                      per-queue rate bucket; informational here) */
     uint32_t bucket;               /* rate bucket index, or WM_FLOW_NO_BUCKET */
     uint32_t rule;                 /* id of the deciding rule, or WM_FLOW_NO_RULE */
 };

@@ -1,1 +1,2 @@
-"""Flow classification: rules, compilation to flow-table entries, the slow-path consumer."""
+"""Flow classification: the operator's rules, decisions on unknown flows, and
+the thin layer that applies them to the C flow table (docs/flows.md)."""

@@ -152,6 +152,15 @@ def check_af_xdp(
         raise NicUnavailable("zero_copy and copy exclude each other: choose one")
 
 
+def backend_names() -> list[str]:
+    """The NIC backends this build has (the C side's table)."""
+    from pipeline.native import ffi, lib
+
+    return [
+        ffi.string(lib.wm_nic_backend_name(i)).decode() for i in range(lib.wm_nic_backend_count())
+    ]
+
+
 def check_backend(
     backend: str,
     *,
@@ -164,11 +173,7 @@ def check_backend(
     tx_path: str | None = None,
 ) -> None:
     """Everything that can be known before opening; raises NicUnavailable."""
-    from pipeline.native import ffi, lib
-
-    names = [
-        ffi.string(lib.wm_nic_backend_name(i)).decode() for i in range(lib.wm_nic_backend_count())
-    ]
+    names = backend_names()
     if backend not in names:
         raise NicUnavailable(f"no NIC backend named {backend!r}: choose one of {', '.join(names)}")
     options = list(options)

@@ -144,6 +144,18 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run(args)
 
 
+def cmd_config_check(args: argparse.Namespace) -> None:
+    from pipeline.config import cmd_config_check as run
+
+    run(args)
+
+
+def cmd_config_default(args: argparse.Namespace) -> None:
+    from pipeline.config import cmd_config_default as run
+
+    run(args)
+
+
 COMMANDS: list[Command] = [
     Command(
         ("demo",),
@@ -180,6 +192,13 @@ COMMANDS: list[Command] = [
         "calibrate the TSC clock and measure its drift",
         ((("--seconds",), {"type": float, "default": 1.0, "help": "drift window"}),),
     ),
+    Command(
+        ("config", "check"),
+        cmd_config_check,
+        "validate a configuration file; the first bad key is named",
+        ((("file",), {"help": "TOML configuration file"}),),
+    ),
+    Command(("config", "default"), cmd_config_default, "print the built-in configuration"),
     Command(
         ("nic", "list"),
         cmd_nic_list,

@@ -17,5 +17,7 @@
 #include "wirematch/matcher.h"
 #include "wirematch/worker.h"
 #include "wirematch/matcher_worker.h"
+#include "wirematch/ratelimit.h"
+#include "wirematch/flow.h"
 
 #endif

@@ -466,9 +466,10 @@ int main(int argc, char **argv)
 #ifdef WM_HAVE_DPDK
     char prefix[64];
     snprintf(prefix, sizeof prefix, "--file-prefix=wm-ring-bench-%d", (int)getpid());
-    char *eal_argv[] = {argv[0], "--no-huge", "-m", "64", "--no-pci", prefix, "-l", "0-1",
-                        "--log-level=1", "--no-telemetry", NULL};
-    if (rte_eal_init(10, eal_argv) < 0) {
+    /* --no-shconf: no shared config files; the empty run directory is removed at exit. */
+    char *eal_argv[] = {argv[0], "--no-huge", "-m", "64", "--no-pci", "--no-shconf", prefix,
+                        "-l", "0-1", "--log-level=1", "--no-telemetry", NULL};
+    if (rte_eal_init((int)(sizeof eal_argv / sizeof eal_argv[0]) - 1, eal_argv) < 0) {
         fprintf(stderr, "rte_eal_init failed: rte_ring cases skipped\n");
     } else {
         n_impl = 3;
@@ -539,8 +540,12 @@ int main(int argc, char **argv)
             }
     }
 #ifdef WM_HAVE_DPDK
-    if (n_impl == 3)
+    if (n_impl == 3) {
         rte_eal_cleanup();
+        char rundir[128];
+        snprintf(rundir, sizeof rundir, "/var/run/dpdk/wm-ring-bench-%d", (int)getpid());
+        rmdir(rundir); /* empty with --no-shconf */
+    }
 #endif
     if (failures)
         fprintf(stderr, "ring_bench: %d correctness failures\n", failures);

@@ -36,6 +36,6 @@ def run(ctx: BenchContext) -> list[Row]:
             bench="codec", case=case, metric="throughput", unit="M/s", value=median(values[case])
         )
         if refs[case]:
-            row.with_peer("hand-coded, unvalidated", median(refs[case]))
+            row.with_peer("hand_coded_unvalidated", median(refs[case]))
         rows.append(row)
     return rows

@@ -308,11 +308,11 @@ int main(int argc, char **argv)
         abort();
 
     struct { const char *name; bench_fn fn; bench_fn ref; } cases[] = {
-        { "decode mold+ouch enter_order (20/packet)", run_mold_ouch_decode, run_mold_ouch_decode_ref },
-        { "decode ouch cancel_order", run_ouch_cancel_decode, NULL },
-        { "decode itch add_order", run_itch_decode, NULL },
-        { "encode itch add_order into mold packets", run_itch_encode, run_itch_encode_ref },
-        { "encode ouch order_accepted into mold packets", run_ouch_accepted_encode, NULL },
+        { "decode_mold_ouch_enter_order_20_per_packet", run_mold_ouch_decode, run_mold_ouch_decode_ref },
+        { "decode_ouch_cancel_order", run_ouch_cancel_decode, NULL },
+        { "decode_itch_add_order", run_itch_decode, NULL },
+        { "encode_itch_add_order_mold", run_itch_encode, run_itch_encode_ref },
+        { "encode_ouch_order_accepted_mold", run_ouch_accepted_encode, NULL },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         double mps = measure(cases[i].fn, seconds);

@@ -131,7 +131,9 @@ static int sock_open(struct wm_nic_queue *q)
     q->priv = s;
     s->burst = o->burst;
     s->buf_size = o->buf_size;
-    s->bufs = aligned_alloc(WM_CACHE_LINE, (size_t)o->n_buffers * o->buf_size);
+    /* C11: the size must be a multiple of the alignment. */
+    size_t bufs_size = (size_t)o->n_buffers * o->buf_size;
+    s->bufs = aligned_alloc(WM_CACHE_LINE, (bufs_size + WM_CACHE_LINE - 1) & ~(size_t)(WM_CACHE_LINE - 1));
     s->free = calloc(o->n_buffers, sizeof *s->free);
     s->msgs = calloc(s->burst, sizeof *s->msgs);
     s->iov = calloc(s->burst, sizeof *s->iov);

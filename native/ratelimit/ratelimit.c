@@ -76,7 +76,8 @@ int wm_rate_table_create(uint32_t n, uint64_t tick_hz, struct wm_rate_table **ou
     size_t need = wm_rate_table_memsize(n);
     if (need == 0 || out == NULL)
         return -EINVAL;
-    void *mem = aligned_alloc(WM_CACHE_LINE, need);
+    /* C11: the size must be a multiple of the alignment. */
+    void *mem = aligned_alloc(WM_CACHE_LINE, (need + WM_CACHE_LINE - 1) & ~(size_t)(WM_CACHE_LINE - 1));
     if (mem == NULL)
         return -ENOMEM;
     int rc = wm_rate_table_init(mem, need, n, tick_hz);

@@ -50,7 +50,7 @@ int wm_ring_init_sync(void *mem, size_t memsize, const char *name, uint32_t elem
                       uint32_t capacity, enum wm_ring_sync sync)
 {
     size_t need = wm_ring_memsize_sync(elem_size, capacity, sync);
-    if (mem == NULL || need == 0 || memsize < need || ((uintptr_t)mem % WM_CACHE_LINE) != 0)
+    if (mem == NULL || need == 0 || memsize < need || ((uintptr_t)mem % WM_RING_ALIGN) != 0)
         return -EINVAL;
     if (name == NULL)
         name = "";

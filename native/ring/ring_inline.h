@@ -81,6 +81,7 @@
 
 #define WM_RING_BLOCK    128u      /* each block its own pair of lines, so the
                                       adjacent-line prefetcher cannot pair them */
+_Static_assert(WM_RING_BLOCK == WM_RING_ALIGN, "public alignment = block size");
 #define WM_RING_SEQ_SIZE 8u        /* SLOTSEQ: the sequence word before each element */
 
 /* Bytes per slot for an element size and a mode (both constants in the

@@ -459,7 +459,7 @@ struct wm_ring *wm_shm_ring_create(struct wm_shm *shm, const char *name, uint32_
         errno = EINVAL;
         return NULL;
     }
-    void *mem = wm_shm_alloc(shm, WM_OBJ_RING, name, size, 0);
+    void *mem = wm_shm_alloc(shm, WM_OBJ_RING, name, size, WM_RING_ALIGN);
     if (mem == NULL)
         return NULL;
     int rc = wm_ring_init(mem, size, name, elem_size, capacity);

@@ -210,7 +210,8 @@ static void test_expire(void)
 static void test_placeable(void)
 {
     size_t sz = wm_flow_table_memsize(32);
-    void *m1 = aligned_alloc(64, sz), *m2 = aligned_alloc(64, sz);
+    size_t asz = (sz + 63) & ~(size_t)63; /* C11: a multiple of the alignment */
+    void *m1 = aligned_alloc(64, asz), *m2 = aligned_alloc(64, asz);
     CHECK_EQ(wm_flow_table_init(m1, sz - 1, 32), -EINVAL);
     CHECK_EQ(wm_flow_table_init((char *)m1 + 8, sz, 32), -EINVAL);
     CHECK_EQ(wm_flow_table_init(m1, sz, 32), 0);

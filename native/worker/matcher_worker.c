@@ -141,7 +141,9 @@ int wm_matcher_worker_start(const struct wm_matcher_worker_config *cfg,
         return -EINVAL;
     if (cfg->counters && !counters_match(cfg->counters))
         return -EINVAL;
-    struct wm_matcher_worker *w = aligned_alloc(WM_CACHE_LINE, sizeof(*w));
+    /* C11: the size must be a multiple of the alignment. */
+    size_t size = (sizeof(struct wm_matcher_worker) + WM_CACHE_LINE - 1) & ~(size_t)(WM_CACHE_LINE - 1);
+    struct wm_matcher_worker *w = aligned_alloc(WM_CACHE_LINE, size);
     if (w == NULL)
         return -ENOMEM;
     memset(w, 0, sizeof(*w));

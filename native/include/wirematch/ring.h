@@ -46,6 +46,9 @@
 #define WM_RING_MAX_ELEM   64
 #define WM_RING_MAX_CAP    (1u << 30)
 #define WM_RING_NAME_LEN   32
+/* Rings start on a WM_RING_ALIGN boundary: the producer and consumer blocks
+ * are two cache lines each (so the adjacent-line prefetcher cannot pair them). */
+enum { WM_RING_ALIGN = 128 };
 
 struct wm_ring;
 
@@ -77,7 +80,7 @@ struct wm_ring_stats {
 
 /* Bytes for a ring; 0 when elem_size, capacity or sync is invalid. */
 size_t wm_ring_memsize_sync(uint32_t elem_size, uint32_t capacity, enum wm_ring_sync sync);
-/* Lay out an empty ring in caller memory (cache-line aligned, at least
+/* Lay out an empty ring in caller memory (WM_RING_ALIGN-aligned, at least
  * wm_ring_memsize_sync bytes).  Returns 0 or -EINVAL (elem_size not 8..64 or
  * not a multiple of 8, capacity not a power of two in 2..2^30, sync not a
  * mode, memory too small or misaligned, name of WM_RING_NAME_LEN bytes or

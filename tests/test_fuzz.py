@@ -46,7 +46,13 @@ def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_every_decoder_has_a_target() -> None:
-    assert TARGETS == ["fuzz_itch", "fuzz_mold", "fuzz_ouch_in", "fuzz_ouch_out"]
+    assert TARGETS == [
+        "fuzz_gateway",
+        "fuzz_itch",
+        "fuzz_mold",
+        "fuzz_ouch_in",
+        "fuzz_ouch_out",
+    ]
 
 
 @pytest.mark.parametrize("target", TARGETS)

@@ -49,6 +49,59 @@ def main() -> None:
     save("fuzz_mold", codec.mold_pack("MDFEED", 1, itch))
     # A retransmission request for the history fuzz_mold holds (stream FUZZFEED).
     save("fuzz_mold", codec.mold_pack("FUZZFEED", 250, [])[:18] + (5).to_bytes(2, "big"))
+    gateway_seeds()
+
+
+def _record(session: int, msg: bytes) -> bytes:
+    return bytes([session, len(msg)]) + msg
+
+
+def gateway_seeds() -> None:
+    """fuzz_gateway: records {session, length, OUCH message} for its
+    instruments WMT (tick 100, in the matcher) and ZVZZT (not in it)."""
+
+    def enter(ref: int, side: str, qty: int, price: int, symbol: str = "WMT") -> bytes:
+        return codec.encode_ouch_in(
+            "O",
+            user_ref_num=ref,
+            side=side,
+            quantity=qty,
+            symbol=symbol,
+            price=price,
+            time_in_force="0",
+            display="Y",
+            capacity="A",
+            iso="N",
+            cross_type="N",
+            cl_ord_id=f"F{ref}",
+        )
+
+    replace = codec.encode_ouch_in(
+        "U",
+        orig_user_ref_num=2,
+        user_ref_num=3,
+        quantity=50,
+        price=1_000_100,
+        time_in_force="0",
+        display="Y",
+        iso="N",
+        cl_ord_id="F3",
+    )
+    session = [
+        _record(0, enter(1, "B", 100, 1_000_000)),
+        _record(0, enter(2, "B", 200, 999_900)),
+        _record(1, enter(1, "S", 150, 1_000_000)),
+        _record(0, replace),
+        _record(0, codec.encode_ouch_in("X", user_ref_num=3, quantity=20)),
+        _record(1, enter(2, "S", 10, 1_000_050)),
+        _record(1, enter(3, "S", 10, 1_000_000, symbol="ZVZZT")),
+        _record(1, codec.encode_ouch_in("C", user_ref_num=4, firm="F", symbol="")),
+        _record(0, codec.encode_ouch_in("X", user_ref_num=3, quantity=0)),
+        _record(0, codec.encode_ouch_in("Q")),
+    ]
+    save("fuzz_gateway", b"".join(session))
+    for rec in session:
+        save("fuzz_gateway", rec)
 
 
 if __name__ == "__main__":

@@ -19,5 +19,6 @@
 #include "wirematch/matcher_worker.h"
 #include "wirematch/ratelimit.h"
 #include "wirematch/flow.h"
+#include "wirematch/gateway.h"
 
 #endif

@@ -1,0 +1,694 @@
+/* codec/gateway.c - OUCH inbound -> matcher commands; matcher events -> ITCH
+ * market data and OUCH execution reports.  Rules: docs/protocol.md,
+ * "Mapping to the matcher". */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "wirematch/gateway.h"
+
+static const char *const gw_names[] = { WM_GW_COUNTERS(WM_COUNTER_NAME) };
+
+uint32_t wm_gw_counter_count(void)
+{
+    return WM_GW_N_COUNTERS;
+}
+
+const char *wm_gw_counter_name(uint32_t idx)
+{
+    return idx < WM_GW_N_COUNTERS ? gw_names[idx] : NULL;
+}
+
+static int count(struct wm_gw *gw, int reason)
+{
+    gw->counts[reason]++;
+    return reason;
+}
+
+int wm_gw_init(struct wm_gw *gw, const struct wm_gw_config *cfg)
+{
+    if (!gw || !cfg)
+        return -EINVAL;
+    memset(gw, 0, sizeof(*gw));
+    gw->cfg = *cfg;
+    return 0;
+}
+
+/* A valid symbol: 1..8 printable non-space characters, then only spaces. */
+static int symbol_ok(const char s[8])
+{
+    int i = 0;
+    while (i < 8 && s[i] > 0x20 && s[i] < 0x7f)
+        i++;
+    if (i == 0)
+        return 0;
+    for (; i < 8; i++)
+        if (s[i] != ' ')
+            return 0;
+    return 1;
+}
+
+static int symbol_blank(const char s[8])
+{
+    for (int i = 0; i < 8; i++)
+        if (s[i] != ' ')
+            return 0;
+    return 1;
+}
+
+static const struct wm_gw_instrument *by_symbol(const struct wm_gw *gw, const char s[8])
+{
+    for (uint32_t i = 0; i < gw->n_instruments; i++)
+        if (memcmp(gw->instruments[i].symbol, s, 8) == 0)
+            return &gw->instruments[i];
+    return NULL;
+}
+
+static const struct wm_gw_instrument *by_id(const struct wm_gw *gw, uint32_t id)
+{
+    for (uint32_t i = 0; i < gw->n_instruments; i++)
+        if (gw->instruments[i].instrument == id)
+            return &gw->instruments[i];
+    return NULL;
+}
+
+int wm_gw_add_instrument(struct wm_gw *gw, const char *symbol, uint16_t instrument,
+                         uint16_t stock_locate, int64_t tick)
+{
+    if (!gw || !symbol || tick <= 0 || tick > WM_OUCH_PRICE_MAX)
+        return -EINVAL;
+    char s[8];
+    size_t n = strnlen(symbol, 8);
+    memset(s, ' ', sizeof(s));
+    memcpy(s, symbol, n);
+    if (!symbol_ok(s))
+        return -EINVAL;
+    if (by_symbol(gw, s) || by_id(gw, instrument))
+        return -EEXIST;
+    if (gw->n_instruments >= WM_GW_MAX_INSTRUMENTS)
+        return -ENOSPC;
+    struct wm_gw_instrument *e = &gw->instruments[gw->n_instruments++];
+    memcpy(e->symbol, s, 8);
+    e->instrument = instrument;
+    e->stock_locate = stock_locate;
+    e->reserved = 0;
+    e->tick = tick;
+    return 0;
+}
+
+struct wm_gw_session *wm_gw_find_session(struct wm_gw *gw, uint32_t session)
+{
+    if (!gw)
+        return NULL;
+    for (uint32_t i = 0; i < gw->n_sessions; i++)
+        if (gw->sessions[i].session == session)
+            return &gw->sessions[i];
+    return NULL;
+}
+
+int wm_gw_add_session(struct wm_gw *gw, uint32_t session, struct wm_mold_builder *builder)
+{
+    if (!gw || session == 0)
+        return -EINVAL;
+    if (wm_gw_find_session(gw, session))
+        return -EEXIST;
+    if (gw->n_sessions >= WM_GW_MAX_SESSIONS)
+        return -ENOSPC;
+    struct wm_gw_session *e = &gw->sessions[gw->n_sessions++];
+    e->session = session;
+    e->next_user_ref = 1;
+    e->builder = builder;
+    return 0;
+}
+
+/* ns since midnight of an event ts, or UINT64_MAX when out of the day. */
+static uint64_t to_ns(const struct wm_gw *gw, uint64_t ts)
+{
+    uint64_t ns = gw->cfg.ts_to_ns ? gw->cfg.ts_to_ns(gw->cfg.ts_ctx, ts)
+                                   : ts + (uint64_t)gw->cfg.ts_offset_ns;
+    return ns < WM_ITCH_NS_PER_DAY ? ns : UINT64_MAX;
+}
+
+/* ---- reason tables ---------------------------------------------------- */
+
+uint16_t wm_gw_ouch_reject_code(uint32_t r)
+{
+    switch (r) {
+    case WM_REJ_UNKNOWN_INSTRUMENT: return WM_OUCH_REJECT_INVALID_SYMBOL;
+    case WM_REJ_BAD_SIDE: return WM_OUCH_REJECT_INVALID_SIDE;
+    case WM_REJ_BAD_QTY:
+    case WM_REJ_BAD_LOT: return WM_OUCH_REJECT_INVALID_QUANTITY;
+    case WM_REJ_BAD_MIN_QTY: return WM_OUCH_REJECT_INVALID_MIN_QTY;
+    case WM_REJ_BAD_DISPLAY_QTY: return WM_OUCH_REJECT_INVALID_DISPLAY;
+    case WM_REJ_QTY_LIMIT:
+    case WM_REJ_OVERFLOW: return WM_OUCH_REJECT_SHARES_EXCEED_THRESHOLD;
+    case WM_REJ_BAD_PRICE:
+    case WM_REJ_OFF_TICK: return WM_OUCH_REJECT_INVALID_PRICE;
+    case WM_REJ_OUT_OF_BAND: return WM_OUCH_REJECT_FAT_FINGER;
+    case WM_REJ_HALTED: return WM_OUCH_REJECT_HALTED;
+    case WM_REJ_CLOSED: return WM_OUCH_REJECT_DESTINATION_CLOSED;
+    case WM_REJ_CAPACITY:
+    case WM_REJ_BAD_COMMAND: return WM_OUCH_REJECT_PROCESSING_ERROR;
+    case WM_REJ_POST_ONLY: return WM_OUCH_REJECT_CROSSED_MARKET;
+    default: return WM_OUCH_REJECT_OTHER;   /* order type, tif, stp, flags, duplicate id */
+    }
+}
+
+char wm_gw_ouch_cancel_reason(uint32_t r)
+{
+    switch (r) {
+    case WM_CXL_IOC:
+    case WM_CXL_FOK:
+    case WM_CXL_MIN_QTY: return 'I';
+    case WM_CXL_STP: return 'Q';
+    case WM_CXL_CLOSE: return 'E';
+    case WM_CXL_MASS:
+    case WM_CXL_USER:
+    default: return 'U';
+    }
+}
+
+/* ---- OUCH inbound -> command -------------------------------------------- */
+
+static void reject_reply(struct wm_gw *gw, uint64_t ts, struct wm_ouch_out *reply,
+                         uint32_t user_ref, uint16_t code, const char *cl_ord_id)
+{
+    uint64_t ns = to_ns(gw, ts);
+    reply->type = 'J';
+    reply->timestamp = ns == UINT64_MAX ? 0 : ns;
+    reply->u.rejected.user_ref_num = user_ref;
+    reply->u.rejected.reason = code;
+    if (cl_ord_id)
+        memcpy(reply->u.rejected.cl_ord_id, cl_ord_id, WM_OUCH_CLORDID_LEN);
+    else
+        memset(reply->u.rejected.cl_ord_id, ' ', WM_OUCH_CLORDID_LEN);
+}
+
+/* Refuse an order-entry message with a Rejected Order. */
+static int refuse(struct wm_gw *gw, int reason, uint64_t ts, struct wm_ouch_out *reply,
+                  uint32_t user_ref, uint16_t code, const char *cl_ord_id)
+{
+    if (reply)
+        reject_reply(gw, ts, reply, user_ref, code, cl_ord_id);
+    return count(gw, reason);
+}
+
+static int tif_of(char t)
+{
+    switch (t) {
+    case '0': return WM_TIF_DAY;
+    case '3': return WM_TIF_IOC;
+    default: return 0;      /* GTX, GTT, after hours: not offered */
+    }
+}
+
+/* The appendage features the matcher has; others refused by reason. */
+static int check_appendage(const struct wm_ouch_appendage *app, uint32_t qty, uint16_t *code)
+{
+    if ((app->present & (1u << WM_OUCH_TAG_PRICE_TYPE)) && app->price_type != 'L') {
+        *code = WM_OUCH_REJECT_PEGGING_NOT_ALLOWED;
+        return WM_GW_IN_DROP_PRICE_TYPE;
+    }
+    if ((app->present & (1u << WM_OUCH_TAG_MAX_FLOOR)) && app->max_floor != 0 &&
+        app->max_floor < qty) {
+        *code = WM_OUCH_REJECT_INVALID_MAX_FLOOR;
+        return WM_GW_IN_DROP_RESERVE;
+    }
+    return 0;
+}
+
+/* Price(8) -> ticks; 0 when off tick. */
+static int64_t ticks_of(int64_t price, int64_t tick)
+{
+    if (price <= 0 || price % tick != 0)
+        return 0;
+    return price / tick;
+}
+
+static int map_enter(struct wm_gw *gw, struct wm_gw_session *s, uint64_t ts,
+                     const struct wm_ouch_enter_order *o, struct wm_cmd *cmd,
+                     struct wm_ouch_out *reply)
+{
+    uint16_t code = 0;
+    const struct wm_gw_instrument *ins = by_symbol(gw, o->symbol);
+    if (!ins)
+        return refuse(gw, WM_GW_IN_DROP_UNKNOWN_SYMBOL, ts, reply, o->user_ref_num,
+                      WM_OUCH_REJECT_INVALID_SYMBOL, o->cl_ord_id);
+    int64_t ticks = ticks_of(o->price, ins->tick);
+    if (!ticks)
+        return refuse(gw, WM_GW_IN_DROP_PRICE_OFF_TICK, ts, reply, o->user_ref_num,
+                      WM_OUCH_REJECT_INVALID_PRICE, o->cl_ord_id);
+    int tif = tif_of(o->time_in_force);
+    if (!tif)
+        return refuse(gw, WM_GW_IN_DROP_UNSUPPORTED_TIF, ts, reply, o->user_ref_num,
+                      WM_OUCH_REJECT_OTHER, o->cl_ord_id);
+    if (o->display == 'N')
+        return refuse(gw, WM_GW_IN_DROP_HIDDEN, ts, reply, o->user_ref_num,
+                      WM_OUCH_REJECT_INVALID_DISPLAY, o->cl_ord_id);
+    int r = check_appendage(&o->app, o->quantity, &code);
+    if (r)
+        return refuse(gw, r, ts, reply, o->user_ref_num, code, o->cl_ord_id);
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->ts = ts;
+    cmd->type = WM_CMD_NEW;
+    cmd->client_id = o->user_ref_num;
+    cmd->session = s->session;
+    cmd->account = gw->cfg.account_per_session ? s->session : 0;
+    cmd->instrument = ins->instrument;
+    cmd->side = o->side == 'B' ? WM_SIDE_BUY : WM_SIDE_SELL;
+    cmd->ord_type = WM_ORD_LIMIT;
+    cmd->tif = (uint8_t)tif;
+    cmd->price = ticks;
+    cmd->qty = o->quantity;
+    cmd->stp = gw->cfg.stp;
+    if (o->app.present & (1u << WM_OUCH_TAG_MIN_QTY))
+        cmd->min_qty = o->app.min_qty;
+    if ((o->app.present & (1u << WM_OUCH_TAG_POST_ONLY)) && o->app.post_only == 'P')
+        cmd->flags = WM_CMDF_POST_ONLY;
+    return 0;
+}
+
+/* The live order (session, user ref) from the matcher, or 0 fields. */
+static int lookup(const struct wm_gw *gw, uint32_t session, uint32_t user_ref,
+                  struct wm_order_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    if (!gw->cfg.matcher)
+        return -ENOENT;
+    return wm_matcher_order_info(gw->cfg.matcher, session, user_ref, info);
+}
+
+static int map_replace(struct wm_gw *gw, struct wm_gw_session *s, uint64_t ts,
+                       const struct wm_ouch_replace_order *o, struct wm_cmd *cmd,
+                       struct wm_ouch_out *reply)
+{
+    struct wm_order_info info;
+    uint16_t code = 0;
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->ts = ts;
+    cmd->type = WM_CMD_REPLACE;
+    cmd->session = s->session;
+    cmd->client_id = o->orig_user_ref_num;
+    cmd->new_client_id = o->user_ref_num;
+    cmd->qty = o->quantity;
+    if (lookup(gw, s->session, o->orig_user_ref_num, &info) != 0) {
+        /* Unknown order: the matcher refuses it (unknown_order -> Cancel
+         * Reject), so the command stream stays a full record. */
+        cmd->price = 0;
+        return 0;
+    }
+    const struct wm_gw_instrument *ins = by_id(gw, info.instrument);
+    if (!ins)
+        return refuse(gw, WM_GW_IN_DROP_UNKNOWN_SYMBOL, ts, reply, o->user_ref_num,
+                      WM_OUCH_REJECT_INVALID_SYMBOL, o->cl_ord_id);
+    int64_t ticks = ticks_of(o->price, ins->tick);
+    if (!ticks)
+        return refuse(gw, WM_GW_IN_DROP_PRICE_OFF_TICK, ts, reply, o->user_ref_num,
+                      WM_OUCH_REJECT_INVALID_PRICE, o->cl_ord_id);
+    int tif = tif_of(o->time_in_force);
+    if (!tif || tif != info.tif)      /* the matcher keeps the order's TIF */
+        return refuse(gw, WM_GW_IN_DROP_UNSUPPORTED_TIF, ts, reply, o->user_ref_num,
+                      WM_OUCH_REJECT_REPLACE_NOT_ALLOWED, o->cl_ord_id);
+    if (o->display == 'N')
+        return refuse(gw, WM_GW_IN_DROP_HIDDEN, ts, reply, o->user_ref_num,
+                      WM_OUCH_REJECT_INVALID_DISPLAY, o->cl_ord_id);
+    int r = check_appendage(&o->app, o->quantity, &code);
+    if (r)
+        return refuse(gw, r, ts, reply, o->user_ref_num, code, o->cl_ord_id);
+    cmd->instrument = info.instrument;
+    cmd->price = ticks;
+    return 0;
+}
+
+/* Cancel 'X' (qty 0: cancel; qty > 0: reduce the open quantity to qty, an
+ * in-place REPLACE at the same price and id). */
+static int map_reduce(struct wm_gw *gw, struct wm_gw_session *s, uint64_t ts, uint32_t user_ref,
+                      uint32_t qty, struct wm_cmd *cmd)
+{
+    struct wm_order_info info;
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->ts = ts;
+    cmd->session = s->session;
+    cmd->client_id = user_ref;
+    int found = lookup(gw, s->session, user_ref, &info) == 0;
+    if (found)
+        cmd->instrument = info.instrument;
+    if (qty == 0) {
+        cmd->type = WM_CMD_CANCEL;
+        return 0;
+    }
+    cmd->type = WM_CMD_REPLACE;
+    cmd->new_client_id = user_ref;
+    if (found) {
+        cmd->price = info.price;
+        /* Reduce only: a "reduction" to at least the open quantity leaves it. */
+        cmd->qty = (int64_t)qty < info.qty ? (int64_t)qty : info.qty;
+    } else {
+        cmd->qty = qty;       /* the matcher answers unknown_order */
+    }
+    return 0;
+}
+
+static int map_mass_cancel(struct wm_gw *gw, struct wm_gw_session *s, uint64_t ts,
+                           const struct wm_ouch_mass_cancel *o, struct wm_cmd *cmd,
+                           struct wm_ouch_out *reply)
+{
+    if (o->app.present & (1u << WM_OUCH_TAG_SIDE))
+        return refuse(gw, WM_GW_IN_DROP_MASS_CANCEL_SIDE, ts, reply, o->user_ref_num,
+                      WM_OUCH_REJECT_CANCEL_NOT_ALLOWED, NULL);
+    memset(cmd, 0, sizeof(*cmd));
+    cmd->ts = ts;
+    cmd->type = WM_CMD_MASS_CANCEL;
+    cmd->session = s->session;
+    if (symbol_blank(o->symbol)) {
+        cmd->flags = WM_CMDF_ALL_INSTRUMENTS;
+        return 0;
+    }
+    const struct wm_gw_instrument *ins = by_symbol(gw, o->symbol);
+    if (!ins)
+        return refuse(gw, WM_GW_IN_DROP_UNKNOWN_SYMBOL, ts, reply, o->user_ref_num,
+                      WM_OUCH_REJECT_INVALID_SYMBOL, NULL);
+    cmd->instrument = ins->instrument;
+    return 0;
+}
+
+/* The UserRefNum a message consumes (0: none). */
+static uint32_t user_ref_of(const struct wm_ouch_in *in)
+{
+    switch (in->type) {
+    case 'O': return in->u.enter.user_ref_num;
+    case 'U': return in->u.replace.user_ref_num;
+    case 'C': return in->u.mass_cancel.user_ref_num;
+    default: return 0;      /* Cancel and Modify name an existing order */
+    }
+}
+
+int wm_gw_ouch_to_cmd(struct wm_gw *gw, uint32_t session, uint64_t ts,
+                      const struct wm_ouch_in *in, struct wm_cmd *cmd,
+                      struct wm_ouch_out *reply)
+{
+    if (!gw || !in || !cmd)
+        return -EINVAL;
+    if (reply)
+        memset(reply, 0, sizeof(*reply));
+    struct wm_gw_session *s = wm_gw_find_session(gw, session);
+    if (!s)
+        return count(gw, WM_GW_IN_DROP_UNKNOWN_SESSION);
+    uint32_t ref = user_ref_of(in);
+    if (ref) {
+        if (ref < s->next_user_ref)
+            return refuse(gw, WM_GW_IN_DROP_USER_REF_NOT_INCREASING, ts, reply, ref,
+                          WM_OUCH_REJECT_OTHER,
+                          in->type == 'O'   ? in->u.enter.cl_ord_id
+                          : in->type == 'U' ? in->u.replace.cl_ord_id
+                                            : NULL);
+        s->next_user_ref = ref == UINT32_MAX ? UINT32_MAX : ref + 1;
+    }
+    int r;
+    switch (in->type) {
+    case 'O': r = map_enter(gw, s, ts, &in->u.enter, cmd, reply); break;
+    case 'U': r = map_replace(gw, s, ts, &in->u.replace, cmd, reply); break;
+    case 'X':
+        r = map_reduce(gw, s, ts, in->u.cancel.user_ref_num, in->u.cancel.quantity, cmd);
+        break;
+    case 'M':
+        /* The matcher's events cannot tell a Modify from a Cancel to a
+         * quantity, so Order Modified could not be answered: refused, the
+         * client uses Cancel Order with a quantity instead. */
+        if (reply) {
+            uint64_t ns = to_ns(gw, ts);
+            reply->type = 'I';
+            reply->timestamp = ns == UINT64_MAX ? 0 : ns;
+            reply->u.cancel_reject.user_ref_num = in->u.modify.user_ref_num;
+        }
+        return count(gw, WM_GW_IN_DROP_MODIFY);
+    case 'C': r = map_mass_cancel(gw, s, ts, &in->u.mass_cancel, cmd, reply); break;
+    case 'Q':
+        if (reply) {
+            uint64_t ns = to_ns(gw, ts);
+            reply->type = 'Q';
+            reply->timestamp = ns == UINT64_MAX ? 0 : ns;
+            reply->u.account.next_user_ref_num = s->next_user_ref;
+        }
+        return count(gw, WM_GW_IN_REPLIES);
+    default: return count(gw, WM_GW_IN_DROP_UNKNOWN_TYPE);
+    }
+    if (r == 0)
+        count(gw, WM_GW_IN_COMMANDS);
+    return r;
+}
+
+/* ---- event -> ITCH ---------------------------------------------------- */
+
+static char side_char(uint8_t flags)
+{
+    return (flags & WM_EVF_SIDE_MASK) == WM_SIDE_BUY ? 'B' : 'S';
+}
+
+static int ev_price(const struct wm_gw_instrument *ins, int64_t ticks, int64_t max, int64_t *out)
+{
+    if (ticks <= 0 || ticks > max / ins->tick)
+        return -1;
+    *out = ticks * ins->tick;
+    return 0;
+}
+
+int wm_gw_event_itch(struct wm_gw *gw, const struct wm_event *ev, struct wm_itch_msg *m)
+{
+    if (!gw || !ev || !m)
+        return -EINVAL;
+    int maker = ev->type == WM_EV_EXECUTED && (ev->flags & WM_EVF_MAKER);
+    int resting_cxl = ev->type == WM_EV_CANCELLED && (ev->flags & WM_EVF_RESTING);
+    if (ev->type != WM_EV_BOOKED && ev->type != WM_EV_STATE && !maker && !resting_cxl)
+        return count(gw, WM_GW_ITCH_NOT_MARKET_DATA);
+    if (ev->type != WM_EV_STATE && ev->order_ref == 0)
+        return count(gw, WM_GW_ITCH_DROP_UNENCODABLE);
+    const struct wm_gw_instrument *ins = by_id(gw, ev->instrument);
+    if (!ins)
+        return count(gw, WM_GW_ITCH_DROP_UNKNOWN_INSTRUMENT);
+    uint64_t ns = to_ns(gw, ev->ts);
+    if (ns == UINT64_MAX)
+        return count(gw, WM_GW_ITCH_DROP_BAD_TIMESTAMP);
+    memset(m, 0, sizeof(*m));
+    m->stock_locate = ins->stock_locate;
+    m->timestamp = ns;
+    int64_t price = 0;
+    if (ev->type == WM_EV_BOOKED) {
+        if (ev_price(ins, ev->price, WM_ITCH_PRICE_MAX, &price) || ev->qty <= 0 ||
+            ev->qty > UINT32_MAX)
+            return count(gw, WM_GW_ITCH_DROP_UNENCODABLE);
+        m->type = 'A';
+        m->u.add.order_ref = ev->order_ref;
+        m->u.add.side = side_char(ev->flags);
+        m->u.add.shares = (uint32_t)ev->qty;
+        memcpy(m->u.add.stock, ins->symbol, 8);
+        m->u.add.price = (uint32_t)price;
+    } else if (maker) {
+        if (ev->qty <= 0 || ev->qty > UINT32_MAX)
+            return count(gw, WM_GW_ITCH_DROP_UNENCODABLE);
+        m->type = 'E';     /* the fill price is always the maker's own price */
+        m->u.executed.order_ref = ev->order_ref;
+        m->u.executed.shares = (uint32_t)ev->qty;
+        m->u.executed.match_number = ev->aux;
+    } else if (resting_cxl && (ev->flags & WM_EVF_PARTIAL)) {
+        if (ev->qty <= 0 || ev->qty > UINT32_MAX)
+            return count(gw, WM_GW_ITCH_DROP_UNENCODABLE);
+        m->type = 'X';
+        m->u.cancel.order_ref = ev->order_ref;
+        m->u.cancel.shares = (uint32_t)ev->qty;
+    } else if (resting_cxl) {
+        m->type = 'D';
+        m->u.del.order_ref = ev->order_ref;
+    } else {   /* STATE */
+        m->type = 'H';
+        memcpy(m->u.trading_action.stock, ins->symbol, 8);
+        m->u.trading_action.trading_state = ev->aux == WM_STATE_OPEN ? 'T' : 'H';
+        m->u.trading_action.reserved = ' ';
+        memset(m->u.trading_action.reason, ' ', 4);
+    }
+    return 0;
+}
+
+int wm_gw_publish_itch(struct wm_gw *gw, const struct wm_event *ev, struct wm_mold_builder *b)
+{
+    struct wm_itch_msg m;
+    if (!b)
+        return -EINVAL;
+    int r = wm_gw_event_itch(gw, ev, &m);
+    if (r)
+        return r;
+    r = wm_mold_builder_add_itch(b, &m);
+    if (r == -ENOBUFS)
+        return r;
+    if (r)
+        return count(gw, WM_GW_ITCH_DROP_UNENCODABLE);
+    return count(gw, WM_GW_ITCH_MESSAGES), 0;
+}
+
+/* ---- event -> OUCH outbound ------------------------------------------- */
+
+static char tif_char(uint8_t tif)
+{
+    return tif == WM_TIF_IOC || tif == WM_TIF_FOK ? '3' : '0';
+}
+
+static int fill_order(const struct wm_gw_instrument *ins, const struct wm_event *ev,
+                      char *side, uint32_t *qty, char symbol[8], int64_t *price)
+{
+    if (ev->qty < 0 || ev->qty > WM_OUCH_MAX_QUANTITY ||
+        ev_price(ins, ev->price, WM_OUCH_PRICE_MAX, price))
+        return -1;
+    *side = side_char(ev->flags);
+    *qty = (uint32_t)ev->qty;
+    memcpy(symbol, ins->symbol, 8);
+    return 0;
+}
+
+int wm_gw_event_ouch(struct wm_gw *gw, const struct wm_event *ev, struct wm_ouch_out *m)
+{
+    if (!gw || !ev || !m)
+        return -EINVAL;
+    uint8_t cmd_type = ev->flags >> WM_EVF_CMD_SHIFT;
+    switch (ev->type) {
+    case WM_EV_ACCEPTED:
+    case WM_EV_EXECUTED:
+    case WM_EV_REPLACED:
+        break;
+    case WM_EV_CANCELLED:
+        if (ev->aux == WM_CXL_REPLACED) {  /* the REPLACED that follows tells it */
+            gw->replaced_session = ev->session;
+            gw->replaced_client_id = ev->client_id;
+            gw->replaced_qty = (ev->flags & WM_EVF_PARTIAL) ? ev->qty : 0;
+            return count(gw, WM_GW_OUCH_NOT_FOR_CLIENT);
+        }
+        break;
+    case WM_EV_REJECTED:
+        if (cmd_type == WM_CMD_NEW || cmd_type == WM_CMD_CANCEL || cmd_type == WM_CMD_REPLACE)
+            break;
+        return count(gw, WM_GW_OUCH_NOT_FOR_CLIENT);
+    default:
+        return count(gw, WM_GW_OUCH_NOT_FOR_CLIENT);
+    }
+    if (ev->session == 0 || ev->client_id == 0 || ev->client_id > UINT32_MAX)
+        return count(gw, WM_GW_OUCH_DROP_UNKNOWN_SESSION);
+    uint64_t ns = to_ns(gw, ev->ts);
+    if (ns == UINT64_MAX)
+        return count(gw, WM_GW_OUCH_DROP_BAD_TIMESTAMP);
+    memset(m, 0, sizeof(*m));
+    m->timestamp = ns;
+    uint32_t ref = (uint32_t)ev->client_id;
+    const struct wm_gw_instrument *ins = by_id(gw, ev->instrument);
+    switch (ev->type) {
+    case WM_EV_ACCEPTED: {
+        struct wm_ouch_order_accepted *a = &m->u.accepted;
+        if (!ins)
+            return count(gw, WM_GW_OUCH_DROP_UNKNOWN_INSTRUMENT);
+        if (fill_order(ins, ev, &a->side, &a->quantity, a->symbol, &a->price) || ev->qty == 0)
+            return count(gw, WM_GW_OUCH_DROP_UNENCODABLE);
+        m->type = 'A';
+        a->user_ref_num = ref;
+        a->time_in_force = tif_char((uint8_t)ev->aux);
+        a->display = 'Y';
+        a->order_ref = ev->order_ref;
+        a->capacity = 'A';
+        a->iso = 'N';
+        a->cross_type = 'N';
+        a->order_state = 'L';
+        memset(a->cl_ord_id, ' ', WM_OUCH_CLORDID_LEN);
+        if ((ev->aux >> 16) & WM_CMDF_POST_ONLY) {
+            a->app.present = 1u << WM_OUCH_TAG_POST_ONLY;
+            a->app.post_only = 'P';
+        }
+        break;
+    }
+    case WM_EV_REPLACED: {
+        struct wm_ouch_order_replaced *p = &m->u.replaced;
+        if (ev->aux == ev->client_id) {
+            /* Same id: a Cancel Order to a quantity (an in-place decrease).
+             * Answered as OUCH does, Order Canceled with the decrement. */
+            int64_t dec = gw->replaced_session == ev->session &&
+                                  gw->replaced_client_id == ev->client_id
+                              ? gw->replaced_qty
+                              : 0;
+            gw->replaced_qty = 0;
+            if (dec <= 0)
+                return count(gw, WM_GW_OUCH_NOT_FOR_CLIENT);   /* nothing changed */
+            if (dec > WM_OUCH_MAX_QUANTITY)
+                return count(gw, WM_GW_OUCH_DROP_UNENCODABLE);
+            m->type = 'C';
+            m->u.canceled.user_ref_num = ref;
+            m->u.canceled.quantity = (uint32_t)dec;
+            m->u.canceled.reason = 'U';
+            break;
+        }
+        if (!ins)
+            return count(gw, WM_GW_OUCH_DROP_UNKNOWN_INSTRUMENT);
+        if (fill_order(ins, ev, &p->side, &p->quantity, p->symbol, &p->price) ||
+            ev->aux == 0 || ev->aux > UINT32_MAX)
+            return count(gw, WM_GW_OUCH_DROP_UNENCODABLE);
+        m->type = 'U';
+        p->orig_user_ref_num = (uint32_t)ev->aux;
+        p->user_ref_num = ref;
+        p->time_in_force = '0';
+        p->display = 'Y';
+        p->order_ref = ev->order_ref;
+        p->capacity = 'A';
+        p->iso = 'N';
+        p->cross_type = 'N';
+        p->order_state = ev->qty > 0 ? 'L' : 'D';
+        memset(p->cl_ord_id, ' ', WM_OUCH_CLORDID_LEN);
+        break;
+    }
+    case WM_EV_EXECUTED: {
+        struct wm_ouch_order_executed *e = &m->u.executed;
+        if (!ins)
+            return count(gw, WM_GW_OUCH_DROP_UNKNOWN_INSTRUMENT);
+        if (ev->qty <= 0 || ev->qty > WM_OUCH_MAX_QUANTITY ||
+            ev_price(ins, ev->price, WM_OUCH_PRICE_MAX, &e->price) || ev->aux == 0)
+            return count(gw, WM_GW_OUCH_DROP_UNENCODABLE);
+        m->type = 'E';
+        e->user_ref_num = ref;
+        e->quantity = (uint32_t)ev->qty;
+        e->liquidity_flag = (ev->flags & WM_EVF_MAKER) ? 'A' : 'R';
+        e->match_number = ev->aux;
+        break;
+    }
+    case WM_EV_CANCELLED:
+        if (ev->qty <= 0 || ev->qty > WM_OUCH_MAX_QUANTITY)
+            return count(gw, WM_GW_OUCH_DROP_UNENCODABLE);
+        m->type = 'C';
+        m->u.canceled.user_ref_num = ref;
+        m->u.canceled.quantity = (uint32_t)ev->qty;
+        m->u.canceled.reason = wm_gw_ouch_cancel_reason((uint32_t)ev->aux);
+        break;
+    default: /* REJECTED */
+        if (cmd_type != WM_CMD_NEW && ev->aux == WM_REJ_UNKNOWN_ORDER) {
+            m->type = 'I';
+            m->u.cancel_reject.user_ref_num = ref;
+        } else {
+            m->type = 'J';
+            m->u.rejected.user_ref_num = ref;
+            m->u.rejected.reason = wm_gw_ouch_reject_code((uint32_t)ev->aux);
+            memset(m->u.rejected.cl_ord_id, ' ', WM_OUCH_CLORDID_LEN);
+        }
+        break;
+    }
+    return 0;
+}
+
+int wm_gw_publish_ouch(struct wm_gw *gw, const struct wm_event *ev)
+{
+    struct wm_ouch_out m;
+    int r = wm_gw_event_ouch(gw, ev, &m);
+    if (r)
+        return r;
+    struct wm_gw_session *s = wm_gw_find_session(gw, ev->session);
+    if (!s || !s->builder)
+        return count(gw, WM_GW_OUCH_DROP_UNKNOWN_SESSION);
+    r = wm_mold_builder_add_ouch(s->builder, &m);
+    if (r == -ENOBUFS)
+        return r;
+    if (r)
+        return count(gw, WM_GW_OUCH_DROP_UNENCODABLE);
+    return count(gw, WM_GW_OUCH_MESSAGES), 0;
+}

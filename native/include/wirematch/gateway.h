@@ -1,0 +1,159 @@
+/* wirematch/gateway.h - the mapping between the wire codecs and the matcher.
+ *
+ *   OUCH 5.0 inbound (decoded)  -> struct wm_cmd          wm_gw_ouch_to_cmd
+ *   struct wm_event             -> ITCH 5.0 (market data) wm_gw_event_itch / wm_gw_publish_itch
+ *   struct wm_event             -> OUCH 5.0 outbound      wm_gw_event_ouch / wm_gw_publish_ouch
+ *
+ * The tables (instruments by symbol, client sessions) are fixed-capacity
+ * arrays inside struct wm_gw, filled at start; nothing is allocated per
+ * message.  One owner thread: the matcher's (cancel and replace look the
+ * order up in the matcher to find its instrument and price).
+ *
+ * Every function returns 0 when it produced its output, a positive reason
+ * (enum wm_gw_counter, counted in gw->counts) when it produced nothing, or
+ * -EINVAL (NULL argument) / -ENOBUFS (the builder's packet is full: flush it
+ * and call again; nothing counted).  Mapping rules: docs/protocol.md,
+ * "Mapping to the matcher".
+ */
+#ifndef WIREMATCH_GATEWAY_H
+#define WIREMATCH_GATEWAY_H
+
+#include "wirematch/common.h"
+#include "wirematch/mold.h"
+#include "wirematch/ouch.h"
+#include "wirematch/itch.h"
+#include "wirematch/matcher.h"
+
+#ifndef WM_COUNTER_ENUM
+#define WM_COUNTER_ENUM(id, name) id,
+#define WM_COUNTER_NAME(id, name) name,
+#endif
+
+/* Index 0 is "ok".  Names without "drop" are not drops (outputs, or events
+ * that have no message in that protocol by design). */
+#define WM_GW_COUNTERS(X)                                                      \
+    X(WM_GW_OK, "ok")                                                          \
+    /* OUCH inbound -> command */                                              \
+    X(WM_GW_IN_COMMANDS, "gw_in_commands")                                     \
+    X(WM_GW_IN_REPLIES, "gw_in_replies")                                       \
+    X(WM_GW_IN_DROP_UNKNOWN_SESSION, "gw_in_drop_unknown_session")             \
+    X(WM_GW_IN_DROP_UNKNOWN_TYPE, "gw_in_drop_unknown_type")                   \
+    X(WM_GW_IN_DROP_USER_REF_NOT_INCREASING, "gw_in_drop_user_ref_not_increasing") \
+    X(WM_GW_IN_DROP_UNKNOWN_SYMBOL, "gw_in_drop_unknown_symbol")               \
+    X(WM_GW_IN_DROP_PRICE_OFF_TICK, "gw_in_drop_price_off_tick")               \
+    X(WM_GW_IN_DROP_UNSUPPORTED_TIF, "gw_in_drop_unsupported_tif")             \
+    X(WM_GW_IN_DROP_HIDDEN, "gw_in_drop_hidden_display")                       \
+    X(WM_GW_IN_DROP_PRICE_TYPE, "gw_in_drop_unsupported_price_type")           \
+    X(WM_GW_IN_DROP_RESERVE, "gw_in_drop_reserve_order")                       \
+    X(WM_GW_IN_DROP_MODIFY, "gw_in_drop_modify_unsupported")              \
+    X(WM_GW_IN_DROP_MASS_CANCEL_SIDE, "gw_in_drop_mass_cancel_by_side")        \
+    /* event -> ITCH */                                                        \
+    X(WM_GW_ITCH_MESSAGES, "gw_itch_messages")                                 \
+    X(WM_GW_ITCH_NOT_MARKET_DATA, "gw_itch_not_market_data")                   \
+    X(WM_GW_ITCH_DROP_UNKNOWN_INSTRUMENT, "gw_itch_drop_unknown_instrument")   \
+    X(WM_GW_ITCH_DROP_BAD_TIMESTAMP, "gw_itch_drop_bad_timestamp")             \
+    X(WM_GW_ITCH_DROP_UNENCODABLE, "gw_itch_drop_unencodable")                 \
+    /* event -> OUCH outbound */                                               \
+    X(WM_GW_OUCH_MESSAGES, "gw_ouch_messages")                                 \
+    X(WM_GW_OUCH_NOT_FOR_CLIENT, "gw_ouch_not_for_client")                     \
+    X(WM_GW_OUCH_DROP_UNKNOWN_SESSION, "gw_ouch_drop_unknown_session")         \
+    X(WM_GW_OUCH_DROP_UNKNOWN_INSTRUMENT, "gw_ouch_drop_unknown_instrument")   \
+    X(WM_GW_OUCH_DROP_BAD_TIMESTAMP, "gw_ouch_drop_bad_timestamp")             \
+    X(WM_GW_OUCH_DROP_UNENCODABLE, "gw_ouch_drop_unencodable")
+
+enum wm_gw_counter { WM_GW_COUNTERS(WM_COUNTER_ENUM) WM_GW_N_COUNTERS };
+
+enum {
+    WM_GW_MAX_INSTRUMENTS = 64,
+    WM_GW_MAX_SESSIONS = 256
+};
+
+/* One instrument: its OUCH/ITCH symbol, the matcher's instrument id, the
+ * ITCH Stock Locate, and the tick in Price(4) units (100 = one cent). */
+struct wm_gw_instrument {
+    char     symbol[8];         /* as on the wire: left-justified, space padded */
+    uint16_t instrument;        /* matcher instrument id */
+    uint16_t stock_locate;      /* ITCH Stock Locate */
+    uint32_t reserved;
+    int64_t  tick;              /* > 0: wire_price = ticks * tick */
+};
+
+/* One client session: the matcher's session id, the builder of its outbound
+ * OUCH stream (may be NULL: wm_gw_event_ouch only), and the next UserRefNum
+ * it may use (Account Query; inbound UserRefNums must not go down). */
+struct wm_gw_session {
+    uint32_t session;
+    uint32_t next_user_ref;
+    struct wm_mold_builder *builder;
+};
+
+/* Event ts -> ns since midnight: ts_to_ns(ts_ctx, ts) when set, else
+ * ts + ts_offset_ns.  A result not below a day is a counted drop. */
+struct wm_gw_config {
+    const struct wm_matcher *matcher;   /* for cancel/replace lookups (NULL: none) */
+    uint64_t (*ts_to_ns)(void *ctx, uint64_t ts);
+    void    *ts_ctx;
+    int64_t  ts_offset_ns;
+    uint32_t account_per_session;       /* 1: cmd.account = session (STP group) */
+    uint8_t  stp;                       /* enum wm_stp for every NEW */
+    uint8_t  reserved[3];
+};
+
+struct wm_gw {
+    struct wm_gw_config cfg;
+    uint32_t n_instruments;
+    uint32_t n_sessions;
+    struct wm_gw_instrument instruments[WM_GW_MAX_INSTRUMENTS];
+    struct wm_gw_session sessions[WM_GW_MAX_SESSIONS];
+    uint64_t counts[WM_GW_N_COUNTERS];
+    /* The last CANCELLED(replaced) seen by wm_gw_event_ouch, for the
+     * REPLACED that follows it (an in-place decrease is answered with its
+     * decrement). */
+    uint32_t replaced_session;
+    uint32_t reserved;
+    uint64_t replaced_client_id;
+    int64_t  replaced_qty;
+};
+
+uint32_t wm_gw_counter_count(void);
+const char *wm_gw_counter_name(uint32_t idx);   /* NULL past the end */
+
+/* 0 or -EINVAL (cfg NULL).  Clears the tables and counters. */
+int wm_gw_init(struct wm_gw *gw, const struct wm_gw_config *cfg);
+/* symbol: up to 8 characters (NUL-terminated or 8 bytes), valid OUCH symbol.
+ * 0, -EINVAL (bad symbol or tick), -EEXIST (symbol or instrument known),
+ * -ENOSPC (table full). */
+int wm_gw_add_instrument(struct wm_gw *gw, const char *symbol, uint16_t instrument,
+                         uint16_t stock_locate, int64_t tick);
+/* 0, -EEXIST, -ENOSPC, -EINVAL (session 0). */
+int wm_gw_add_session(struct wm_gw *gw, uint32_t session, struct wm_mold_builder *builder);
+/* The session's entry, or NULL. */
+struct wm_gw_session *wm_gw_find_session(struct wm_gw *gw, uint32_t session);
+
+/* A decoded OUCH inbound message of `session`, received at ts, to a matcher
+ * command.  Returns 0 with *cmd filled, or a reason; when the protocol has
+ * an answer (Rejected Order, Account Query Response) it is in *reply
+ * (reply->type != 0), for the session's outbound stream. */
+int wm_gw_ouch_to_cmd(struct wm_gw *gw, uint32_t session, uint64_t ts,
+                      const struct wm_ouch_in *in, struct wm_cmd *cmd,
+                      struct wm_ouch_out *reply);
+
+/* An event to its ITCH message (0, *out filled) or a reason
+ * (gw_itch_not_market_data for events without one). */
+int wm_gw_event_itch(struct wm_gw *gw, const struct wm_event *ev, struct wm_itch_msg *out);
+/* The same, appended to the feed's builder.  -ENOBUFS: flush and retry. */
+int wm_gw_publish_itch(struct wm_gw *gw, const struct wm_event *ev, struct wm_mold_builder *b);
+
+/* An event to the OUCH message for the owning session (0, *out filled) or a
+ * reason (gw_ouch_not_for_client for events without one). */
+int wm_gw_event_ouch(struct wm_gw *gw, const struct wm_event *ev, struct wm_ouch_out *out);
+/* The same, appended to the owning session's builder (-ENOBUFS: flush that
+ * session's builder, wm_gw_find_session(gw, ev->session)->builder, and retry). */
+int wm_gw_publish_ouch(struct wm_gw *gw, const struct wm_event *ev);
+
+/* OUCH Rejected Order code for a matcher reject reason. */
+uint16_t wm_gw_ouch_reject_code(uint32_t matcher_reason);
+/* OUCH Order Canceled reason letter for a matcher cancel reason. */
+char wm_gw_ouch_cancel_reason(uint32_t matcher_reason);
+
+#endif

@@ -1,0 +1,465 @@
+"""The gateway's mappings (native/codec/gateway.c): every OUCH inbound type to
+the matcher command it becomes (or its counted refusal and reply), every
+matcher event type to the ITCH and OUCH messages it becomes (their bytes read
+back with the Scapy layers, written independently of the C codecs), and
+arbitrary input counted, never a crash."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline import codec
+from pipeline.gateway import Gateway, Stream, counter_name
+from pipeline.matcher import (
+    ALL_INSTRUMENTS,
+    BUY,
+    CANCEL_REASON,
+    CMD_CANCEL,
+    CMD_MASS_CANCEL,
+    CMD_NEW,
+    CMD_REPLACE,
+    DAY,
+    EV,
+    EVENT_DTYPE,
+    IOC,
+    LIMIT,
+    POST_ONLY,
+    REJECT,
+    SELL,
+    InstrumentRules,
+    Matcher,
+)
+from pipeline.native import ffi, lib
+from pipeline.protocols import itch as sitch
+from pipeline.protocols import ouch as souch
+
+INS = 3
+LOCATE = 7
+TICK = 100
+T0 = 36_000_000_000_000  # 10:00:00
+
+
+def make(account_per_session: bool = True, ts_offset_ns: int = 0) -> tuple[Gateway, Matcher]:
+    m = Matcher(max_instruments=8, max_orders=256)
+    m.add_instrument(InstrumentRules(id=INS, ref_price=10_000, max_levels=64))
+    gw = Gateway(
+        m, Stream("FEED"), ts_offset_ns=ts_offset_ns, account_per_session=account_per_session, stp=0
+    )
+    gw.add_instrument("WMT", INS, LOCATE, TICK)
+    gw.add_instrument("AAPL", 4, 8, 1)
+    gw.add_session(11)
+    gw.add_session(12)
+    return gw, m
+
+
+def enter(ref: int, **over: Any) -> bytes:
+    fields: dict[str, Any] = dict(
+        user_ref_num=ref,
+        side="B",
+        quantity=300,
+        symbol="WMT",
+        price=1_000_000,
+        time_in_force="0",
+        display="Y",
+        capacity="A",
+        iso="N",
+        cross_type="N",
+        cl_ord_id=f"ORD{ref}",
+    )
+    fields.update(over)
+    return codec.encode_ouch_in("O", **fields)
+
+
+def replace(orig: int, new: int, **over: Any) -> bytes:
+    fields: dict[str, Any] = dict(
+        orig_user_ref_num=orig,
+        user_ref_num=new,
+        quantity=200,
+        price=1_000_100,
+        time_in_force="0",
+        display="Y",
+        iso="N",
+        cl_ord_id=f"ORD{new}",
+    )
+    fields.update(over)
+    return codec.encode_ouch_in("U", **fields)
+
+
+def cmd_fields(batch: np.ndarray | None) -> dict[str, int]:
+    assert batch is not None
+    names = batch.dtype.names
+    assert names is not None
+    return {n: int(batch[n][0]) for n in names}
+
+
+# ---- OUCH inbound -> command ------------------------------------------------
+
+
+def test_enter_order_to_new() -> None:
+    gw, _ = make()
+    app = dict(min_qty=100, post_only="P", price_type="L", firm="WMCH")
+    batch, reason, reply = gw.to_cmd(11, T0, enter(5, side="T", app=app))
+    assert reason == "ok" and reply is None
+    c = cmd_fields(batch)
+    assert c["type"] == CMD_NEW and c["client_id"] == 5 and c["session"] == 11
+    assert c["instrument"] == INS and c["side"] == SELL and c["ord_type"] == LIMIT
+    assert c["tif"] == DAY and c["price"] == 10_000 and c["qty"] == 300
+    assert c["min_qty"] == 100 and c["flags"] == POST_ONLY and c["ts"] == T0
+    assert c["account"] == 11 and c["display_qty"] == 0 and c["stp"] == 0
+    batch, _, _ = gw.to_cmd(12, T0, enter(1, symbol="AAPL", price=1_234_567, time_in_force="3"))
+    c = cmd_fields(batch)
+    assert c["side"] == BUY and c["tif"] == IOC and c["instrument"] == 4
+    assert c["price"] == 1_234_567 and c["flags"] == 0 and c["min_qty"] == 0
+    assert gw.counters() == {"gw_in_commands": 2}
+
+
+def test_replace_cancel_and_decrease() -> None:
+    gw, m = make()
+    gw.submit(11, T0, enter(1))
+    batch, reason, _ = gw.to_cmd(11, T0 + 1, replace(1, 2, quantity=250, price=999_900))
+    c = cmd_fields(batch)
+    assert reason == "ok" and c["type"] == CMD_REPLACE and c["client_id"] == 1
+    assert c["new_client_id"] == 2 and c["price"] == 9_999 and c["qty"] == 250
+    assert c["instrument"] == INS and c["session"] == 11
+    # Cancel 'X' with quantity 0: CANCEL, the instrument found in the matcher.
+    c = cmd_fields(gw.to_cmd(11, T0, codec.encode_ouch_in("X", user_ref_num=1, quantity=0))[0])
+    assert c["type"] == CMD_CANCEL and c["client_id"] == 1 and c["instrument"] == INS
+    # Cancel 'X' with a quantity: REPLACE in place (same price and id).
+    c = cmd_fields(gw.to_cmd(11, T0, codec.encode_ouch_in("X", user_ref_num=1, quantity=120))[0])
+    assert c["type"] == CMD_REPLACE and c["client_id"] == c["new_client_id"] == 1
+    assert c["price"] == 10_000 and c["qty"] == 120
+    # ... never an increase: at most the open quantity.
+    c = cmd_fields(gw.to_cmd(11, T0, codec.encode_ouch_in("X", user_ref_num=1, quantity=900))[0])
+    assert c["qty"] == 300
+    # Unknown order: passed on, the matcher answers (Cancel Reject).
+    c = cmd_fields(gw.to_cmd(11, T0, codec.encode_ouch_in("X", user_ref_num=77, quantity=0))[0])
+    assert c["type"] == CMD_CANCEL and c["client_id"] == 77
+    events = m.apply(gw.to_cmd(11, T0, codec.encode_ouch_in("X", user_ref_num=77, quantity=5))[0])
+    assert events["type"].tolist() == [EV["rejected"]]
+    assert int(events["aux"][0]) == REJECT["unknown_order"]
+
+
+def test_mass_cancel_modify_and_account_query() -> None:
+    gw, _ = make()
+    c = cmd_fields(
+        gw.to_cmd(11, T0, codec.encode_ouch_in("C", user_ref_num=1, firm="WMCH", symbol=""))[0]
+    )
+    assert c["type"] == CMD_MASS_CANCEL and c["flags"] == ALL_INSTRUMENTS and c["session"] == 11
+    c = cmd_fields(
+        gw.to_cmd(11, T0, codec.encode_ouch_in("C", user_ref_num=2, firm="WMCH", symbol="WMT"))[0]
+    )
+    assert c["type"] == CMD_MASS_CANCEL and c["flags"] == 0 and c["instrument"] == INS
+    batch, reason, reply = gw.to_cmd(
+        11, T0, codec.encode_ouch_in("C", user_ref_num=3, firm="WMCH", symbol="", app={"side": "B"})
+    )
+    assert batch is None and reason == "gw_in_drop_mass_cancel_by_side"
+    assert reply is not None and reply["type"] == "J"
+    batch, reason, reply = gw.to_cmd(
+        11, T0, codec.encode_ouch_in("M", user_ref_num=1, side="B", quantity=10)
+    )
+    assert batch is None and reason == "gw_in_drop_modify_unsupported"
+    assert reply == {"type": "I", "timestamp": T0, "user_ref_num": 1}
+    batch, reason, reply = gw.to_cmd(11, T0, codec.encode_ouch_in("Q"))
+    assert batch is None and reason == "gw_in_replies"
+    assert reply == {"type": "Q", "timestamp": T0, "next_user_ref_num": 4}
+
+
+def test_refusals_are_counted_with_their_reply() -> None:
+    gw, _ = make()
+    cases: list[tuple[int, bytes, str, int | None]] = [
+        (99, enter(1), "gw_in_drop_unknown_session", None),
+        (11, enter(1, symbol="IBM"), "gw_in_drop_unknown_symbol", 0x17),
+        (11, enter(2, price=1_000_050), "gw_in_drop_price_off_tick", 0x1D),
+        (11, enter(3, time_in_force="6"), "gw_in_drop_unsupported_tif", 0x0F),
+        (11, enter(4, display="N"), "gw_in_drop_hidden_display", 0x03),
+        (11, enter(5, app={"price_type": "M"}), "gw_in_drop_unsupported_price_type", 0x11),
+        (11, enter(6, app={"max_floor": 100}), "gw_in_drop_reserve_order", 0x04),
+        (11, enter(6), "gw_in_drop_user_ref_not_increasing", 0x0F),
+    ]
+    for session, raw, want, code in cases:
+        batch, reason, reply = gw.to_cmd(session, T0, raw)
+        assert batch is None and reason == want, want
+        if code is None:
+            assert reply is None
+        else:
+            assert reply is not None and reply["type"] == "J" and reply["reason"] == code
+            assert reply["cl_ord_id"].strip().startswith("ORD")
+    counts = gw.counters()
+    assert all(counts[w] == 1 for _, _, w, _ in cases)
+    assert "gw_in_commands" not in counts
+    # A replace may not change the TIF (the matcher keeps it): refused.
+    gw.submit(11, T0, enter(10))
+    batch, reason, reply = gw.to_cmd(11, T0, replace(10, 11, time_in_force="3"))
+    assert batch is None and reason == "gw_in_drop_unsupported_tif"
+    assert reply is not None and reply["reason"] == 0x15
+
+
+# ---- events -> ITCH / OUCH --------------------------------------------------
+
+
+def event(type_: str, **fields: int) -> np.ndarray:
+    ev = np.zeros(1, dtype=EVENT_DTYPE)
+    base = dict(seq=1, ts=T0, instrument=INS, session=11, client_id=5, order_ref=42)
+    base.update(fields)
+    for k, v in base.items():
+        ev[k][0] = v
+    ev["type"][0] = EV[type_]
+    return ev
+
+
+def to_itch(gw: Gateway, ev: np.ndarray) -> tuple[str, Any]:
+    msg = ffi.new("struct wm_itch_msg *")
+    r = lib.wm_gw_event_itch(gw.gw, ffi.cast("struct wm_event *", ffi.from_buffer(ev)), msg)
+    if r:
+        return counter_name(r), None
+    raw = codec._encode(lib.wm_itch_encode, msg, "ITCH")
+    return "ok", sitch.dispatch(raw)
+
+
+def to_ouch(gw: Gateway, ev: np.ndarray) -> tuple[str, Any]:
+    msg = ffi.new("struct wm_ouch_out *")
+    r = lib.wm_gw_event_ouch(gw.gw, ffi.cast("struct wm_event *", ffi.from_buffer(ev)), msg)
+    if r:
+        return counter_name(r), None
+    raw = codec._encode(lib.wm_ouch_encode_out, msg, "OUCH")
+    return "ok", souch.dispatch_out(raw)
+
+
+def val(pkt: Any, name: str) -> Any:
+    v = pkt.getfieldval(name)
+    return v.decode().rstrip() if isinstance(v, bytes) else v
+
+
+def fields(pkt: Any, *names: str) -> tuple[Any, ...]:
+    return tuple(val(pkt, n) for n in names)
+
+
+SIDE_SELL = SELL
+MAKER = 4
+RESTING = 4
+PARTIAL = 8
+
+
+def test_booked_and_state_to_itch_only() -> None:
+    gw, _ = make()
+    r, p = to_itch(gw, event("booked", price=10_001, qty=300, flags=SIDE_SELL))
+    assert r == "ok" and isinstance(p, sitch.AddOrder)
+    assert fields(
+        p, "stock_locate", "timestamp", "order_ref", "side", "shares", "stock", "price"
+    ) == (
+        LOCATE,
+        T0,
+        42,
+        "S",
+        300,
+        "WMT",
+        1_000_100,
+    )
+    assert to_ouch(gw, event("booked", price=10_001, qty=300))[0] == "gw_ouch_not_for_client"
+    for state, letter in ((1, "T"), (2, "H"), (3, "H")):
+        r, p = to_itch(gw, event("state", aux=state, qty=1, session=0, client_id=0, order_ref=0))
+        assert r == "ok" and isinstance(p, sitch.StockTradingAction)
+        assert fields(p, "stock", "trading_state") == ("WMT", letter)
+    for t in ("level", "ref_price", "mass_cancelled", "accepted", "rejected", "replaced"):
+        assert to_itch(gw, event(t, price=10_000, qty=1))[0] == "gw_itch_not_market_data", t
+
+
+def test_executions() -> None:
+    gw, _ = make()
+    maker = event("executed", price=10_000, qty=40, aux=9, flags=BUY | MAKER)
+    r, p = to_itch(gw, maker)
+    assert isinstance(p, sitch.OrderExecuted)
+    assert fields(p, "order_ref", "shares", "match_number") == (42, 40, 9)
+    r, p = to_ouch(gw, maker)
+    assert isinstance(p, souch.OrderExecuted)
+    assert fields(p, "user_ref_num", "quantity", "price", "liquidity_flag", "match_number") == (
+        5,
+        40,
+        1_000_000,
+        "A",
+        9,
+    )
+    taker = event("executed", price=10_000, qty=40, aux=9, flags=SELL, session=12, client_id=8)
+    assert to_itch(gw, taker)[0] == "gw_itch_not_market_data"
+    r, p = to_ouch(gw, taker)
+    assert fields(p, "user_ref_num", "liquidity_flag") == (8, "R")
+
+
+def test_cancels() -> None:
+    gw, _ = make()
+    full = event("cancelled", price=10_000, qty=300, aux=CANCEL_REASON["user"], flags=RESTING)
+    r, p = to_itch(gw, full)
+    assert isinstance(p, sitch.OrderDelete) and val(p, "order_ref") == 42
+    r, p = to_ouch(gw, full)
+    assert isinstance(p, souch.OrderCanceled)
+    assert fields(p, "user_ref_num", "quantity", "reason") == (5, 300, "U")
+    part = event("cancelled", price=10_000, qty=50, aux=1, flags=RESTING | PARTIAL)
+    r, p = to_itch(gw, part)
+    assert isinstance(p, sitch.OrderCancel)
+    assert fields(p, "order_ref", "shares") == (42, 50)
+    ioc = event("cancelled", price=10_000, qty=7, aux=CANCEL_REASON["ioc"])
+    assert to_itch(gw, ioc)[0] == "gw_itch_not_market_data"
+    assert val(to_ouch(gw, ioc)[1], "reason") == "I"
+    for reason, letter in (("stp", "Q"), ("close", "E"), ("mass", "U"), ("fok", "I")):
+        ev = event("cancelled", price=10_000, qty=7, aux=CANCEL_REASON[reason])
+        assert val(to_ouch(gw, ev)[1], "reason") == letter
+
+
+def test_replaces() -> None:
+    gw, _ = make()
+    # Priority lost: CANCELLED(replaced) is an ITCH Delete and nothing for OUCH;
+    # REPLACED is an OUCH Order Replaced; the later BOOKED is the Add.
+    cxl = event("cancelled", price=10_000, qty=300, aux=CANCEL_REASON["replaced"], flags=4)
+    assert isinstance(to_itch(gw, cxl)[1], sitch.OrderDelete)
+    assert to_ouch(gw, cxl)[0] == "gw_ouch_not_for_client"
+    rep = event("replaced", order_ref=43, client_id=6, aux=5, price=10_001, qty=200, flags=BUY)
+    r, p = to_ouch(gw, rep)
+    assert isinstance(p, souch.OrderReplaced)
+    assert fields(
+        p, "orig_user_ref_num", "user_ref_num", "side", "quantity", "symbol", "price", "order_ref"
+    ) == (5, 6, "B", 200, "WMT", 1_000_100, 43)
+    assert to_itch(gw, rep)[0] == "gw_itch_not_market_data"
+    # In-place decrease from a Cancel to a quantity (same id): ITCH Order
+    # Cancel, OUCH Order Canceled with the decrement.
+    dec = event("cancelled", price=10_000, qty=80, aux=CANCEL_REASON["replaced"], flags=4 | 8)
+    assert isinstance(to_itch(gw, dec)[1], sitch.OrderCancel)
+    assert to_ouch(gw, dec)[0] == "gw_ouch_not_for_client"
+    same = event("replaced", aux=5, price=10_000, qty=220, flags=BUY | 8)
+    r, p = to_ouch(gw, same)
+    assert isinstance(p, souch.OrderCanceled)
+    assert fields(p, "user_ref_num", "quantity", "reason") == (5, 80, "U")
+    # Replayed without its CANCELLED: nothing changed, nothing to say.
+    assert to_ouch(gw, same)[0] == "gw_ouch_not_for_client"
+
+
+def test_accepted_and_rejected() -> None:
+    gw, _ = make()
+    acc = event(
+        "accepted", price=10_000, qty=300, aux=IOC | LIMIT << 8 | POST_ONLY << 16, flags=BUY
+    )
+    r, p = to_ouch(gw, acc)
+    assert isinstance(p, souch.OrderAccepted)
+    assert fields(
+        p, "user_ref_num", "side", "quantity", "symbol", "price", "time_in_force", "order_ref"
+    ) == (5, "B", 300, "WMT", 1_000_000, "3", 42)
+    assert val(p, "order_state") == "L"
+    assert souch.appendage_fields(p.appendage) == {"post_only": "P"}
+    assert to_itch(gw, acc)[0] == "gw_itch_not_market_data"
+    cases = [
+        (CMD_NEW, "halted", "J", 0x07),
+        (CMD_NEW, "off_tick", "J", 0x1D),
+        (CMD_NEW, "post_only", "J", 0x12),
+        (CMD_CANCEL, "unknown_order", "I", None),
+        (CMD_REPLACE, "unknown_order", "I", None),
+        (CMD_REPLACE, "halted", "J", 0x07),
+    ]
+    for cmd_type, reason, letter, code in cases:
+        ev = event("rejected", order_ref=0, aux=REJECT[reason], flags=cmd_type << 4)
+        r, p = to_ouch(gw, ev)
+        assert r == "ok" and val(p, "type") == letter and val(p, "user_ref_num") == 5
+        if code is not None:
+            assert val(p, "reason") == code
+    mass = event("rejected", aux=REJECT["unknown_instrument"], flags=CMD_MASS_CANCEL << 4)
+    assert to_ouch(gw, mass)[0] == "gw_ouch_not_for_client"
+
+
+def test_timestamps_and_unknowns_are_counted_drops() -> None:
+    gw, _ = make(ts_offset_ns=-T0 + 5)  # event ts T0 -> 5 ns after midnight
+    gw2, _ = make(ts_offset_ns=0)
+    r, p = to_itch(gw, event("booked", price=10_000, qty=1, flags=BUY))
+    assert val(p, "timestamp") == 5
+    late = event("booked", ts=86_400 * 10**9, price=10_000, qty=1, flags=BUY)
+    assert to_itch(gw2, late)[0] == "gw_itch_drop_bad_timestamp"
+    assert to_ouch(gw2, event("executed", ts=86_400 * 10**9, price=1, qty=1, aux=1))[0] == (
+        "gw_ouch_drop_bad_timestamp"
+    )
+    other = event("booked", instrument=5, price=10_000, qty=1, flags=BUY)
+    assert to_itch(gw2, other)[0] == "gw_itch_drop_unknown_instrument"
+    big = event("booked", price=3_000_000_000, qty=1, flags=BUY)  # above ITCH's price range
+    assert to_itch(gw2, big)[0] == "gw_itch_drop_unencodable"
+    huge = event("executed", price=10_000, qty=2_000_000, aux=1)  # above OUCH's quantity
+    assert to_ouch(gw2, huge)[0] == "gw_ouch_drop_unencodable"
+    assert gw2.counters()["gw_itch_drop_bad_timestamp"] == 1
+
+
+# ---- arbitrary input: counted, never a crash --------------------------------
+
+EVENT_FIELDS = st.fixed_dictionaries(
+    {
+        "ts": st.integers(0, 2**64 - 1),
+        "order_ref": st.integers(0, 2**64 - 1),
+        "client_id": st.integers(0, 2**64 - 1),
+        "price": st.integers(-(2**63), 2**63 - 1),
+        "qty": st.integers(-(2**63), 2**63 - 1),
+        "aux": st.integers(0, 2**64 - 1),
+        "session": st.sampled_from([0, 11, 12, 99]),
+        "instrument": st.sampled_from([0, INS, 4, 0xFFFF]),
+        "type": st.integers(0, 255),
+        "flags": st.integers(0, 255),
+    }
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(EVENT_FIELDS)
+def test_any_event_is_published_or_counted(f: dict[str, int]) -> None:
+    gw, _ = make()
+    ev = np.zeros(1, dtype=EVENT_DTYPE)
+    for k, v in f.items():
+        ev[k][0] = v
+    ptr = ffi.cast("struct wm_event *", ffi.from_buffer(ev))
+    before = sum(gw.gw.counts)
+    r = lib.wm_gw_publish_itch(gw.gw, ptr, gw.feed.builder)
+    assert r >= 0
+    r2 = lib.wm_gw_publish_ouch(gw.gw, ptr)
+    assert r2 >= 0
+    assert sum(gw.gw.counts) == before + 2  # each call counted exactly once
+    gw.flush()
+    for raw in gw.feed.packets:
+        for msg in codec.mold_unpack(raw)[3]:
+            codec.decode_itch(msg)  # what it publishes is valid ITCH
+    for s in gw.sessions.values():
+        for raw in s.packets:
+            for msg in codec.mold_unpack(raw)[3]:
+                codec.decode_ouch_out(msg)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["O", "U", "X", "M", "Q", "C"]),
+    st.integers(1, 2**32 - 1),
+    st.integers(0, 1_000_000),
+    st.integers(1, 0x7FFFFFFF),
+    st.sampled_from([11, 12, 99]),
+    st.sampled_from(["0", "3", "5", "6", "E"]),
+)
+def test_any_order_entry_is_mapped_or_counted(
+    t: str, ref: int, qty: int, price: int, session: int, tif: str
+) -> None:
+    gw, m = make()
+    gw.submit(11, T0, enter(1))
+    raw = {
+        "O": lambda: enter(ref, quantity=max(qty, 1), price=price, time_in_force=tif),
+        "U": lambda: replace(1, ref, quantity=max(qty, 1), price=price, time_in_force=tif),
+        "X": lambda: codec.encode_ouch_in("X", user_ref_num=ref % 3, quantity=qty),
+        "M": lambda: codec.encode_ouch_in("M", user_ref_num=ref, side="S", quantity=qty),
+        "Q": lambda: codec.encode_ouch_in("Q"),
+        "C": lambda: codec.encode_ouch_in("C", user_ref_num=ref, firm="F", symbol="WMT"),
+    }[t]
+    try:
+        data = raw()
+    except ValueError:
+        return  # not a valid message (X with user ref 0)
+    before = sum(gw.gw.counts)
+    batch, reason, reply = gw.to_cmd(session, T0, data)
+    assert sum(gw.gw.counts) == before + 1
+    if batch is not None:
+        m.apply(batch)  # the matcher accepts or rejects it, never an error
+    else:
+        assert reason != "ok"
+        if reply is not None:
+            assert reply["type"] in "JIQ"

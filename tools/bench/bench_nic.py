@@ -283,6 +283,11 @@ def echo_once(ctx: BenchContext, host: VethHost, backend: str, opts: str) -> dic
     return json.loads(client.stdout.strip().splitlines()[-1])
 
 
+def _slug(name: str) -> str:
+    """Plain words joined by underscores: `io_uring no_addr` -> `io_uring_no_addr`."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
 def run(ctx: BenchContext) -> list[Row]:
     from pipeline.native import build_dir
 
@@ -309,9 +314,12 @@ def run(ctx: BenchContext) -> list[Row]:
                 time.sleep(0.2)  # a closed io_uring socket lingers a moment
         base = median(rx["socket"])
         for name, *_ in RX_CASES:
-            row = Row("nic", f"rx {name}", "rx pps (veth, AF_XDP sender)", "M/s", median(rx[name]))
+            case = f"rx_{_slug(name)}"
+            row = Row("nic", case, "rx packets (veth, AF_XDP sender)", "M/s", median(rx[name]))
             rows.append(row.with_peer("socket", base) if name != "socket" else row)
-            rows.append(Row("nic", f"rx {name}", "loadgen offered", "M/s", median(offered[name])))
+            rows.append(
+                Row("nic", f"{case}_offered", "loadgen offered", "M/s", median(offered[name]))
+            )
         # Round trips at one packet at a time: receive processing back on the
         # sender's core (no RPS), so it does not compete with the spinning server.
         Path(f"/sys/class/net/{host.host_if}/queues/rx-0/rps_cpus").write_text("0\n")
@@ -326,10 +334,14 @@ def run(ctx: BenchContext) -> list[Row]:
                 print(f"  echo {name:26} p50 {r['p50_us']:.2f} us, p99 {r['p99_us']:.2f} us")
                 time.sleep(0.2)
         for k in ("p50_us", "p99_us"):
-            base = median(lat["socket"][k])
+            base = median(lat["socket"][k]) * 1000
             for name, *_ in ECHO_CASES:
                 row = Row(
-                    "nic", f"echo {name}", f"UDP round trip {k[:3]}", "us", median(lat[name][k])
+                    "nic",
+                    f"echo_{_slug(name)}_{k[:3]}",
+                    "UDP round trip",
+                    "ns",
+                    median(lat[name][k]) * 1000,
                 )
                 rows.append(row.with_peer("socket", base) if name != "socket" else row)
     return rows

@@ -9,19 +9,11 @@
 
 #define HISTORY_MAGIC 0x3154534948484d57ull   /* "WMHHIST1" */
 
-static uint32_t pow2_at_least(uint32_t n)
-{
-    uint32_t p = 2;
-    while (p < n)
-        p <<= 1;
-    return p;
-}
-
 size_t wm_mold_history_memsize(uint32_t max_msgs, uint32_t bytes)
 {
     if (max_msgs < 2 || max_msgs > (1u << 24) || bytes < 0xffffu + 2 || bytes > (1u << 31))
         return 0;
-    size_t n = pow2_at_least(max_msgs);
+    size_t n = wm_pow2_at_least(max_msgs < 2 ? 2 : max_msgs);
     return sizeof(struct wm_mold_history) + n * sizeof(struct wm_mold_history_entry) + bytes;
 }
 
@@ -44,7 +36,7 @@ int wm_mold_history_init(void *mem, size_t memsize, uint32_t max_msgs, uint32_t 
     memset(mem, 0, need);
     struct wm_mold_history *h = mem;
     h->magic = HISTORY_MAGIC;
-    h->max_msgs = pow2_at_least(max_msgs);
+    h->max_msgs = wm_pow2_at_least(max_msgs < 2 ? 2 : max_msgs);
     h->bytes = bytes;
     h->next_seq = first_seq;
     h->entries_offset = sizeof(*h);

@@ -118,14 +118,6 @@ static void uring_close(struct wm_nic_queue *q)
     q->priv = NULL;
 }
 
-static uint32_t pow2_at_least(uint32_t v)
-{
-    uint32_t p = 1;
-    while (p < v)
-        p <<= 1;
-    return p;
-}
-
 static void *map_anon(size_t bytes)
 {
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
@@ -420,7 +412,7 @@ static int setup_ring(struct wm_nic_queue *q, struct uring_q *u)
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
     p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
-    p.cq_entries = pow2_at_least(2 * (o->n_buffers + o->tx_slots));
+    p.cq_entries = wm_pow2_at_least(2 * (o->n_buffers + o->tx_slots));
     if (o->flags & WM_NIC_O_SQPOLL) {
         p.flags |= IORING_SETUP_SQPOLL;
         p.sq_thread_idle = o->sqpoll_idle_ms;
@@ -433,7 +425,7 @@ static int setup_ring(struct wm_nic_queue *q, struct uring_q *u)
         p.flags |= IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_SINGLE_ISSUER;
     if (o->flags & WM_NIC_O_COOP_TASKRUN)
         p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
-    uint32_t entries = pow2_at_least(o->tx_slots + 16);
+    uint32_t entries = wm_pow2_at_least(o->tx_slots + 16);
     int rc = io_uring_queue_init_params(entries, &u->ring, &p);
     if (rc < 0) {
         if (rc == -ENOSYS)

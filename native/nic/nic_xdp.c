@@ -508,14 +508,6 @@ static void xdp_close(struct wm_nic_queue *q)
     q->priv = NULL;
 }
 
-static uint32_t pow2_at_least(uint32_t v)
-{
-    uint32_t p = 1;
-    while (p < v)
-        p <<= 1;
-    return p;
-}
-
 static long free_hugepages(void)
 {
     FILE *f = fopen("/proc/meminfo", "r");
@@ -661,8 +653,8 @@ static int xdp_open(struct wm_nic_queue *q)
         return rc;
     }
     struct xsk_umem_config ucfg = {
-        .fill_size = pow2_at_least(x->n_rx),
-        .comp_size = pow2_at_least(x->n_tx),
+        .fill_size = wm_pow2_at_least(x->n_rx),
+        .comp_size = wm_pow2_at_least(x->n_tx),
         .frame_size = x->frame,
         .frame_headroom = 0,
     };
@@ -685,7 +677,7 @@ static int xdp_open(struct wm_nic_queue *q)
         bind |= XDP_COPY;
     struct xsk_socket_config scfg = {
         .rx_size = ring,
-        .tx_size = pow2_at_least(x->n_tx),
+        .tx_size = wm_pow2_at_least(x->n_tx),
         .libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
         .xdp_flags = x->att->attach_flags,
         .bind_flags = bind,

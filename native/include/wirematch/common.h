@@ -24,6 +24,12 @@
 #  define WM_ALIGNED(n)  __attribute__((aligned(n)))
 #  define WM_CACHE_ALIGNED WM_ALIGNED(WM_CACHE_LINE)
 #  define WM_EXPORT      __attribute__((visibility("default")))
+
+/* The smallest power of two >= v (1 for 0); v at most 2^31.  Set-up sizing. */
+static inline uint32_t wm_pow2_at_least(uint32_t v)
+{
+    return v <= 1 ? 1u : 1u << (32 - __builtin_clz(v - 1));
+}
 #endif
 
 #endif

@@ -20,5 +20,6 @@
 #include "wirematch/ratelimit.h"
 #include "wirematch/flow.h"
 #include "wirematch/gateway.h"
+#include "wirematch/app.h"
 
 #endif

@@ -54,7 +54,9 @@ static void test_validation(void)
     CHECK_EQ(wm_ring_memsize_sync(0, 16, sync), 0);
     CHECK_EQ(wm_ring_memsize_sync(4, 16, sync), 0);
     CHECK_EQ(wm_ring_memsize_sync(12, 16, sync), 0);      /* not a multiple of 8 */
-    CHECK_EQ(wm_ring_memsize_sync(72, 16, sync), 0);      /* over 64 */
+    CHECK_EQ(wm_ring_memsize_sync(72, 16, sync), 0);      /* 72..120: no */
+    CHECK_EQ(wm_ring_memsize_sync(136, 16, sync), 0);     /* over 128 */
+    CHECK(wm_ring_memsize_sync(128, 16, sync) > 0);
     CHECK_EQ(wm_ring_memsize_sync(8, 1, sync), 0);
     CHECK_EQ(wm_ring_memsize_sync(8, 0, sync), 0);
     CHECK_EQ(wm_ring_memsize_sync(8, 24, sync), 0);       /* not a power of two */

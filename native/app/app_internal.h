@@ -1,0 +1,171 @@
+/* app/app_internal.h - the appliance's stages (private to native/app). */
+#ifndef WM_APP_INTERNAL_H
+#define WM_APP_INTERNAL_H
+
+#include <pthread.h>
+
+#include "wirematch.h"
+
+#define APP_MAX_BURST 256
+#define APP_MSGS_PER_PKT 64          /* pending records per received packet, at most */
+#define APP_HEADROOM 64              /* bytes before a tx payload: Ethernet+IPv4+UDP */
+#define APP_TX_BUF 2048              /* bytes per tx buffer */
+#define APP_SEQ_SESSIONS 4096        /* Mold streams tracked per rx queue */
+#define APP_MIRROR_EVERY 64          /* engine bursts between counter mirrors */
+#define APP_SESSION_INDEX 1024       /* engine's session index slots (power of two) */
+
+/* One OUCH message on its way from an rx stage to an engine: 128 bytes. */
+struct app_msg {
+    uint64_t ts;                     /*  0 rx ticks */
+    uint32_t session;                /*  8 flow decision's session */
+    uint32_t src_addr;               /* 12 client IPv4, host order */
+    uint16_t src_port;               /* 16 client port, host order */
+    uint8_t  queue;                  /* 18 rx queue */
+    uint8_t  len;                    /* 19 bytes in msg */
+    uint8_t  src_mac[6];             /* 20 L2 backends: the client's MAC (else 0) */
+    uint8_t  pad[6];                 /* 26 */
+    uint8_t  msg[WM_APP_MSG_MAX];    /* 32 the OUCH message as received */
+};
+_Static_assert(sizeof(struct app_msg) == 128, "app_msg is one 128-byte ring element");
+
+/* One datagram for a tx stage: 64 bytes; the payload is in the shard's
+ * buffer arena, buffer `buf`, at APP_HEADROOM. */
+struct app_tx {
+    uint64_t ts;                     /*  0 rx ticks of the oldest message answered (0: none) */
+    uint32_t buf;                    /*  8 buffer index in the shard's arena */
+    uint16_t len;                    /* 12 payload bytes */
+    uint8_t  shard;                  /* 14 */
+    uint8_t  pad0;
+    uint32_t dst_addr;               /* 16 host order */
+    uint16_t dst_port;               /* 20 host order */
+    uint8_t  dst_mac[6];             /* 22 */
+    uint64_t pad[4];                 /* 32..63 */
+};
+_Static_assert(sizeof(struct app_tx) == 64, "app_tx is one 64-byte ring element");
+
+/* A control request on ctl.s<N>: 64 bytes. */
+struct app_ctl {
+    uint64_t id;
+    uint32_t op;
+    uint32_t arg;
+    uint64_t pad[6];
+};
+_Static_assert(sizeof(struct app_ctl) == 64, "app_ctl is one 64-byte ring element");
+
+struct wm_app;
+
+struct app_rx {
+    struct wm_app *app;
+    uint32_t q;
+    struct wm_nic_queue *nq;
+    int l2;                          /* descriptors are Ethernet frames */
+    int quiet;                       /* stop phase: queue found quiet, done receiving */
+    uint32_t empty_polls;            /* stop phase: consecutive empty polls */
+    struct wm_counters *ctr;
+    struct wm_codec_stats *codec;    /* values of codec.q<N> */
+    struct wm_hist *batch;
+    struct wm_slowpath sp;
+    struct wm_mold_seq_table *seq;
+    /* messages waiting for room in the shards' in rings */
+    struct app_msg *pend[WM_APP_MAX_SHARDS];
+    uint32_t npend[WM_APP_MAX_SHARDS];
+    uint32_t pend_off[WM_APP_MAX_SHARDS];
+    struct wm_nic_pkt pkts[APP_MAX_BURST];
+    struct wm_flow_miss misses[APP_MAX_BURST];
+    uint32_t n_miss;
+    uint32_t pend_cap;               /* records per shard's pending array */
+};
+
+struct app_tx_stage {
+    struct wm_app *app;
+    uint32_t q;
+    struct wm_ring *ring;            /* tx.q<N>: struct app_tx */
+    struct wm_counters *ctr;
+    struct wm_hist *rx_to_reply;
+    struct app_tx held[APP_MAX_BURST];   /* dequeued, not yet taken by the NIC */
+    uint32_t nheld, held_off;
+    int unflushed;                   /* sent since the last wm_nic_flush */
+    struct wm_nic_pkt out[APP_MAX_BURST];
+};
+
+struct app_session {
+    uint32_t session;
+    uint32_t addr;                   /* where replies go (the last flow seen) */
+    uint16_t port;
+    uint8_t  queue;
+    uint8_t  dirty;                  /* builder holds an open packet */
+    uint8_t  mac[6];
+    uint16_t pad;
+    uint64_t oldest_ts;              /* rx ticks of the first message answered in the open packet */
+    struct wm_mold_builder b;
+};
+
+struct app_engine {
+    struct wm_app *app;
+    uint32_t s;
+    struct wm_matcher *m;
+    struct wm_gw gw;
+    struct wm_ring *in;              /* in.s<N>: struct app_msg */
+    struct wm_ring *ctl;             /* ctl.s<N>: struct app_ctl */
+    struct wm_ring *free;            /* free tx buffer indexes (8 bytes) */
+    struct wm_counters *ctr, *gw_ctr, *m_ctr;
+    struct wm_hist *batch, *rx_to_match;
+    struct wm_app_ctl_answer *answer;    /* in the region: blob ctl.s<N> */
+    uint8_t *arena;                  /* tx buffers, APP_TX_BUF bytes each */
+    uint32_t n_bufs;
+    uint32_t bursts;
+    int drained;                     /* stop phase: in ring empty after every rx quiet */
+    struct app_session sessions[WM_APP_MAX_SESSIONS];
+    uint32_t n_sessions;
+    uint16_t index[APP_SESSION_INDEX];   /* sessions[] position + 1, 0 = empty */
+    struct app_session md;           /* the market-data stream */
+    struct app_session *cur;         /* session of the message being applied */
+    uint32_t dirty[WM_APP_MAX_SESSIONS + 1];
+    uint32_t n_dirty;
+    uint32_t worker;                 /* index of the worker running it */
+    struct app_msg msgs[APP_MAX_BURST];
+    struct wm_event events[1024];
+};
+
+struct app_worker {
+    struct wm_app *app;
+    pthread_t thread;
+    int tid;
+    int started;
+    int done;
+    uint32_t queue_mask, shard_mask;
+    struct wm_idle_policy idle;
+};
+
+enum { APP_RUN = 0, APP_STOP_RX = 1, APP_ABORT = 2 };
+
+struct wm_app {
+    struct wm_app_config cfg;
+    const struct wm_clock *clock;
+    struct wm_ring *slowpath;
+    struct app_rx *rx[WM_APP_MAX_QUEUES];
+    struct app_tx_stage *tx[WM_APP_MAX_QUEUES];
+    struct app_engine *en[WM_APP_MAX_SHARDS];
+    struct app_worker workers[WM_APP_MAX_WORKERS];
+    uint32_t n_workers;
+    uint32_t queue_owned, shard_owned;
+    int phase;                       /* APP_RUN / APP_STOP_RX (atomic) */
+    uint32_t quiet_polls;            /* empty polls that make a queue quiet */
+    uint64_t ctl_next_id;
+};
+
+/* Stages: each returns the work it did (0 = nothing). */
+unsigned app_rx_poll(struct app_rx *rx);
+int app_rx_pending(const struct app_rx *rx);
+unsigned app_tx_poll(struct app_tx_stage *tx);
+int app_tx_idle(const struct app_tx_stage *tx);
+unsigned app_engine_poll(struct app_engine *en);
+/* Engine: the rx stages are all quiet and every in/ctl ring is empty. */
+int app_engine_idle(struct app_engine *en);
+void app_engine_mirror(struct app_engine *en);
+/* Engine start-up: streams, counters; 0 or -errno. */
+int app_engine_init(struct app_engine *en);
+/* Run the tx stages of the worker that runs `en` (when it waits for buffers). */
+void app_worker_assist(struct wm_app *app, uint32_t worker);
+
+#endif

@@ -292,6 +292,7 @@ class Appliance:
         c.md_port = md_port
         c.md_queue = 0
         c.ttl = max(1, cfg["market_data"]["ttl"])
+        c.gap_accept = int(cfg["appliance"]["on_sequence_gap"] == "accept")
         mac = _mac(_if_mac(self.ifname))
         ffi.memmove(c.local_mac, mac, 6)
         ffi.memmove(c.md_mac, _mac(self.md_mac) if self.md_mac else b"\xff" * 6, 6)
@@ -585,7 +586,7 @@ class Appliance:
         for obj in self.region.objects():
             if obj.type == "histogram":
                 h = self.region.histogram(obj.name)
-                if h.total():
+                if h.total:
                     out[obj.name] = h.summary()
         return out
 

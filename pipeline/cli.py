@@ -138,8 +138,20 @@ class Command:
     arguments: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = ()
 
 
-def cmd_demo(args: argparse.Namespace) -> None:
+def cmd_demo_rings(args: argparse.Namespace) -> None:
     from pipeline.demo import cmd_demo as run
+
+    run(args)
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from pipeline.quickstart import cmd_demo as run
+
+    run(args)
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    from pipeline.run import cmd_run as run
 
     run(args)
 
@@ -158,8 +170,30 @@ def cmd_config_default(args: argparse.Namespace) -> None:
 
 COMMANDS: list[Command] = [
     Command(
+        ("run",),
+        cmd_run,
+        "run the appliance in the foreground (Ctrl-C stops it cleanly and prints a summary)",
+        (
+            (("config",), {"nargs": "?", "help": "TOML configuration (default: the built-in)"}),
+            (("--duration",), {"type": float, "default": 0.0, "help": "stop after S seconds"}),
+        ),
+    ),
+    Command(
         ("demo",),
         cmd_demo,
+        "the appliance on a veth pair driven by the load generator for a few seconds; "
+        "a summary of what it did and how fast",
+        (
+            (("--seconds",), {"type": float, "default": 3.0, "help": "load duration"}),
+            (("--sessions",), {"type": int, "default": 8, "help": "client sessions"}),
+            (("--msgs",), {"type": int, "default": 16, "help": "orders per packet"}),
+            (("--pps",), {"type": float, "default": 0.0, "help": "packets/s (0: top speed)"}),
+            (("--backend",), {"default": None, "help": "only this backend (default: best)"}),
+        ),
+    ),
+    Command(
+        ("demo-rings",),
+        cmd_demo_rings,
         "run a seeded order flow through the rings and the matcher thread; print a summary",
         (
             (("--commands",), {"type": int, "default": 2_000_000, "help": "order commands"}),

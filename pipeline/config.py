@@ -146,6 +146,14 @@ SECTIONS: tuple[Section, ...] = (
                 True,
                 "back the region with 2 MiB pages when a hugetlbfs mount has room",
             ),
+            Key(
+                "on_sequence_gap",
+                str,
+                "drop",
+                "a client's MoldUDP64 gap: drop what follows until it resends from the gap "
+                "(drop), or apply it and give the missing messages up (accept)",
+                one_of("drop", "accept"),
+            ),
         ),
     ),
     Section(

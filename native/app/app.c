@@ -164,7 +164,9 @@ static int create_queue(struct wm_app *app, uint32_t q)
     int rc = wm_slowpath_init(&rx->sp, &sc);
     if (rc)
         return fail(rc, "slow-path gate of queue %u: bad configuration", q);
-    rc = wm_mold_seq_create(APP_SEQ_SESSIONS, WM_MOLD_SEQ_GAP_DROP, &rx->seq);
+    rc = wm_mold_seq_create(APP_SEQ_SESSIONS,
+                            app->cfg.gap_accept ? WM_MOLD_SEQ_GAP_ACCEPT : WM_MOLD_SEQ_GAP_DROP,
+                            &rx->seq);
     if (rc)
         return fail(rc, "cannot create the sequence table of queue %u", q);
     uint32_t nbufs = app->cfg.tx_buffers * app->cfg.n_shards;

@@ -11,6 +11,7 @@
 #define APP_HEADROOM 64              /* bytes before a tx payload: Ethernet+IPv4+UDP */
 #define APP_TX_BUF 2048              /* bytes per tx buffer */
 #define APP_SEQ_SESSIONS 4096        /* Mold streams tracked per rx queue */
+#define APP_FLUSH_BURSTS 4           /* engine bursts an open packet may wait under load */
 #define APP_MIRROR_EVERY 64          /* engine bursts between counter mirrors */
 #define APP_SESSION_INDEX 1024       /* engine's session index slots (power of two) */
 
@@ -114,6 +115,7 @@ struct app_engine {
     uint8_t *arena;                  /* tx buffers, APP_TX_BUF bytes each */
     uint32_t n_bufs;
     uint32_t bursts;
+    uint32_t bursts_open;            /* bursts since the open packets were flushed */
     int drained;                     /* stop phase: in ring empty after every rx quiet */
     struct app_session sessions[WM_APP_MAX_SESSIONS];
     uint32_t n_sessions;

@@ -56,6 +56,9 @@ struct cfg {
     const char *pcap;
     bool frames;
     bool json;
+    const char *mix;             /* symbols of the realistic mix, or NULL */
+    uint64_t mid, tick, seed;
+    bool hello;
 };
 
 struct totals {
@@ -87,6 +90,11 @@ static void usage(void)
             "  --xdp-queue Q     AF_XDP queue (default 0)\n"
             "  --dst-mac MAC     AF_XDP: next hop (default: the neighbour entry of --dst)\n"
             "  --cpu N           pin to core N\n"
+            "  --mix SYMS        realistic mix (passive/aggressive enters, cancels, replaces)\n"
+            "                    over comma-separated symbols, instead of Enter Orders only\n"
+            "  --mid P --tick T  mix prices: around P, multiples of T (Price(4) units)\n"
+            "  --seed N          mix seed (default 1)\n"
+            "  --hello           open each session with a MoldUDP64 heartbeat, then wait 100 ms\n"
             "  --json            also print a JSON summary line\n");
 }
 
@@ -109,6 +117,8 @@ static int parse_args(int argc, char **argv, struct cfg *c)
         { "src", 1, 0, 'S' },      { "batch", 1, 0, 'b' },   { "pcap", 1, 0, 'f' },
         { "frames", 0, 0, 'F' },   { "xdp", 1, 0, 'x' },     { "xdp-queue", 1, 0, 'q' },
         { "dst-mac", 1, 0, 'M' },  { "cpu", 1, 0, 'C' },     { "json", 0, 0, 'j' },
+        { "mix", 1, 0, 'X' },      { "mid", 1, 0, 'I' },     { "tick", 1, 0, 'K' },
+        { "seed", 1, 0, 'E' },     { "hello", 0, 0, 'H' },
         { "help", 0, 0, 'h' },     { 0, 0, 0, 0 },
     };
     memset(c, 0, sizeof *c);
@@ -117,6 +127,9 @@ static int parse_args(int argc, char **argv, struct cfg *c)
     c->batch = 32;
     c->sport = 40000;
     c->cpu = -1;
+    c->mid = 1000000;
+    c->tick = 100;
+    c->seed = 1;
     bool have_dst = false;
     int opt;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -144,6 +157,11 @@ static int parse_args(int argc, char **argv, struct cfg *c)
                   c->have_dst_mac = true; break;
         case 'C': c->cpu = atoi(optarg); break;
         case 'j': c->json = true; break;
+        case 'X': c->mix = optarg; break;
+        case 'I': c->mid = strtoull(optarg, NULL, 10); break;
+        case 'K': c->tick = strtoull(optarg, NULL, 10); break;
+        case 'E': c->seed = strtoull(optarg, NULL, 10); break;
+        case 'H': c->hello = true; break;
         default: usage(); return -1;
         }
     }
@@ -230,6 +248,15 @@ static int run_sendmmsg(const struct cfg *c, struct lg_source *src, struct total
     struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(c->dport), .sin_addr = c->dst };
     uint32_t session = 0;
     uint64_t sent = 0;
+    if (c->hello && !src->from_pcap) {
+        for (uint32_t i = 0; i < c->sessions; i++) {
+            uint32_t len = lg_heartbeat(src, i, bufs[0]);
+            if (sendto(fds[i], bufs[0], len, 0, (struct sockaddr *)&to, sizeof to) < 0)
+                tot->failed++;
+        }
+        struct timespec ts = { 0, 100000000 };
+        nanosleep(&ts, NULL);
+    }
     double t0 = now_s();
     while (!finished(c, t0, sent)) {
         uint32_t n = (uint32_t)allowance(c, t0, sent, c->batch);
@@ -478,10 +505,14 @@ int main(int argc, char **argv)
         }
     }
     static struct lg_source src;
-    int rc = c.pcap ? lg_source_pcap(&src, c.pcap, c.frames) : lg_source_ouch(&src, c.sessions, c.msgs);
+    int rc = c.pcap  ? lg_source_pcap(&src, c.pcap, c.frames)
+             : c.mix ? lg_source_mix(&src, c.sessions, c.msgs, c.mix, c.mid, c.tick, c.seed)
+                     : lg_source_ouch(&src, c.sessions, c.msgs);
     if (rc < 0) {
         if (!c.pcap)
-            fprintf(stderr, "loadgen: --msgs %u does not fit a 1472-byte datagram\n", c.msgs);
+            fprintf(stderr, "loadgen: --msgs %u does not fit a 1472-byte datagram%s\n", c.msgs,
+                    c.mix ? ", or --mix/--mid/--tick are inconsistent (mid a multiple of tick, "
+                            "above 20 ticks; 1..16 symbols of 1..8 characters)" : "");
         return 1;
     }
     struct totals tot = { 0 };
@@ -503,10 +534,15 @@ int main(int argc, char **argv)
     printf("Retried packets (ENOBUFS/EAGAIN): %llu\n", (unsigned long long)tot.retries);
     if (c.json)
         printf("{\"mode\": \"%s\", \"packets\": %llu, \"bytes\": %llu, \"seconds\": %.6f, "
-               "\"pps\": %.1f, \"failed\": %llu, \"retried\": %llu, \"sessions\": %u}\n",
+               "\"pps\": %.1f, \"failed\": %llu, \"retried\": %llu, \"sessions\": %u, "
+               "\"messages\": %llu, \"mix\": {\"passive\": %llu, \"aggressive\": %llu, "
+               "\"cancel\": %llu, \"replace\": %llu}}\n",
                mode, (unsigned long long)tot.packets, (unsigned long long)tot.bytes, secs,
                (double)tot.packets / secs, (unsigned long long)tot.failed,
-               (unsigned long long)tot.retries, c.sessions);
+               (unsigned long long)tot.retries, c.sessions,
+               (unsigned long long)(src.from_pcap ? 0 : tot.packets * c.msgs),
+               (unsigned long long)src.mix_counts[0], (unsigned long long)src.mix_counts[1],
+               (unsigned long long)src.mix_counts[2], (unsigned long long)src.mix_counts[3]);
     fflush(stdout);
     return tot.failed ? 3 : 0;
 }

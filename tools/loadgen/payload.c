@@ -74,6 +74,114 @@ static void ouch_enter_order(uint8_t *m, uint32_t session, uint32_t ref)
     put_be16(m + 45, 0);
 }
 
+int lg_source_mix(struct lg_source *s, uint32_t sessions, uint32_t msgs, const char *symbols,
+                  uint64_t mid, uint64_t tick, uint64_t seed)
+{
+    if (tick == 0 || mid <= 20 * tick || mid % tick != 0 || !symbols || !*symbols)
+        return -EINVAL;
+    int rc = lg_source_ouch(s, sessions, msgs);
+    if (rc)
+        return rc;
+    s->mix = 1;
+    s->mid = mid;
+    s->tick = tick;
+    const char *p = symbols;
+    while (*p && s->n_symbols < 16) {
+        size_t n = strcspn(p, ",");
+        if (n == 0 || n > 8)
+            return -EINVAL;
+        memset(s->symbols[s->n_symbols], ' ', 8);
+        memcpy(s->symbols[s->n_symbols], p, n);
+        s->n_symbols++;
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    for (uint32_t i = 0; i < sessions; i++)
+        s->rng[i] = (seed + 1) * 0x9e3779b97f4a7c15ull ^ (i + 1) * 0xbf58476d1ce4e5b9ull;
+    return 0;
+}
+
+uint32_t lg_heartbeat(const struct lg_source *s, uint32_t session, uint8_t *buf)
+{
+    memcpy(buf, s->session_name[session], 10);
+    put_be64(buf + 10, s->next_seq[session]);
+    put_be16(buf + 18, 0);
+    return LG_MOLD_HEADER;
+}
+
+static uint64_t next_rand(uint64_t *x)
+{
+    uint64_t v = *x;
+    v ^= v << 13;
+    v ^= v >> 7;
+    v ^= v << 17;
+    return *x = v;
+}
+
+/* One message of the mix into m; returns its length. */
+static uint32_t mix_message(struct lg_source *s, uint32_t session, uint8_t *m)
+{
+    uint64_t r = next_rand(&s->rng[session]);
+    uint32_t pick = (uint32_t)(r % 100);
+    uint32_t *live = s->live[session];
+    uint32_t *n_live = &s->n_live[session];
+    uint64_t off = s->tick * (1 + (r >> 8) % 10);
+    int buy = (r >> 16) & 1;
+    char clordid[16];
+    if (pick >= 55 && pick < 85 && *n_live) {
+        uint32_t k = (uint32_t)((r >> 24) % *n_live);
+        uint32_t ref = live[k];
+        if (pick < 75) {                                  /* cancel */
+            live[k] = live[--*n_live];
+            m[0] = 'X';
+            put_be32(m + 1, ref);
+            put_be32(m + 5, 0);
+            s->mix_counts[2]++;
+            return 9;
+        }
+        uint32_t nref = s->next_ref[session]++;        /* replace: new price and size */
+        live[k] = nref;
+        m[0] = 'U';
+        put_be32(m + 1, ref);
+        put_be32(m + 5, nref);
+        put_be32(m + 9, 100 * (1 + (uint32_t)((r >> 32) % 5)));
+        put_be64(m + 13, buy ? s->mid - off : s->mid + off);
+        m[21] = '0';
+        m[22] = 'Y';
+        m[23] = 'N';
+        snprintf(clordid, sizeof clordid, "S%03uR%09u", session % 1000, nref % 1000000000u);
+        put_text(m + 24, clordid, 14);
+        put_be16(m + 38, 0);
+        s->mix_counts[3]++;
+        return 40;
+    }
+    uint32_t ref = s->next_ref[session]++;
+    int aggressive = pick >= 85;
+    uint64_t price = aggressive ? (buy ? s->mid + 2 * s->tick : s->mid - 2 * s->tick)
+                                : (buy ? s->mid - off : s->mid + off);
+    m[0] = 'O';
+    put_be32(m + 1, ref);
+    m[5] = buy ? 'B' : 'S';
+    put_be32(m + 6, 100 * (1 + (uint32_t)((r >> 32) % 5)));
+    memcpy(m + 10, s->symbols[(r >> 40) % s->n_symbols], 8);
+    put_be64(m + 18, price);
+    m[26] = '0';
+    m[27] = 'Y';
+    m[28] = 'P';
+    m[29] = 'N';
+    m[30] = 'N';
+    snprintf(clordid, sizeof clordid, "S%03uO%09u", session % 1000, ref % 1000000000u);
+    put_text(m + 31, clordid, 14);
+    put_be16(m + 45, 0);
+    if (*n_live == LG_MIX_LIVE)
+        live[(r >> 48) % LG_MIX_LIVE] = ref;
+    else
+        live[(*n_live)++] = ref;
+    s->mix_counts[aggressive ? 1 : 0]++;
+    return 47;
+}
+
 uint32_t lg_next_payload(struct lg_source *s, uint32_t session, uint8_t *buf, uint32_t cap)
 {
     if (s->from_pcap) {
@@ -89,6 +197,19 @@ uint32_t lg_next_payload(struct lg_source *s, uint32_t session, uint8_t *buf, ui
     uint32_t len = LG_MOLD_HEADER + n * (2 + LG_OUCH_ENTER_LEN);
     if (len > cap)
         return 0;
+    if (s->mix) {
+        memcpy(buf, s->session_name[session], 10);
+        put_be64(buf + 10, s->next_seq[session]);
+        put_be16(buf + 18, (uint16_t)n);
+        uint8_t *q = buf + LG_MOLD_HEADER;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t ml = mix_message(s, session, q + 2);
+            put_be16(q, (uint16_t)ml);
+            q += 2 + ml;
+        }
+        s->next_seq[session] += n;
+        return (uint32_t)(q - buf);
+    }
     memcpy(buf, s->session_name[session], 10);
     put_be64(buf + 10, s->next_seq[session]);
     put_be16(buf + 18, (uint16_t)n);

@@ -40,6 +40,7 @@
 #define LG_OUCH_ENTER_LEN 47
 #define LG_MAX_SESSIONS 256
 #define LG_MAX_PAYLOAD 9000
+#define LG_MIX_LIVE 64
 
 struct lg_record {
     uint32_t offset;             /* into the arena */
@@ -55,6 +56,15 @@ struct lg_source {
     uint64_t next_seq[LG_MAX_SESSIONS];
     uint32_t next_ref[LG_MAX_SESSIONS];
     char session_name[LG_MAX_SESSIONS][10];
+    /* realistic mix (lg_source_mix): per session, its live order refs */
+    int mix;
+    uint32_t n_symbols;
+    char symbols[16][8];
+    uint64_t mid, tick;
+    uint64_t rng[LG_MAX_SESSIONS];
+    uint32_t live[LG_MAX_SESSIONS][LG_MIX_LIVE];
+    uint32_t n_live[LG_MAX_SESSIONS];
+    uint64_t mix_counts[4];      /* passive, aggressive, cancel, replace */
     /* capture */
     uint8_t *arena;
     struct lg_record *records;
@@ -65,6 +75,17 @@ struct lg_source {
 /* The built-in generator: `sessions` MoldUDP64 sessions, `msgs` Enter Order
  * messages per packet.  Returns 0 or -EINVAL. */
 int lg_source_ouch(struct lg_source *s, uint32_t sessions, uint32_t msgs);
+/* The realistic mix: like lg_source_ouch, but each message is drawn (seeded
+ * per session) from passive Enter Orders a few ticks off `mid` (55%),
+ * aggressive ones crossing it (15%), Cancels (20%) and Replaces (10%) of the
+ * session's own recent orders; symbols: comma-separated (at most 16).
+ * Prices in Price(4) units, multiples of tick.  Returns 0 or -EINVAL. */
+int lg_source_mix(struct lg_source *s, uint32_t sessions, uint32_t msgs, const char *symbols,
+                  uint64_t mid, uint64_t tick, uint64_t seed);
+/* A MoldUDP64 heartbeat of `session` (count 0, its next sequence number):
+ * a client opens with one so that the appliance learns its flow. */
+uint32_t lg_heartbeat(const struct lg_source *s, uint32_t session, uint8_t *buf);
+
 /* A capture: payloads (frames = 0) or frames (frames = 1).  Returns 0 or
  * -errno, with a message on stderr. */
 int lg_source_pcap(struct lg_source *s, const char *path, int frames);

@@ -91,7 +91,10 @@ struct wm_app_config {
     uint8_t  local_mac[6];             /* L2 backends: our MAC */
     uint8_t  md_mac[6];                /* L2 backends: market data's destination MAC */
     uint8_t  ttl;                      /* L2 backends: IP TTL of what we send (0 = 64) */
-    uint8_t  reserved[3];
+    uint8_t  gap_accept;               /* 1: after a MoldUDP64 gap apply what arrives (the
+                                          missing messages are given up); 0: drop until
+                                          the client resends from the gap */
+    uint8_t  reserved[2];
     int64_t  ts_offset_ns;             /* realtime ns since midnight = clock ns + this */
     struct wm_shm *shm;                /* the region the stages' objects go in */
     struct wm_flow_table *flows;

@@ -26,6 +26,7 @@ WIREMATCH_TOKEN say otherwise.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import hmac
 import ipaddress
 import json
@@ -266,7 +267,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "wirematch-api/1"
     protocol_version = "HTTP/1.1"
     api: _Api
-    token: bytes
+    token_digest: bytes
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
         log.debug("%s %s", self.address_string(), format % args)
@@ -286,8 +287,10 @@ class _Handler(BaseHTTPRequestHandler):
         header = self.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
         ok_scheme = scheme.lower() == "bearer"
-        # compare_digest on bytes of any length runs in time independent of the content.
-        same = hmac.compare_digest(presented.strip().encode(), self.token)
+        # Digests of equal length compared in constant time: neither the
+        # token's content nor its length shows in the response time.
+        given = hashlib.sha256(presented.strip().encode()).digest()
+        same = hmac.compare_digest(given, self.token_digest)
         return ok_scheme and same
 
     def _read_body(self) -> Any:
@@ -420,12 +423,18 @@ def serve_api(
     host, port = parse_address(address)
     if not allow_remote and not _is_loopback(host):
         raise ValueError(f"API address {host!r} is not a loopback address (plain HTTP)")
-    handler = type("Handler", (_Handler,), {"api": _Api(controller), "token": token.encode()})
+    handler = type(
+        "Handler",
+        (_Handler,),
+        {"api": _Api(controller), "token_digest": hashlib.sha256(token.encode()).digest()},
+    )
     server_cls: type[_Server] = _Server
     if ":" in host:
         server_cls = type("Server6", (_Server,), {"address_family": socket.AF_INET6})
     httpd = server_cls((host, port), handler)
-    thread = threading.Thread(target=httpd.serve_forever, name="wirematch-api", daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, args=(0.1,), name="wirematch-api", daemon=True
+    )
     thread.start()
     return ApiServer(httpd, thread)
 

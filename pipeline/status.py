@@ -45,6 +45,8 @@ _OBJECT_NAME = re.compile(
     r"^(?P<stage>[a-z][a-z0-9_]*)\.(?P<kind>[qs])(?P<index>\d+)(?:\.(?P<metric>[a-z0-9_]+))?$"
 )
 KIND_LABEL = {"q": "queue", "s": "shard"}
+# The order a packet goes through the stages (reports list them so); others follow.
+STAGE_ORDER = ("nic", "rx", "slowpath", "engine", "gateway", "matcher", "tx")
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,13 @@ class ObjectName:
         if self.kind is None or self.index is None:
             return {}
         return {self.kind: str(self.index)}
+
+
+def pipeline_order(name: str) -> tuple[int, str, int, str]:
+    """Sort key: stage in packet order, then queue/shard index, then metric."""
+    on = parse_object_name(name)
+    rank = STAGE_ORDER.index(on.stage) if on.stage in STAGE_ORDER else len(STAGE_ORDER)
+    return (rank, on.stage, on.index if on.index is not None else -1, on.metric or "")
 
 
 def parse_object_name(name: str) -> ObjectName:
@@ -212,7 +221,7 @@ def build_report(
         "rings": [],
         "drops": {},
     }
-    for name, values in sorted(after.counters.items()):
+    for name, values in sorted(after.counters.items(), key=lambda kv: pipeline_order(kv[0])):
         if name == APPLIANCE_BLOCK:
             continue
         prev = before.counters.get(name, {}) if before is not None else None
@@ -220,7 +229,7 @@ def build_report(
         report["stages"].append(st)
         for reason, n in st["drops"].items():
             report["drops"][f"{name}.{reason}"] = n
-    for name, h in sorted(after.hists.items()):
+    for name, h in sorted(after.hists.items(), key=lambda kv: pipeline_order(kv[0])):
         on = parse_object_name(name)
         metric = on.metric or name
         entry: dict[str, Any] = {

@@ -77,7 +77,7 @@ class RegionCollector:
         return []  # names depend on the region's contents; nothing to check up front
 
     def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+        from prometheus_client.core import GaugeMetricFamily
 
         from pipeline.shm import Region, RegionError
 
@@ -92,27 +92,45 @@ class RegionCollector:
             yield up
             return
         fams = _Families()
-        with region:
-            instance = read_instance(region) or {}
-            running = 0
-            for obj in region.objects():
-                if obj.type == "counters" and obj.name == APPLIANCE_BLOCK:
-                    values = region.counters(obj.name).snapshot()
-                    running = values.get("running", 0)
-                elif obj.type == "counters":
-                    self._counters(fams, obj.name, region.counters(obj.name).snapshot())
-                elif obj.type == "histogram":
-                    self._histogram(fams, obj.name, region.histogram(obj.name))
-                elif obj.type == "ring":
-                    self._ring(fams, obj.name, region.ring_info(obj.name))
-            try:
-                table = attach_flow_table(region)
-            except ValueError:
-                table = None
-            if table is not None:
-                self._flow_table(fams, table)
+        try:
+            with region:
+                instance, running = self._read(region, fams)
+        except (OSError, ValueError, KeyError):
+            # The region went away or changed under the scrape: report down
+            # rather than a half-read instance.
+            up.add_metric([], 0)
+            yield up
+            return
         up.add_metric([], 1 if running else 0)
         yield up
+        yield from self._instance(instance)
+        yield from fams.by_name.values()
+
+    def _read(self, region: Any, fams: _Families) -> tuple[dict[str, Any], int]:
+        """Everything in the region into `fams`; (instance facts, running)."""
+        instance = read_instance(region) or {}
+        running = 0
+        for obj in region.objects():
+            if obj.type == "counters" and obj.name == APPLIANCE_BLOCK:
+                values = region.counters(obj.name).snapshot()
+                running = values.get("running", 0)
+            elif obj.type == "counters":
+                self._counters(fams, obj.name, region.counters(obj.name).snapshot())
+            elif obj.type == "histogram":
+                self._histogram(fams, obj.name, region.histogram(obj.name))
+            elif obj.type == "ring":
+                self._ring(fams, obj.name, region.ring_info(obj.name))
+        try:
+            table = attach_flow_table(region)
+        except ValueError:
+            table = None
+        if table is not None:
+            self._flow_table(fams, table)
+        return instance, running
+
+    def _instance(self, instance: dict[str, Any]) -> Iterator[Any]:
+        from prometheus_client.core import InfoMetricFamily
+
         if instance and "error" not in instance:
             info = InfoMetricFamily(metric_name("instance"), "facts about the running instance")
             info.add_metric(
@@ -145,7 +163,6 @@ class RegionCollector:
                         },
                     )
                 yield w
-        yield from fams.by_name.values()
 
     # -- one object each ---------------------------------------------------
     def _counters(self, fams: _Families, block: str, values: dict[str, int]) -> None:

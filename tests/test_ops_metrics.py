@@ -148,3 +148,27 @@ def test_metrics_command_prints_one_scrape(ops: opsregion.OpsRegion, shm_name: s
     )
     assert p.returncode == 0, p.stderr
     assert _v(_samples(p.stdout), "wirematch_rx_packets_total", queue="0") == 1000
+
+
+def test_bad_blobs_are_reported_not_fatal(
+    shm_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline import status
+    from pipeline.cli import main
+
+    with Region.create(shm_name, size=1 << 20, hugepages=False) as r:
+        r.create_counters("appliance", ["running"]).add("running", 1)
+        r.create_counters("rx.q0", ["packets", "busy_cycles"]).add("packets", 4)
+        opsregion.write_blob(r, "instance", b"{not json", 256)
+        opsregion.write_blob(r, "flows", b"not a flow table", 4096)
+        report = status.read_status(shm_name, 0)
+        assert report["instance"]["error"].startswith("instance blob is not JSON")
+        assert "(instance blob is not JSON" in status.render_status(report)
+        assert main(["flows", "--name", shm_name]) == 1
+        assert "blob 'flows' is not a valid flow table" in capsys.readouterr().err
+        with serve_metrics(shm_name, "127.0.0.1:0") as server:
+            body = _scrape(server.url)
+        s = _samples(body)
+        assert _v(s, "wirematch_up") == 1 and _v(s, "wirematch_rx_packets_total", queue="0") == 4
+        assert not any(k[0].startswith(("wirematch_instance", "wirematch_flow_table")) for k in s)
+        _promtool(body)

@@ -255,6 +255,14 @@ def register(command: Command) -> None:
     COMMANDS.append(command)
 
 
+def _register_operator_commands() -> None:
+    """status, top, flows, metrics, book, halt, resume, cancel-all."""
+    from pipeline import api, metrics, status
+
+    for module in (status, metrics, api):
+        module.register_commands(register)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wirematch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -273,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="machine-readable output")
         p.set_defaults(func=cmd.func)
     return parser
+
+
+_register_operator_commands()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ APT_PACKAGES=(
     libdpdk-dev dpdk dpdk-dev
     tshark tcpreplay ethtool iproute2 valgrind linux-perf
     python3-pyverbs ibverbs-providers librdmacm1
+    prometheus
 )
 
 missing=()
@@ -42,6 +43,11 @@ if [ ${#missing[@]} -gt 0 ]; then
         tail -20 /tmp/wirematch-apt-install.log >&2
         exit 1
     }
+    # prometheus is here for promtool (the metrics test); do not leave the
+    # daemon its package enables running when this script installed it.
+    if [[ " ${missing[*]} " == *" prometheus "* ]] && [ -d /run/systemd/system ]; then
+        systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
 fi
 
 # pyverbs (RDMA discovery): Debian's build works from this Python once its
@@ -58,7 +64,7 @@ fi
 # builds the native core through the Makefile.
 if ! "$PYTHON" - <<'PY' >/dev/null 2>&1
 import importlib.metadata as md, shutil, sys
-import cffi, numpy, scapy, pyroute2, pytest, hypothesis, hdrh  # noqa: F401
+import cffi, numpy, scapy, pyroute2, pytest, hypothesis, hdrh, prometheus_client  # noqa: F401
 md.version("wirematch")
 sys.exit(0 if shutil.which("wirematch") else 1)
 PY

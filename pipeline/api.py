@@ -1,0 +1,658 @@
+"""The operator HTTP API (JSON, localhost, bearer token) and its CLI client.
+
+Routes (docs/operations.md has examples):
+
+    GET  /v1/status                      controller.status()
+    GET  /v1/flows                       controller.flows()
+    GET  /v1/instruments                 controller.instruments()
+    POST /v1/instruments/{symbol}/halt   controller.halt(symbol)
+    POST /v1/instruments/{symbol}/resume controller.resume(symbol)
+    POST /v1/sessions/{id}/cancel-all    controller.cancel_all(id)
+    GET  /v1/book/{symbol}?depth=N       controller.book(symbol, N)   (1..1000, default 10)
+    POST /v1/snapshot                    controller.snapshot()
+
+Every request needs `Authorization: Bearer <token>` (compared in constant
+time); without it, or with another token: 401.  A malformed symbol, id,
+depth, query or JSON body: 400; an unknown symbol or path: 404; a known path
+with another method: 405; always {"error": "reason"}.  Controller calls are
+serialised (one at a time), so a controller need not be thread-safe.
+
+The CLI commands (`wirematch book|halt|resume|cancel-all`) find the API of
+instance NAME in its region's `instance` blob and the token in
+/run/wirematch/NAME.token (mode 0600), unless --api/--token or
+WIREMATCH_TOKEN say otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import ipaddress
+import json
+import logging
+import os
+import re
+import socket
+import stat
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from pipeline.status import DEFAULT_NAME
+
+if TYPE_CHECKING:
+    from pipeline.cli import Command
+    from pipeline.matcher import Matcher
+
+log = logging.getLogger("wirematch.api")
+
+MAX_BODY = 64 << 10
+MAX_DEPTH = 1000
+DEFAULT_DEPTH = 10
+SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,15}$")
+SESSION_RE = re.compile(r"^[0-9]{1,10}$")
+MAX_SESSION = (1 << 32) - 1
+
+
+class Controller(Protocol):
+    """What the API serves (the appliance implements it).
+
+    Each method returns JSON-serialisable data.  Raise LookupError (KeyError)
+    for an unknown symbol or session (-> 404) and ValueError for a request
+    the controller refuses (-> 400); the message becomes the reason.
+    """
+
+    def status(self) -> dict[str, Any]: ...
+
+    def flows(self) -> list[dict[str, Any]]: ...
+
+    def instruments(self) -> list[dict[str, Any]]:
+        """[{"symbol": str, "id": int, "state": "open"|"halted"|"closed", ...}]"""
+        ...
+
+    def halt(self, symbol: str) -> Any: ...
+
+    def resume(self, symbol: str) -> Any: ...
+
+    def cancel_all(self, session: int) -> dict[str, Any]: ...
+
+    def book(self, symbol: str, depth: int) -> dict[str, Any]:
+        """L2 (levels) and L3 (orders); `book_from_matcher` builds this shape."""
+        ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+
+class ApiError(Exception):
+    """A request the API answers with `status` and {"error": reason}."""
+
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.headers = headers or {}
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "item"):  # numpy scalars
+        return o.item()
+    if hasattr(o, "tolist"):
+        return o.tolist()
+    return str(o)
+
+
+# -- the book from a matcher (a helper for controllers) ---------------------------
+
+
+def state_name(code: int) -> str:
+    from pipeline import matcher as m
+
+    return {m.OPEN: "open", m.HALTED: "halted", m.CLOSED: "closed"}.get(code, f"state{code}")
+
+
+def book_from_matcher(matcher: Matcher, instrument: int, symbol: str, depth: int) -> dict[str, Any]:
+    """L2 (the best `depth` levels per side) and L3 (the orders resting at
+    those levels, in time priority) of one instrument, as the API serves it.
+    Call it only where the matcher is not being run by another thread."""
+    from pipeline.matcher import BUY, SELL
+
+    st = matcher.status(instrument)
+    out: dict[str, Any] = {
+        "symbol": symbol,
+        "instrument": instrument,
+        "state": state_name(st["state"]),
+        "depth": depth,
+        "live_orders": st["live_orders"],
+        "l2": {},
+        "l3": {},
+    }
+    for side_name, side in (("bids", BUY), ("asks", SELL)):
+        levels = matcher.l2(instrument, side, depth)
+        out["l2"][side_name] = [
+            {"price": int(lv["price"]), "qty": int(lv["qty"]), "orders": int(lv["orders"])}
+            for lv in levels
+        ]
+        prices = {int(lv["price"]) for lv in levels}
+        orders = matcher.l3(instrument, side) if prices else []
+        out["l3"][side_name] = [
+            {
+                "order_ref": int(o["order_ref"]),
+                "session": int(o["session"]),
+                "client_id": int(o["client_id"]),
+                "price": int(o["price"]),
+                "qty": int(o["qty"]),
+            }
+            for o in orders
+            if int(o["price"]) in prices
+        ]
+    return out
+
+
+# -- the server -----------------------------------------------------------------------
+
+
+def _check_symbol(symbol: str) -> str:
+    symbol = urllib.parse.unquote(symbol)
+    if not SYMBOL_RE.match(symbol):
+        raise ApiError(400, f"bad symbol {symbol!r}: 1-16 letters, digits, '.', '_' or '-'")
+    return symbol
+
+
+def _check_session(text: str) -> int:
+    if not SESSION_RE.match(text) or int(text) > MAX_SESSION:
+        raise ApiError(400, f"bad session id {text!r}: an integer 0..{MAX_SESSION}")
+    return int(text)
+
+
+class _Api:
+    """Routing and validation, independent of the HTTP plumbing."""
+
+    def __init__(self, controller: Controller) -> None:
+        self.controller = controller
+        self.lock = threading.Lock()
+        self.routes: list[tuple[str, re.Pattern[str], Callable[..., Any]]] = [
+            ("GET", re.compile(r"^/v1/status$"), self.status),
+            ("GET", re.compile(r"^/v1/flows$"), self.flows),
+            ("GET", re.compile(r"^/v1/instruments$"), self.instruments),
+            ("POST", re.compile(r"^/v1/instruments/([^/]+)/halt$"), self.halt),
+            ("POST", re.compile(r"^/v1/instruments/([^/]+)/resume$"), self.resume),
+            ("POST", re.compile(r"^/v1/sessions/([^/]+)/cancel-all$"), self.cancel_all),
+            ("GET", re.compile(r"^/v1/book/([^/]+)$"), self.book),
+            ("POST", re.compile(r"^/v1/snapshot$"), self.snapshot),
+        ]
+
+    def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> Any:
+        allowed = []
+        for m, pattern, func in self.routes:
+            match = pattern.match(path)
+            if match is None:
+                continue
+            if m != method:
+                allowed.append(m)
+                continue
+            with self.lock:
+                return func(query, body, *match.groups())
+        if allowed:
+            raise ApiError(
+                405,
+                f"{method} is not allowed on {path}; use {', '.join(allowed)}",
+                {"Allow": ", ".join(allowed)},
+            )
+        raise ApiError(404, f"no such path {path!r} (see GET /v1/status, docs/operations.md)")
+
+    @staticmethod
+    def _no_query(query: dict[str, list[str]]) -> None:
+        if query:
+            raise ApiError(400, f"unexpected query parameter(s): {', '.join(sorted(query))}")
+
+    def _known(self, symbol: str) -> str:
+        symbol = _check_symbol(symbol)
+        symbols = {str(i.get("symbol")) for i in self.controller.instruments()}
+        if symbol not in symbols:
+            raise ApiError(404, f"no instrument {symbol!r}; known: {', '.join(sorted(symbols))}")
+        return symbol
+
+    def status(self, query: dict[str, list[str]], body: Any) -> Any:
+        self._no_query(query)
+        return self.controller.status()
+
+    def flows(self, query: dict[str, list[str]], body: Any) -> Any:
+        self._no_query(query)
+        return {"flows": self.controller.flows()}
+
+    def instruments(self, query: dict[str, list[str]], body: Any) -> Any:
+        self._no_query(query)
+        return {"instruments": self.controller.instruments()}
+
+    def halt(self, query: dict[str, list[str]], body: Any, symbol: str) -> Any:
+        self._no_query(query)
+        symbol = self._known(symbol)
+        result = self.controller.halt(symbol)
+        return result if isinstance(result, dict) else {"symbol": symbol, "state": "halted"}
+
+    def resume(self, query: dict[str, list[str]], body: Any, symbol: str) -> Any:
+        self._no_query(query)
+        symbol = self._known(symbol)
+        result = self.controller.resume(symbol)
+        return result if isinstance(result, dict) else {"symbol": symbol, "state": "open"}
+
+    def cancel_all(self, query: dict[str, list[str]], body: Any, session: str) -> Any:
+        self._no_query(query)
+        return self.controller.cancel_all(_check_session(session))
+
+    def book(self, query: dict[str, list[str]], body: Any, symbol: str) -> Any:
+        extra = set(query) - {"depth"}
+        if extra:
+            raise ApiError(400, f"unexpected query parameter(s): {', '.join(sorted(extra))}")
+        depth = DEFAULT_DEPTH
+        if "depth" in query:
+            text = query["depth"][-1]
+            if not text.isdigit() or not 1 <= int(text) <= MAX_DEPTH:
+                raise ApiError(400, f"bad depth {text!r}: an integer 1..{MAX_DEPTH}")
+            depth = int(text)
+        return self.controller.book(self._known(symbol), depth)
+
+    def snapshot(self, query: dict[str, list[str]], body: Any) -> Any:
+        self._no_query(query)
+        return self.controller.snapshot()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "wirematch-api/1"
+    protocol_version = "HTTP/1.1"
+    api: _Api
+    token_digest: bytes
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib name)
+        log.debug("%s %s", self.address_string(), format % args)
+
+    def _send(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(data, default=_json_default).encode() + b"\n"
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _authorized(self) -> bool:
+        header = self.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        ok_scheme = scheme.lower() == "bearer"
+        # Digests of equal length compared in constant time: neither the
+        # token's content nor its length shows in the response time.
+        given = hashlib.sha256(presented.strip().encode()).digest()
+        same = hmac.compare_digest(given, self.token_digest)
+        return ok_scheme and same
+
+    def _read_body(self) -> Any:
+        length_text = self.headers.get("Content-Length", "0")
+        if not length_text.isdigit():
+            raise ApiError(400, "bad Content-Length")
+        length = int(length_text)
+        if length > MAX_BODY:
+            raise ApiError(413, f"body of {length} bytes; at most {MAX_BODY}")
+        raw = self.rfile.read(length) if length else b""
+        if not raw.strip():
+            return None
+        try:
+            body = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError(400, f"body is not JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise ApiError(400, "body must be a JSON object")
+        return body
+
+    def _handle(self, method: str) -> None:
+        try:
+            if not self._authorized():
+                # Drain the body so the connection stays usable.
+                self._drain()
+                raise ApiError(
+                    401,
+                    "missing or wrong bearer token",
+                    {"WWW-Authenticate": 'Bearer realm="wirematch"'},
+                )
+            url = urllib.parse.urlsplit(self.path)
+            try:
+                query = urllib.parse.parse_qs(
+                    url.query, keep_blank_values=True, strict_parsing=bool(url.query)
+                )
+            except ValueError as exc:
+                raise ApiError(400, f"bad query string: {exc}") from exc
+            body = self._read_body() if method == "POST" else self._drain()
+            result = self.api.dispatch(method, url.path, query, body)
+            self._send(200, result)
+        except ApiError as exc:
+            self._send(exc.status, {"error": exc.reason}, exc.headers)
+        except LookupError as exc:
+            self._send(404, {"error": str(exc.args[0]) if exc.args else "not found"})
+        except ValueError as exc:
+            self._send(400, {"error": str(exc)})
+        except Exception as exc:  # the API answers; it never takes the process down
+            log.exception("operator API: %s %s failed", method, self.path)
+            self._send(500, {"error": f"internal error: {type(exc).__name__}: {exc}"})
+
+    def _drain(self) -> None:
+        length_text = self.headers.get("Content-Length", "0")
+        if length_text.isdigit() and 0 < int(length_text) <= MAX_BODY:
+            self.rfile.read(int(length_text))
+        elif length_text != "0":
+            self.close_connection = True
+
+    def do_GET(self) -> None:
+        self._handle("GET")
+
+    def do_POST(self) -> None:
+        self._handle("POST")
+
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class ApiServer:
+    """A running operator API; close() stops it."""
+
+    def __init__(self, httpd: _Server, thread: threading.Thread) -> None:
+        self._httpd: _Server | None = httpd
+        self._thread = thread
+        host, port = httpd.server_address[:2]
+        self.address: tuple[str, int] = (str(host), int(port))
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+    def close(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._thread.join(timeout=5)
+            self._httpd = None
+
+    def __enter__(self) -> ApiServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve_api(
+    controller: Controller,
+    address: str | tuple[str, int],
+    token: str,
+    allow_remote: bool = False,
+) -> ApiServer:
+    """Serve `controller` at address ("host:port"; port 0: any) in a daemon thread.
+
+    The token must be non-empty; a non-loopback address needs allow_remote
+    (the API speaks plain HTTP)."""
+    from pipeline.metrics import parse_address
+
+    if not token:
+        raise ValueError("the operator API needs a non-empty token")
+    host, port = parse_address(address)
+    if not allow_remote and not _is_loopback(host):
+        raise ValueError(f"API address {host!r} is not a loopback address (plain HTTP)")
+    handler = type(
+        "Handler",
+        (_Handler,),
+        {"api": _Api(controller), "token_digest": hashlib.sha256(token.encode()).digest()},
+    )
+    server_cls: type[_Server] = _Server
+    if ":" in host:
+        server_cls = type("Server6", (_Server,), {"address_family": socket.AF_INET6})
+    httpd = server_cls((host, port), handler)
+    thread = threading.Thread(
+        target=httpd.serve_forever, args=(0.1,), name="wirematch-api", daemon=True
+    )
+    thread.start()
+    return ApiServer(httpd, thread)
+
+
+# -- token files ------------------------------------------------------------------------
+
+
+def run_dir() -> Path:
+    return Path(os.environ.get("WIREMATCH_RUN_DIR", "/run/wirematch"))
+
+
+def token_path(name: str) -> Path:
+    return run_dir() / f"{name}.token"
+
+
+def write_token_file(name: str, token: str) -> Path:
+    """Write instance `name`'s API token, readable by its owner only (0600)."""
+    path = token_path(name)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, token.encode() + b"\n")
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    return path
+
+
+def read_token_file(name: str) -> str:
+    path = token_path(name)
+    try:
+        st = path.stat()
+    except FileNotFoundError as exc:
+        raise ApiClientError(
+            f"no token file {path} (is instance {name!r} running with [api] token?); "
+            "pass --token or set WIREMATCH_TOKEN"
+        ) from exc
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ApiClientError(f"token file {path} is readable by others; chmod 600 it")
+    return path.read_text().strip()
+
+
+# -- the client ---------------------------------------------------------------------------
+
+
+class ApiClientError(Exception):
+    """A client-side failure with an operator-facing message."""
+
+
+def call_api(
+    address: str, token: str, method: str, path: str, body: Any = None, timeout: float = 5.0
+) -> Any:
+    """One API call; returns the decoded JSON or raises ApiClientError with the reason."""
+    data = json.dumps(body).encode() if body is not None else (b"" if method == "POST" else None)
+    req = urllib.request.Request(f"http://{address}{path}", data=data, method=method)
+    req.add_header("Authorization", f"Bearer {token}")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            reason = json.loads(exc.read()).get("error", exc.reason)
+        except (ValueError, AttributeError):
+            reason = exc.reason
+        if exc.code == 401:
+            raise ApiClientError(f"the API at {address} refused the token (401): {reason}") from exc
+        raise ApiClientError(f"{reason} ({exc.code})") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        why = getattr(exc, "reason", exc)
+        raise ApiClientError(f"cannot reach the operator API at {address}: {why}") from exc
+
+
+def resolve_api(name: str, api: str | None, token: str | None) -> tuple[str, str]:
+    """(address, token) of instance `name`: flags, else the region's instance
+    blob and WIREMATCH_TOKEN / the token file."""
+    if not api:
+        from pipeline.shm import RegionError
+        from pipeline.status import attach, read_instance
+
+        try:
+            with attach(name) as region:
+                instance = read_instance(region)
+                running = (
+                    region.counters("appliance")["running"]
+                    if any(o.name == "appliance" for o in region.objects())
+                    else 1
+                )
+        except RegionError as exc:
+            raise ApiClientError(str(exc)) from exc
+        if not instance or "error" in instance:
+            raise ApiClientError(f"instance {name!r} publishes no instance facts; pass --api")
+        if not running:
+            raise ApiClientError(f"instance {name!r} has stopped (its region remains)")
+        api = str(instance.get("api") or "")
+        if not api:
+            raise ApiClientError(
+                f"instance {name!r} runs without the operator API (set [api] token)"
+            )
+    token = token or os.environ.get("WIREMATCH_TOKEN") or read_token_file(name)
+    return api, token
+
+
+# -- CLI commands -------------------------------------------------------------------------
+
+
+def render_book(data: dict[str, Any]) -> str:
+    if "l2" not in data:
+        return json.dumps(data, indent=2, default=_json_default)
+    lines = [f"{data.get('symbol', '?')} ({data.get('state', '?')})"]
+    bids, asks = data["l2"].get("bids", []), data["l2"].get("asks", [])
+    lines.append(f"{'orders':>6} {'qty':>12} {'bid':>12} | {'ask':<12} {'qty':<12} {'orders':<6}")
+    for i in range(max(len(bids), len(asks))):
+        b = bids[i] if i < len(bids) else None
+        a = asks[i] if i < len(asks) else None
+        left = f"{b['orders']:>6} {b['qty']:>12,} {b['price']:>12}" if b else " " * 32
+        right = f"{a['price']:<12} {a['qty']:<12,} {a['orders']:<6}" if a else ""
+        lines.append(f"{left} | {right}".rstrip())
+    if not bids and not asks:
+        lines.append("  (empty book)")
+    l3 = data.get("l3") or {}
+    for side in ("bids", "asks"):
+        orders = l3.get(side) or []
+        if orders:
+            lines.append(f"{side[:-1]} orders (time priority per level):")
+            for o in orders:
+                lines.append(
+                    f"  ref {o['order_ref']:<10} session {o['session']:<6} "
+                    f"{o['qty']:>10,} @ {o['price']}"
+                )
+    return "\n".join(lines)
+
+
+def _client_call(args: argparse.Namespace, method: str, path: str) -> Any:
+    from pipeline.cli import CliError
+
+    try:
+        api, token = resolve_api(args.name, args.api, args.token)
+        return call_api(api, token, method, path)
+    except ApiClientError as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _print(args: argparse.Namespace, data: Any, text: str) -> None:
+    print(json.dumps(data, indent=2, default=_json_default) if args.json else text)
+
+
+def cmd_book(args: argparse.Namespace) -> None:
+    from pipeline.cli import CliError
+
+    if not 1 <= args.depth <= MAX_DEPTH:
+        raise CliError(f"--depth must be 1..{MAX_DEPTH}")
+    sym = urllib.parse.quote(args.symbol, safe="")
+    data = _client_call(args, "GET", f"/v1/book/{sym}?depth={args.depth}")
+    _print(args, data, render_book(data))
+
+
+def cmd_halt(args: argparse.Namespace) -> None:
+    sym = urllib.parse.quote(args.symbol, safe="")
+    data = _client_call(args, "POST", f"/v1/instruments/{sym}/halt")
+    _print(args, data, f"{args.symbol}: {data.get('state', 'halted')}")
+
+
+def cmd_resume(args: argparse.Namespace) -> None:
+    sym = urllib.parse.quote(args.symbol, safe="")
+    data = _client_call(args, "POST", f"/v1/instruments/{sym}/resume")
+    _print(args, data, f"{args.symbol}: {data.get('state', 'open')}")
+
+
+def cmd_cancel_all(args: argparse.Namespace) -> None:
+    data = _client_call(args, "POST", f"/v1/sessions/{urllib.parse.quote(args.session)}/cancel-all")
+    _print(
+        args,
+        data,
+        f"session {args.session}: {data.get('cancelled', '?')} order(s) cancelled",
+    )
+
+
+CLIENT_ARGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("--name",), {"default": DEFAULT_NAME, "help": "instance name"}),
+    (("--api",), {"default": None, "help": "host:port of the API (default: from the instance)"}),
+    (
+        ("--token",),
+        {
+            "default": None,
+            "help": "API token (default: $WIREMATCH_TOKEN, then /run/wirematch/NAME.token)",
+        },
+    ),
+)
+
+
+def register_commands(register: Callable[[Command], None]) -> None:
+    from pipeline.cli import Command
+
+    sym = (("symbol",), {"help": "instrument symbol"})
+    register(
+        Command(
+            ("book",),
+            cmd_book,
+            "an instrument's order book: L2 levels and the L3 orders resting at them",
+            (
+                sym,
+                (("--depth",), {"type": int, "default": DEFAULT_DEPTH, "help": "levels per side"}),
+                *CLIENT_ARGS,
+            ),
+        )
+    )
+    register(Command(("halt",), cmd_halt, "halt trading in an instrument", (sym, *CLIENT_ARGS)))
+    register(
+        Command(("resume",), cmd_resume, "resume trading in an instrument", (sym, *CLIENT_ARGS))
+    )
+    register(
+        Command(
+            ("cancel-all",),
+            cmd_cancel_all,
+            "cancel every resting order of a client session",
+            ((("session",), {"help": "session id"}), *CLIENT_ARGS),
+        )
+    )

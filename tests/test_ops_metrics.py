@@ -1,0 +1,174 @@
+"""The Prometheus exporter: scraped over HTTP from a region laid out as a
+running instance's, values checked, the body checked by `promtool check metrics`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from pipeline.metrics import metric_name, parse_address, serve_metrics
+from pipeline.shm import Region
+from tests import needs, opsregion
+
+
+@pytest.fixture
+def ops(shm_name: str) -> Iterator[opsregion.OpsRegion]:
+    o = opsregion.build(shm_name)
+    yield o
+    o.close()
+
+
+def _scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/plain")
+        return resp.read().decode()
+
+
+def _samples(body: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for fam in text_string_to_metric_families(body):
+        for s in fam.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def _v(samples: dict, name: str, **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
+def _promtool(body: str) -> None:
+    promtool = needs.program("promtool", "Debian package prometheus")
+    p = subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, text=True, timeout=60
+    )
+    assert p.returncode == 0, f"promtool check metrics: {p.stdout}{p.stderr}"
+    assert p.stdout.strip() == "" and p.stderr.strip() == "", p.stdout + p.stderr  # no lint
+
+
+def test_scrape_values_and_promtool(ops: opsregion.OpsRegion, shm_name: str) -> None:
+    with serve_metrics(shm_name, "127.0.0.1:0") as server:
+        body = _scrape(server.url)
+        s = _samples(body)
+        assert _v(s, "wirematch_up") == 1
+        info = [k for k in s if k[0] == "wirematch_instance_info"]
+        assert len(info) == 1 and ("name", shm_name) in info[0][1]
+        assert ("backend", "socket") in info[0][1]
+        assert _v(s, "wirematch_rx_packets_total", queue="0") == 1000
+        assert _v(s, "wirematch_engine_commands_total", shard="0") == 990
+        assert _v(s, "wirematch_rx_drops_total", queue="0", reason="short") == 3
+        assert _v(s, "wirematch_rx_drops_total", queue="0", reason="denied") == 7
+        assert _v(s, "wirematch_gateway_drops_total", shard="0", reason="rate_limited") == 0
+        assert _v(s, "wirematch_rx_busy_cycles_total", queue="0") == 200_000
+        busy = _v(s, "wirematch_rx_busy_seconds_total", queue="0")
+        assert 200_000 / 10e9 < busy < 200_000 / 0.5e9  # cycles at a plausible TSC rate
+
+        lat = "wirematch_engine_rx_to_match_seconds"
+        assert _v(s, lat + "_count", shard="0") == 1000
+        assert _v(s, lat + "_sum", shard="0") == pytest.approx(sum(range(100, 1100)) * 1e-9)
+        assert _v(s, lat, shard="0", quantile="0.5") == pytest.approx(599e-9, rel=0.01)
+        assert _v(s, lat, shard="0", quantile="0.99") == pytest.approx(1089e-9, rel=0.01)
+        assert _v(s, "wirematch_engine_rx_to_match_max_seconds", shard="0") == pytest.approx(
+            1099e-9, rel=0.01
+        )
+        assert _v(s, "wirematch_tx_rx_to_reply_seconds", queue="0", quantile="0.9") == (
+            pytest.approx(5000e-9, rel=0.01)
+        )
+        assert _v(s, "wirematch_rx_batch", queue="0", quantile="0.5") == 32
+        assert _v(s, "wirematch_rx_batch_count", queue="0") == 35
+
+        assert _v(s, "wirematch_ring_used_elements", ring="out.q0") == 512
+        assert _v(s, "wirematch_ring_capacity_elements", ring="out.q0") == 512
+        assert _v(s, "wirematch_ring_enqueue_refused_total", ring="out.q0") == 3
+        assert _v(s, "wirematch_ring_used_elements", ring="in.s0") == 10
+        assert _v(s, "wirematch_flow_table_flows") == 3
+        assert _v(s, "wirematch_flow_table_max_flows") == 64
+        assert _v(s, "wirematch_flow_table_inserts_total") == 3
+        workers = {dict(k[1])["worker"]: dict(k[1]) for k in s if k[0] == "wirematch_worker_info"}
+        assert workers["engine0"]["core"] == "1" and workers["rx0"]["stages"] == "rx.q0,tx.q0"
+
+        # The next scrape sees what the data plane did since.
+        ops.counters["rx.q0"].add("drop_short", 5)
+        s = _samples(_scrape(server.url))
+        assert _v(s, "wirematch_rx_drops_total", queue="0", reason="short") == 8
+    _promtool(body)
+
+
+def test_no_instance_then_a_started_one(shm_name: str) -> None:
+    with serve_metrics(shm_name, "127.0.0.1:0") as server:
+        body = _scrape(server.url)
+        assert _samples(body) == {("wirematch_up", frozenset()): 0}
+        _promtool(body)
+        o = opsregion.build(shm_name)  # an instance starts: the next scrape finds it
+        try:
+            assert _v(_samples(_scrape(server.url)), "wirematch_up") == 1
+        finally:
+            o.close()
+        Region.unlink(shm_name)
+        assert _v(_samples(_scrape(server.url)), "wirematch_up") == 0
+        url = server.url
+    with pytest.raises(urllib.error.URLError):  # closed: nothing listens any more
+        urllib.request.urlopen(url, timeout=5)
+
+
+def test_stopped_instance_is_down(ops: opsregion.OpsRegion, shm_name: str) -> None:
+    appliance = ops.counters["appliance"]
+    appliance.values[appliance.names.index("running")] = 0  # the appliance stopped
+    with serve_metrics(shm_name, "127.0.0.1:0") as server:
+        s = _samples(_scrape(server.url))
+    assert _v(s, "wirematch_up") == 0
+    assert _v(s, "wirematch_rx_packets_total", queue="0") == 1000  # still readable
+
+
+def test_names_and_addresses() -> None:
+    assert metric_name("rx", "drop-x") == "wirematch_rx_drop_x"
+    assert parse_address("127.0.0.1:9108") == ("127.0.0.1", 9108)
+    assert parse_address("[::1]:0") == ("::1", 0)
+    for bad in ("9108", "host:", "host:99999", "host:x"):
+        with pytest.raises(ValueError, match="expected host:port"):
+            parse_address(bad)
+
+
+def test_metrics_command_prints_one_scrape(ops: opsregion.OpsRegion, shm_name: str) -> None:
+    from pipeline.native import ROOT
+
+    p = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "metrics", "--name", shm_name],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
+    assert _v(_samples(p.stdout), "wirematch_rx_packets_total", queue="0") == 1000
+
+
+def test_bad_blobs_are_reported_not_fatal(
+    shm_name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pipeline import status
+    from pipeline.cli import main
+
+    with Region.create(shm_name, size=1 << 20, hugepages=False) as r:
+        r.create_counters("appliance", ["running"]).add("running", 1)
+        r.create_counters("rx.q0", ["packets", "busy_cycles"]).add("packets", 4)
+        opsregion.write_blob(r, "instance", b"{not json", 256)
+        opsregion.write_blob(r, "flows", b"not a flow table", 4096)
+        report = status.read_status(shm_name, 0)
+        assert report["instance"]["error"].startswith("instance blob is not JSON")
+        assert "(instance blob is not JSON" in status.render_status(report)
+        assert main(["flows", "--name", shm_name]) == 1
+        assert "blob 'flows' is not a valid flow table" in capsys.readouterr().err
+        with serve_metrics(shm_name, "127.0.0.1:0") as server:
+            body = _scrape(server.url)
+        s = _samples(body)
+        assert _v(s, "wirematch_up") == 1 and _v(s, "wirematch_rx_packets_total", queue="0") == 4
+        assert not any(k[0].startswith(("wirematch_instance", "wirematch_flow_table")) for k in s)
+        _promtool(body)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sys
 import threading
 import time
@@ -39,9 +38,9 @@ from pipeline.counters import Counters
 from pipeline.native import ffi, lib
 from pipeline.shm import Region
 
+NIC_COUNTERS = lib.WM_NIC_N_COUNTERS
 IDLE = {"spin": 0, "spin_yield": 1, "sleep": 2}
 MAX_SESSIONS = 1 << 16
-TOKEN_DIR = Path("/run/wirematch")
 APPLIANCE_COUNTERS = ["running", "started_ns", "stopped_ns"]
 SIDE_BUY, SIDE_SELL = 1, 2
 STATE_NAMES = {1: "open", 2: "halted", 3: "closed"}
@@ -207,7 +206,6 @@ class Appliance:
         self.queues: list[Queue] = []
         self.workers: list[Worker] = []
         self.warnings: list[str] = []
-        self.token = ""
         self.started_ns = 0
         self.stopped = False
         self._lock = threading.Lock()  # control requests and table writes
@@ -318,7 +316,17 @@ class Appliance:
 
     def _open_queues(self) -> None:
         for q in range(self.n_queues):
-            kw: dict[str, Any] = {"queue": q, "n_queues": self.n_queues, "port": self.port}
+            assert self.region is not None
+            ctr = self.region.create_counters(
+                f"nic.q{q}",
+                [ffi.string(lib.wm_nic_counter_names()[i]).decode() for i in range(NIC_COUNTERS)],
+            )
+            kw: dict[str, Any] = {
+                "queue": q,
+                "n_queues": self.n_queues,
+                "port": self.port,
+                "counters": ctr.ptr,
+            }
             if self.backend in ("socket", "io_uring"):
                 if self.addr != "0.0.0.0":
                     kw["addr"] = self.addr
@@ -372,8 +380,6 @@ class Appliance:
         ctr.add("started_ns", self.started_ns)
         self.app_counters = ctr
         api = self.config["api"]
-        if api["token"]:
-            self.token = api["token"]
         info = {
             "pid": os.getpid(),
             "started_ns": self.started_ns,
@@ -383,7 +389,8 @@ class Appliance:
             "address": f"{self.addr}:{self.port}",
             "queues": self.n_queues,
             "shards": 1,
-            "api": api["address"] if self.token else "",
+            "api": api["address"],
+            "tsc_hz": self.tick_hz,
             "metrics": self.config["metrics"]["address"],
             "instruments": [{"symbol": s, "id": i} for s, i in self.symbols.items()],
             "workers": [
@@ -404,16 +411,6 @@ class Appliance:
         if mem == ffi.NULL:
             raise ApplianceError("cannot place the instance record in the region")
         ffi.memmove(mem, raw, len(raw))
-
-    def write_token(self, token: str | None = None) -> str:
-        """The API token: generated unless given, written 0600 to /run/wirematch/NAME.token."""
-        self.token = token or self.token or secrets.token_urlsafe(24)
-        TOKEN_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = TOKEN_DIR / f"{self.name}.token"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(self.token + "\n")
-        return self.token
 
     # -- the classifier (slow path) -----------------------------------------
     def _classify_loop(self) -> None:
@@ -437,7 +434,9 @@ class Appliance:
 
     def classify(self, misses: np.ndarray) -> dict[str, int]:
         with self._lock:
-            out = decide.classify_misses(self._ticks(), self.rules, misses, self.policy, self.cstate)
+            out = decide.classify_misses(
+                self._ticks(), self.rules, misses, self.policy, self.cstate
+            )
             self.cstate = out.state
             apply_ops(out.ops, self.flow_table, self.rates, self.n_queues, self._ticks())
             for k, v in out.outcomes.items():

@@ -355,7 +355,13 @@ SECTIONS: tuple[Section, ...] = (
         "The operator API.",
         (
             Key("address", str, "127.0.0.1:8780", "address:port the API listens on", host_port),
-            Key("token", str, "", "bearer token required by the API (empty = no API)"),
+            Key(
+                "token",
+                str,
+                "",
+                "bearer token the API requires (empty = a random one, written 0600 to "
+                "/run/wirematch/NAME.token)",
+            ),
         ),
     ),
 )

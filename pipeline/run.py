@@ -21,26 +21,21 @@ from pipeline.summary import render, summarize
 
 
 def serve_surfaces(app: Appliance) -> list[Any]:
-    """Metrics endpoint and operator API, when their modules are present."""
+    """The metrics endpoint and the operator API of a started appliance."""
+    import secrets
+
+    from pipeline.api import serve_api, write_token_file
+    from pipeline.metrics import serve_metrics
+
     handles: list[Any] = []
-    try:
-        from pipeline.metrics import serve_metrics
-    except ImportError:
-        serve_metrics = None  # type: ignore[assignment]
-    if serve_metrics is not None:
-        handles.append(serve_metrics(app.name, app.config["metrics"]["address"]))
-        app.log(f"metrics on http://{app.config['metrics']['address']}/metrics")
-    try:
-        from pipeline.api import serve_api
-    except ImportError:
-        serve_api = None  # type: ignore[assignment]
-    if serve_api is not None:
-        token = app.write_token()
-        handles.append(serve_api(app, app.config["api"]["address"], token))
-        app.log(
-            f"operator API on http://{app.config['api']['address']}/v1 "
-            f"(token in /run/wirematch/{app.name}.token)"
-        )
+    maddr = app.config["metrics"]["address"]
+    handles.append(serve_metrics(app.name, maddr))
+    app.log(f"metrics on http://{maddr}/metrics")
+    token = app.config["api"]["token"] or secrets.token_urlsafe(24)
+    path = write_token_file(app.name, token)
+    aaddr = app.config["api"]["address"]
+    handles.append(serve_api(app, aaddr, token))
+    app.log(f"operator API on http://{aaddr}/v1 (bearer token in {path})")
     return handles
 
 
@@ -57,7 +52,10 @@ def run(config_path: str | None, duration: float = 0.0, json_out: bool = False) 
             app.start()
         except (ApplianceError, OSError) as exc:
             raise SystemExit(f"wirematch: {exc}") from None
-        handles = serve_surfaces(app)
+        try:
+            handles = serve_surfaces(app)
+        except OSError as exc:
+            raise SystemExit(f"wirematch: cannot serve metrics/API: {exc}") from None
         app.log(
             f"running: {app.backend} on {app.ifname} {app.addr}:{app.port}, "
             f"{len(app.workers)} worker(s): "

@@ -19,13 +19,16 @@ def summarize(final: dict[str, Any], seconds: float) -> dict[str, Any]:
     c: dict[str, dict[str, int]] = final["counters"]
     m = c.get("matcher.s0", {})
     gw = c.get("gateway.s0", {})
-    rejects = {k[7:]: v for k, v in m.items() if k.startswith("reject_") and v and k != "reject_none"}
+    rejects = {
+        k[7:]: v for k, v in m.items() if k.startswith("reject_") and v and k != "reject_none"
+    }
     refused = {k[10:]: v for k, v in gw.items() if k.startswith("gw_in_drop_") and v}
     dropped: dict[str, int] = {}
     for name, block in c.items():
-        if name.split(".")[0] in ("rx", "engine", "tx", "slowpath", "nic"):
+        stage = name.split(".")[0]
+        if stage in ("rx", "engine", "tx", "slowpath", "nic"):
             for k, v in _drops(block).items():
-                dropped[f"{name.split('.')[0]}.{k}"] = dropped.get(f"{name.split('.')[0]}.{k}", 0) + v
+                dropped[f"{stage}.{k}"] = dropped.get(f"{stage}.{k}", 0) + v
     orders_in = _sum(c, "rx.", "messages")
     commands = _sum(c, "engine.", "commands")
     lat = final.get("latency_ns", {})

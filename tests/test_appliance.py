@@ -1,0 +1,207 @@
+"""End to end over veth: the appliance (C data plane, Python control) in the
+root namespace, clients and a market-data listener in the pair's namespace."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from nic.testhost import VethHost
+from tests.appliance_host import (
+    Reference,
+    cancel,
+    client,
+    drain_md,
+    enter,
+    md_listener,
+    replace,
+    running_appliance,
+    strip,
+    wait_for,
+)
+from tests.needs import program
+
+
+def _name(tag: str) -> str:
+    return f"wme2e{tag}{os.getpid()}"
+
+
+def _counters(app: Any, block: str) -> dict[str, int]:
+    return app.counters()[block]
+
+
+def test_sessions_get_the_reference_replies_and_market_data(veth_pair: VethHost) -> None:
+    h = veth_pair
+    with running_appliance(h, _name("ref")) as app:
+        md = md_listener(h)
+        c1, c2 = client(h, 21001, 1), client(h, 21002, 2)
+        for c in (c1, c2):
+            c.hello(h)
+        assert wait_for(lambda: len(app.flows()) == 2)
+        ref = Reference()
+        script = [
+            (c1, [enter(1), enter(2, price=1_000_100), enter(3, side="S", price=1_001_000)]),
+            (c2, [enter(1, side="S", qty=150, price=1_000_000)]),
+            (c1, [cancel(3), replace(1, 4, qty=300, price=1_000_200)]),
+            (c2, [enter(2, side="B", qty=50, price=1_000_000, sym="WMTB"), cancel(99)]),
+            (c2, [enter(3, side="S", qty=500, price=1_000_000)]),  # crosses c1's rest
+            (c1, [enter(5, price=1_300_000)]),  # outside the price band: rejected
+        ]
+        sent = 0
+        for c, msgs in script:
+            c.send(h, msgs)
+            for m in msgs:
+                ref.submit(c.session, m)
+            sent += len(msgs)
+            # One packet at a time: the appliance applies them in this order.
+            assert wait_for(lambda n=sent: _counters(app, "engine.s0")["messages"] == n)
+        got1, got2 = c1.drain(0.3), c2.drain(0.3)
+        assert [strip(m) for m in got1] == [strip(m) for m in ref.replies(1)]
+        assert [strip(m) for m in got2] == [strip(m) for m in ref.replies(2)]
+        assert [strip(m) for m in drain_md(md, 0.3)] == [strip(m) for m in ref.market_data()]
+        types = [m["type"] for m in got1]
+        assert "E" in types and "C" in types and "U" in types and "J" in types
+        # Timestamps are today's time in ns since midnight.
+        assert all(0 < m["timestamp"] < 86_400 * 10**9 for m in got1 + got2)
+
+
+def test_unknown_flow_denied_and_rate_limit_throttles(veth_pair: VethHost) -> None:
+    h = veth_pair
+    with running_appliance(h, _name("deny")) as app:
+        stranger, denied, slow = client(h, 21500, 0), client(h, 21009, 0), client(h, 21003, 3)
+        for c in (stranger, denied, slow):
+            c.hello(h)
+        assert wait_for(lambda: len(app.flows()) == 3)
+        for i in range(5):
+            stranger.send(h, [enter(i + 1)])
+            denied.send(h, [enter(i + 1)])
+        # Session 3: 20/s with a burst of 5: 30 single-order packets at once.
+        for i in range(30):
+            slow.send(h, [enter(i + 1, price=900_000 + i * 100)])
+        assert wait_for(lambda: _counters(app, "rx.q0")["drop_rate_limited"] > 0)
+        flows = {f["src"].split(":")[1]: f for f in app.flows()}
+        assert flows["21500"]["action"] == "deny" and flows["21500"]["rule"] == 0xFFFFFFFF
+        assert flows["21009"]["action"] == "deny" and flows["21009"]["rule"] != 0xFFFFFFFF
+        assert flows["21500"]["drops"] == 5 and flows["21009"]["drops"] == 5
+        assert stranger.drain(0.2) == [] and denied.drain(0.2) == []
+        final = app.stop()
+    rx = final["counters"]["rx.q0"]
+    m = final["counters"]["matcher.s0"]
+    assert rx["drop_flow_denied"] == 10
+    assert 5 <= m["cmd_new"] <= 8  # the burst, plus what refilled meanwhile
+    assert rx["drop_rate_limited"] == 30 - m["cmd_new"]
+    assert final["classifier"]["denied_default"] == 1
+    assert final["classifier"]["denied_by_rule"] == 1
+
+
+def test_rules_change_at_run_time(veth_pair: VethHost) -> None:
+    h = veth_pair
+    with running_appliance(h, _name("rules")) as app:
+        c1, c2 = client(h, 21001, 1), client(h, 21777, 0)
+        c1.hello(h)
+        c2.hello(h)
+        assert wait_for(lambda: len(app.flows()) == 2)
+        c1.send(h, [enter(1)])
+        assert wait_for(lambda: len(c1.drain()) == 1)
+        c2.send(h, [enter(1)])
+        assert c2.drain(0.2) == []
+        done = app.set_rules(
+            f"deny src {h.peer_addr} sport 21001\n"
+            f"allow src {h.peer_addr} sport 21777 as session 7\n"
+        )
+        assert done["installed"] == 2  # exactly the two flows whose decision changed
+        c1.send(h, [enter(2)])
+        # Its first packet was dropped (denied) before sequencing: resend from 1.
+        c2.send(h, [enter(1)], seq=1)
+        assert wait_for(lambda: len(c2.drain()) == 1)
+        assert c1.drain(0.2) == []
+        by_port = {f["src"].split(":")[1]: f for f in app.flows()}
+        assert by_port["21777"]["session"] == 7 and by_port["21001"]["action"] == "deny"
+
+
+def test_status_from_another_process_metrics_and_api(veth_pair: VethHost) -> None:
+    h = veth_pair
+    promtool = program("promtool", "apt-get install prometheus (make deps)")
+    name = _name("ops")
+    with running_appliance(h, name) as app:
+        from pipeline.api import serve_api
+        from pipeline.metrics import serve_metrics
+
+        c1 = client(h, 21001, 1)
+        c1.hello(h)
+        assert wait_for(lambda: len(app.flows()) == 1)
+        c1.send(h, [enter(1), enter(2, side="S", price=1_000_000)])
+        assert wait_for(lambda: len(c1.drain()) >= 2)
+        out = subprocess.run(
+            [sys.executable, "-m", "pipeline.cli", "status", "--name", name, "--json",
+             "--interval", "0"],
+            capture_output=True, text=True, timeout=60, cwd=os.path.dirname(os.path.dirname(__file__)),
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        status = json.loads(out.stdout)
+        text = json.dumps(status)
+        assert "rx" in text and "engine" in text
+        metrics = serve_metrics(name, "127.0.0.1:0")
+        api = serve_api(app, "127.0.0.1:0", "s3cret")
+        try:
+            body = urllib.request.urlopen(f"{metrics.url}", timeout=10).read()
+            assert b"wirematch_rx_packets_total" in body
+            chk = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True)
+            assert chk.returncode == 0, chk.stdout + chk.stderr
+            base = f"http://{api.address[0]}:{api.address[1]}/v1"
+            for headers in ({}, {"Authorization": "Bearer wrong"}):
+                req = urllib.request.Request(f"{base}/status", headers=headers)
+                try:
+                    urllib.request.urlopen(req, timeout=10)
+                    raise AssertionError("no 401")
+                except urllib.error.HTTPError as e:
+                    assert e.code == 401
+            auth = {"Authorization": "Bearer s3cret"}
+            req = urllib.request.Request(
+                f"{base}/instruments/WMTA/halt", method="POST", headers=auth
+            )
+            assert json.loads(urllib.request.urlopen(req, timeout=10).read())["state"] == "halted"
+            req = urllib.request.Request(f"{base}/book/NOPE", headers=auth)
+            try:
+                urllib.request.urlopen(req, timeout=10)
+                raise AssertionError("unknown symbol accepted")
+            except urllib.error.HTTPError as e:
+                assert e.code in (400, 404) and "NOPE" in json.loads(e.read())["error"]
+            # Halted: a new order is rejected by the matcher.
+            c1.send(h, [enter(3)])
+            assert wait_for(lambda: any(m["type"] == "J" for m in c1.drain()))
+            book = app.book("WMTA")
+            assert book["state"] == "halted"
+        finally:
+            metrics.close()
+            api.close()
+
+
+def test_clean_stop_loses_nothing(veth_pair: VethHost) -> None:
+    h = veth_pair
+    with running_appliance(h, _name("drain")) as app:
+        cs = [client(h, 21001, 1), client(h, 21002, 2)]
+        for c in cs:
+            c.hello(h)
+        assert wait_for(lambda: len(app.flows()) == 2)
+        ref = 1
+        for _ in range(100):
+            for c in cs:
+                c.send(h, [enter(r, price=900_000 + (r % 50) * 100) for r in range(ref, ref + 10)])
+            ref += 10
+        final = app.stop()
+    c = final["counters"]
+    assert final["drained"]
+    accepted_in = c["rx.q0"]["messages"]
+    lost_by_kernel = c["nic.q0"]["drop_socket_full"]
+    assert accepted_in + lost_by_kernel * 10 == 2000 or accepted_in == 2000
+    # Everything the rx stage accepted was applied, answered and sent.
+    assert c["engine.s0"]["messages"] == accepted_in
+    assert c["matcher.s0"]["cmd_new"] == accepted_in
+    assert c["engine.s0"]["replies"] == accepted_in  # one Accepted each (no crosses)
+    assert c["tx.q0"]["packets"] == c["engine.s0"]["reply_packets"] + c["engine.s0"]["md_packets"]

@@ -345,6 +345,9 @@ static void *worker_main(void *arg)
     uint32_t empty = 0;
     for (;;) {
         unsigned work = 0;
+        /* Relaxed: a line written once per run; the acquire below orders the rest. */
+        if (WM_UNLIKELY(__atomic_load_n(&app->phase, __ATOMIC_RELAXED) == APP_ABORT))
+            break;
         for (uint32_t q = 0; q < app->cfg.n_queues; q++)
             if (w->queue_mask & (1u << q))
                 work += app_rx_poll(app->rx[q]);

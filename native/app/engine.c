@@ -25,7 +25,8 @@ static inline uint8_t *buf_at(const struct app_engine *en, uint32_t idx)
     return en->arena + (size_t)idx * APP_TX_BUF;
 }
 
-/* A free tx buffer; waits (running this worker's tx stages) while none is. */
+/* A free tx buffer; waits (running this worker's tx stages) while none is.
+ * UINT32_MAX only when the appliance is being aborted (stop timed out). */
 static uint32_t get_buffer(struct app_engine *en)
 {
     uint64_t idx;
@@ -34,6 +35,8 @@ static uint32_t get_buffer(struct app_engine *en)
     cnt(en, WM_EN_BUFFER_WAITS, 1);
     uint32_t spins = 0;
     while (wm_ring_sc_dequeue(en->free, &idx) != 0) {
+        if (__atomic_load_n(&en->app->phase, __ATOMIC_ACQUIRE) == APP_ABORT)
+            return UINT32_MAX;
         app_worker_assist(en->app, en->worker);
         struct wm_idle_policy p = { .strategy = WM_IDLE_SPIN_YIELD, .spin_polls = 64 };
         wm_idle_wait(&p, &spins);
@@ -53,6 +56,12 @@ static void flush_stream(struct app_engine *en, struct app_session *s)
     s->dirty = 0;
     if (!len)
         return;
+    uint32_t next = get_buffer(en);
+    if (WM_UNLIKELY(next == UINT32_MAX)) {
+        /* Aborting: the packet cannot be sent; its buffer is reused. */
+        cnt(en, WM_EN_DROP_UNPUBLISHABLE, 1);
+        return;
+    }
     struct app_tx t;
     memset(&t, 0, sizeof(t));
     t.ts = s->oldest_ts;
@@ -67,7 +76,7 @@ static void flush_stream(struct app_engine *en, struct app_session *s)
     while (wm_ring_mp_enqueue(ring, &t) != 0)
         app_worker_assist(en->app, en->worker);
     cnt(en, s == &en->md ? WM_EN_MD_PACKETS : WM_EN_REPLY_PACKETS, 1);
-    s->b.buf = buf_at(en, get_buffer(en)) + APP_HEADROOM;
+    s->b.buf = buf_at(en, next) + APP_HEADROOM;
     s->oldest_ts = 0;
 }
 
@@ -91,7 +100,10 @@ static void flush_dirty(struct app_engine *en)
 
 static int stream_init(struct app_engine *en, struct app_session *s, const char *name)
 {
-    uint8_t *buf = buf_at(en, get_buffer(en)) + APP_HEADROOM;
+    uint32_t idx = get_buffer(en);
+    if (idx == UINT32_MAX)
+        return -ECANCELED;
+    uint8_t *buf = buf_at(en, idx) + APP_HEADROOM;
     return wm_mold_builder_init(&s->b, name, 1, buf, WM_MOLD_MTU_PAYLOAD);
 }
 

@@ -121,7 +121,7 @@ unsigned app_tx_poll(struct app_tx_stage *tx)
         m++;
     }
     if (m == 0)
-        return 1;
+        return 0;
     int k = wm_nic_tx_burst(rx->nq, tx->out, m);
     if (k < 0)
         k = 0;
@@ -137,10 +137,14 @@ unsigned app_tx_poll(struct app_tx_stage *tx)
     }
     tx->held_off += (uint32_t)k;
     tx->unflushed = 1;
-    if ((uint32_t)k < m)
+    if ((uint32_t)k < m) {
+        /* The backend's transmit ring is full: reap its completions and
+         * kick it (AF_XDP, io_uring) before the next try. */
         wm_counter_add(tx->ctr, WM_TX_NIC_FULL_WAITS, 1);
+        wm_nic_flush(rx->nq);
+    }
     wm_counter_add(tx->ctr, WM_TX_PACKETS, (uint64_t)k);
     wm_counter_add(tx->ctr, WM_TX_BYTES, bytes);
     wm_counter_add(tx->ctr, WM_TX_BUSY_CYCLES, wm_tsc() - t0);
-    return (unsigned)k + 1;
+    return (unsigned)k;
 }

@@ -62,6 +62,7 @@ struct uring_q {
     int fd;
     uint32_t setup_flags;
     bool no_addr, zc, need_events, coop;
+    int fd_owner;                /* thread that registered the ring fd (0: none yet) */
     bool armed;
 
     /* receive buffers and their ring */
@@ -274,12 +275,35 @@ static inline void submit_pending(struct uring_q *u)
     }
 }
 
+/* The queue's thread registers the ring fd on first use (saves an fd lookup
+ * per io_uring_enter); another thread using the queue unregisters it. */
+static __thread int this_tid;
+
+static inline void own_ring(struct uring_q *u)
+{
+    if (WM_UNLIKELY(this_tid == 0))
+        this_tid = (int)syscall(SYS_gettid);
+    if (WM_LIKELY(u->fd_owner == this_tid || u->fd_owner < 0))
+        return;
+    if (u->fd_owner > 0)
+        io_uring_unregister_ring_fd(&u->ring);
+    /* -1 when registration fails: the plain fd from then on. */
+    u->fd_owner = io_uring_register_ring_fd(&u->ring) == 1 ? this_tid : -1;
+}
+
 static int uring_rx_burst(struct wm_nic_queue *q, struct wm_nic_pkt *pkts, uint32_t n)
 {
     struct uring_q *u = q->priv;
+    own_ring(u);
     if (u->pend_head == u->pend_tail) {
         maybe_rearm(q);
         submit_pending(u);
+        if (WM_UNLIKELY(IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW)) {
+            /* Completions the full CQ could not take wait in the kernel's
+             * overflow list until an io_uring_enter flushes them. */
+            nic_count(q, WM_NIC_RX_CQ_OVERFLOWS, 1);
+            io_uring_get_events(&u->ring);
+        }
         if (reap(q) == 0 && u->need_events) {
             /* DEFER_TASKRUN always, COOP_TASKRUN when the kernel flags pending work. */
             if (!u->coop || (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN)) {
@@ -325,6 +349,7 @@ static void uring_rx_release(struct wm_nic_queue *q, const struct wm_nic_pkt *pk
 static int uring_tx_burst(struct wm_nic_queue *q, const struct wm_nic_pkt *pkts, uint32_t n)
 {
     struct uring_q *u = q->priv;
+    own_ring(u);
     uint32_t done = 0;
     uint64_t bytes = 0, sent = 0;
     for (; done < n; done++) {
@@ -381,7 +406,7 @@ static int uring_flush(struct wm_nic_queue *q)
 {
     struct uring_q *u = q->priv;
     submit_pending(u);
-    if (u->need_events)
+    if (u->need_events || (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
         io_uring_get_events(&u->ring);
     reap(q);
     return 0;
@@ -447,7 +472,10 @@ static int setup_ring(struct wm_nic_queue *q, struct uring_q *u)
     u->setup_flags = p.flags;
     if (!(p.features & IORING_FEAT_FAST_POLL))
         return wm_nic_error(-EOPNOTSUPP, "this kernel's io_uring lacks fast poll (Linux 5.7+)");
-    io_uring_register_ring_fd(&u->ring);   /* optional: saves an fd lookup per enter */
+    /* The ring fd is registered later, by the thread that runs the queue:
+     * a registered ring index belongs to the registering thread, and io_uring_enter
+     * from any other thread fails with it (a queue is often opened by the
+     * control thread and run by a worker). */
     return 0;
 }
 

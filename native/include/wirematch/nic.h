@@ -176,7 +176,9 @@ struct wm_nic_info {
     X(WM_NIC_TX_INVALID_DESCS,  "tx_invalid_descs") /* af_xdp: bad tx descriptor */ \
     X(WM_NIC_TX_RING_EMPTY,     "tx_ring_empty")    /* af_xdp: kicked with nothing queued */ \
     X(WM_NIC_RX_WAKEUPS,        "rx_wakeups")       /* af_xdp: recvfrom (busy poll, fill) */ \
-    X(WM_NIC_TX_WAKEUPS,        "tx_wakeups")       /* af_xdp: sendto kicks */
+    X(WM_NIC_TX_WAKEUPS,        "tx_wakeups")       /* af_xdp: sendto kicks */ \
+    X(WM_NIC_RX_CQ_OVERFLOWS,   "cq_overflows")     /* io_uring: completions flushed from the
+                                                       kernel's overflow list */
 
 enum wm_nic_counter { WM_NIC_COUNTERS(WM_COUNTER_ENUM) WM_NIC_N_COUNTERS };
 

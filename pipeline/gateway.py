@@ -71,6 +71,7 @@ class Gateway:
         ts_offset_ns: int = 0,
         account_per_session: bool = False,
         stp: int = 0,
+        max_orders: int = 0,
     ) -> None:
         self.matcher = matcher
         self.feed = feed
@@ -80,8 +81,11 @@ class Gateway:
         cfg.ts_offset_ns = ts_offset_ns
         cfg.account_per_session = int(account_per_session)
         cfg.stp = stp
-        self.gw = ffi.new("struct wm_gw *")
-        check(lib.wm_gw_init(self.gw, cfg), "wm_gw_init")
+        cfg.max_orders = max_orders  # order table (0: WM_GW_DEFAULT_MAX_ORDERS)
+        gw = ffi.new("struct wm_gw *")
+        check(lib.wm_gw_init(gw, cfg), "wm_gw_init")
+        # wm_gw_fini frees the order table when the gateway goes.
+        self.gw = ffi.gc(gw, lib.wm_gw_fini)
         self.events: list[np.ndarray] = []
 
     def add_instrument(self, symbol: str, instrument: int, stock_locate: int, tick: int) -> None:
@@ -152,6 +156,17 @@ class Gateway:
         self.feed.flush()
         for s in self.sessions.values():
             s.flush()
+
+    def system_event(self, session: int, code: str, ts: int) -> None:
+        """OUCH System Event ('S' start of day, 'E' end of day) to a session."""
+        stream = self.sessions[session]
+        rc = stream.add(lambda: lib.wm_gw_publish_system_event(self.gw, session, code.encode(), ts))
+        if check(rc, "wm_gw_publish_system_event"):
+            raise ValueError(f"system event refused: {counter_name(rc)}")
+
+    def live_orders(self) -> int:
+        """Orders in the gateway's order table (entered, not yet dead)."""
+        return int(self.gw.n_orders)
 
     def counters(self) -> dict[str, int]:
         """Non-zero gateway counters by name."""

@@ -158,11 +158,14 @@ def test_mass_cancel_modify_and_account_query() -> None:
     )
     assert batch is None and reason == "gw_in_drop_mass_cancel_by_side"
     assert reply is not None and reply["type"] == "J"
+    # Modify of an order nobody knows: passed on (the matcher answers
+    # unknown_order, which is Cancel Reject); the Modify paths are below.
     batch, reason, reply = gw.to_cmd(
         11, T0, codec.encode_ouch_in("M", user_ref_num=1, side="B", quantity=10)
     )
-    assert batch is None and reason == "gw_in_drop_modify_unsupported"
-    assert reply == {"type": "I", "timestamp": T0, "user_ref_num": 1}
+    c = cmd_fields(batch)
+    assert reason == "ok" and reply is None
+    assert c["type"] == CMD_REPLACE and c["client_id"] == c["new_client_id"] == 1
     batch, reason, reply = gw.to_cmd(11, T0, codec.encode_ouch_in("Q"))
     assert batch is None and reason == "gw_in_replies"
     assert reply == {"type": "Q", "timestamp": T0, "next_user_ref_num": 4}
@@ -463,3 +466,266 @@ def test_any_order_entry_is_mapped_or_counted(
         assert reason != "ok"
         if reply is not None:
             assert reply["type"] in "JIQ"
+
+
+# ---- the order table: echoes, Modify, System Event --------------------------
+
+
+def replies(gw: Gateway, session: int) -> list[Any]:
+    """The session's OUCH messages since the last call, read back with the
+    Scapy layers."""
+    stream = gw.sessions[session]
+    stream.flush()
+    out = [souch.dispatch_out(msg) for raw in stream.packets for msg in codec.mold_unpack(raw)[3]]
+    stream.packets.clear()
+    return out
+
+
+def send(gw: Gateway, session: int, raw: bytes, ts: int = T0) -> list[Any]:
+    """One OUCH message through the gateway and the matcher; the session's
+    replies (the gateway's own answer included)."""
+    gw.submit(session, ts, raw)
+    return replies(gw, session)
+
+
+def modify(ref: int, side: str, qty: int) -> bytes:
+    return codec.encode_ouch_in("M", user_ref_num=ref, side=side, quantity=qty)
+
+
+def test_order_accepted_echoes_the_enter_order() -> None:
+    gw, _ = make()
+    app = dict(firm="WMCH", customer_type="R", route="RT01", handle_inst="I", user_ref_idx=3)
+    raw = enter(
+        4,
+        side="T",
+        display="A",
+        capacity="P",
+        iso="Y",
+        cross_type="S",
+        time_in_force="0",
+        cl_ord_id="CLIENT-4 ID",
+        app=dict(app, expire_time=3600, post_only="N", group_id=77),
+    )
+    (acc,) = send(gw, 11, raw)
+    assert isinstance(acc, souch.OrderAccepted)
+    assert fields(
+        acc,
+        "user_ref_num",
+        "side",
+        "display",
+        "capacity",
+        "iso",
+        "cross_type",
+        "time_in_force",
+        "cl_ord_id",
+    ) == (4, "T", "A", "P", "Y", "S", "0", "CLIENT-4 ID")
+    assert souch.appendage_fields(acc.appendage) == dict(
+        app, expire_time=3600, post_only="N", group_id=77
+    )
+    assert gw.live_orders() == 1
+    # The order is dead once cancelled: its entry goes.
+    (cxl,) = send(gw, 11, codec.encode_ouch_in("X", user_ref_num=4, quantity=0))
+    assert isinstance(cxl, souch.OrderCanceled) and gw.live_orders() == 0
+
+
+def test_replace_echoes_and_rejections_of_the_replacement() -> None:
+    gw, m = make()
+    send(gw, 11, enter(1, capacity="R", cross_type="N", app={"firm": "WMCH", "post_only": "P"}))
+    # Priority lost (new price): Order Replaced echoes the Replace Order and
+    # keeps what the order keeps (capacity, firm, post-only).
+    (rep,) = send(gw, 11, replace(1, 2, price=999_900, display="A", cl_ord_id="REPL-2"))
+    assert isinstance(rep, souch.OrderReplaced)
+    assert fields(
+        rep, "orig_user_ref_num", "user_ref_num", "cl_ord_id", "display", "capacity", "quantity"
+    ) == (1, 2, "REPL-2", "A", "R", 200)
+    assert souch.appendage_fields(rep.appendage) == {"firm": "WMCH", "post_only": "P"}
+    assert gw.live_orders() == 1
+    # Rejected by the matcher (halted): Rejected Order with the replacement's
+    # UserRefNum and ClOrdID; the order stays live under its own.
+    gw.publish(m.halt(INS))
+    (rej,) = send(gw, 11, replace(2, 3, cl_ord_id="REPL-3"))
+    assert isinstance(rej, souch.RejectedOrder)
+    assert fields(rej, "user_ref_num", "reason", "cl_ord_id") == (3, 0x07, "REPL-3")
+    assert gw.live_orders() == 1 and m.order_info(11, 2) is not None
+    # A Cancel to a quantity rejected (halted: no replace of any kind) is a
+    # Cancel Reject: the order is unchanged.
+    (crj,) = send(gw, 11, codec.encode_ouch_in("X", user_ref_num=2, quantity=10))
+    assert isinstance(crj, souch.CancelReject) and val(crj, "user_ref_num") == 2
+    # A new order rejected by the matcher: its own ClOrdID.
+    (rj,) = send(gw, 11, enter(9, cl_ord_id="HALTED-9"))
+    assert fields(rj, "type", "user_ref_num", "reason", "cl_ord_id") == ("J", 9, 0x07, "HALTED-9")
+    assert gw.live_orders() == 1
+    # Replace asking for what the matcher keeps: refused by the gateway.
+    for ref, app in ((10, {"min_qty": 5}), (11, {"post_only": "N"})):
+        batch, reason, reply = gw.to_cmd(11, T0, replace(2, ref, app=app))
+        assert batch is None and reason == "gw_in_drop_replace_not_allowed"
+        assert reply is not None and reply["reason"] == 0x15
+    gw.publish(m.resume(INS))
+    # In place (same price, smaller): same order ref, echo of the Replace.
+    before = m.order_info(11, 2)
+    assert before is not None
+    (rep,) = send(gw, 11, replace(2, 12, quantity=150, price=999_900, cl_ord_id="SMALLER"))
+    assert fields(rep, "user_ref_num", "order_ref", "cl_ord_id", "quantity") == (
+        12,
+        before["order_ref"],
+        "SMALLER",
+        150,
+    )
+    gw.publish(m.mass_cancel(11))
+    assert gw.live_orders() == 0
+
+
+def test_modify_order_paths() -> None:
+    gw, m = make()
+    send(gw, 11, enter(1, side="S", quantity=300))
+    # Decrease and S -> T: Order Modified (side and the open quantity), the
+    # feed prints the decrease as Order Cancel, priority kept.
+    ref_before = m.order_info(11, 1)
+    (mod,) = send(gw, 11, modify(1, "T", 120))
+    assert isinstance(mod, souch.OrderModified)
+    assert fields(mod, "user_ref_num", "side", "quantity") == (1, "T", 120)
+    info = m.order_info(11, 1)
+    assert info is not None and ref_before is not None
+    assert info["qty"] == 120 and info["order_ref"] == ref_before["order_ref"]
+    # Side only (quantity at least the open one): Order Modified, same qty.
+    (mod,) = send(gw, 11, modify(1, "E", 500))
+    assert fields(mod, "side", "quantity") == ("E", 120)
+    # A Cancel to a quantity is still Order Canceled with the decrement.
+    (cxl,) = send(gw, 11, codec.encode_ouch_in("X", user_ref_num=1, quantity=100))
+    assert isinstance(cxl, souch.OrderCanceled) and fields(cxl, "quantity") == (20,)
+    # A sell cannot become a buy: Cancel Reject, counted, nothing sent.
+    batch, reason, reply = gw.to_cmd(11, T0, modify(1, "B", 50))
+    assert batch is None and reason == "gw_in_drop_modify_bad_side"
+    assert reply == {"type": "I", "timestamp": T0, "user_ref_num": 1}
+    # Unknown order: Cancel Reject from the matcher's unknown_order.
+    (crj,) = send(gw, 11, modify(77, "S", 5))
+    assert isinstance(crj, souch.CancelReject) and val(crj, "user_ref_num") == 77
+    # Refused while halted: Cancel Reject, the order unchanged.
+    gw.publish(m.halt(INS))
+    (crj,) = send(gw, 11, modify(1, "S", 10))
+    assert isinstance(crj, souch.CancelReject)
+    info = m.order_info(11, 1)
+    assert info is not None and info["qty"] == 100
+    gw.publish(m.resume(INS))
+    # The side the order now has is the one echoed later: a Replace keeps E.
+    (rep,) = send(gw, 11, replace(1, 2, quantity=100, price=1_000_000))
+    assert fields(rep, "side") == ("E",)
+    # Quantity 0 cancels the order: Order Canceled, the entry goes.
+    (cxl,) = send(gw, 11, modify(2, "S", 0))
+    assert isinstance(cxl, souch.OrderCanceled) and fields(cxl, "quantity") == (100,)
+    assert gw.live_orders() == 0 and m.live_orders == 0
+
+
+def test_fills_and_fok_remove_entries() -> None:
+    gw, m = make()
+    send(gw, 11, enter(1, side="S", quantity=100))
+    send(gw, 11, enter(2, side="S", quantity=100))
+    assert gw.live_orders() == 2
+    send(gw, 12, enter(1, side="B", quantity=150))  # fills 1, half of 2
+    assert gw.live_orders() == 1  # 11/1 filled; 11/2 lives
+    send(gw, 12, enter(2, side="B", quantity=80, time_in_force="3"))  # IOC: 50 fill, 30 cancel
+    assert gw.live_orders() == 0 and m.live_orders == 0
+
+
+def test_order_table_full_refuses_new_orders() -> None:
+    m = Matcher(max_instruments=8, max_orders=64)
+    m.add_instrument(InstrumentRules(id=INS, ref_price=10_000, max_levels=64))
+    gw = Gateway(m, Stream("FEED"), max_orders=2)
+    gw.add_instrument("WMT", INS, LOCATE, TICK)
+    gw.add_session(11)
+    send(gw, 11, enter(1))
+    send(gw, 11, enter(2))
+    batch, reason, reply = gw.to_cmd(11, T0, enter(3, cl_ord_id="FULL"))
+    assert batch is None and reason == "gw_in_drop_order_table_full"
+    assert reply is not None and (reply["reason"], reply["cl_ord_id"].strip()) == (0x0A, "FULL")
+    send(gw, 11, codec.encode_ouch_in("X", user_ref_num=1, quantity=0))
+    (acc,) = send(gw, 11, enter(4, cl_ord_id="AFTER"))
+    assert isinstance(acc, souch.OrderAccepted) and val(acc, "cl_ord_id") == "AFTER"
+
+
+def test_system_event() -> None:
+    gw, _ = make()
+    gw.system_event(11, "S", T0)
+    gw.submit(11, T0 + 1, enter(1))
+    gw.system_event(11, "E", T0 + 5)
+    seen = replies(gw, 11)
+    assert [type(p) for p in seen] == [souch.SystemEvent, souch.OrderAccepted, souch.SystemEvent]
+    assert fields(seen[0], "event_code", "timestamp") == ("S", T0)
+    assert fields(seen[2], "event_code", "timestamp") == ("E", T0 + 5)
+    assert lib.wm_gw_publish_system_event(gw.gw, 11, b"X", T0) < 0  # not an event code
+    r = lib.wm_gw_publish_system_event(gw.gw, 99, b"S", T0)
+    assert counter_name(r) == "gw_ouch_drop_unknown_session"
+    msg = ffi.new("struct wm_ouch_out *")
+    r = lib.wm_gw_system_event(gw.gw, b"S", 86_400 * 10**9, msg)
+    assert counter_name(r) == "gw_ouch_drop_bad_timestamp"
+
+
+def test_full_packet_retry_sends_each_reply_once() -> None:
+    """A session builder with room for one message: every publish after the
+    first is -ENOBUFS, flush, retry; the retry must send the message mapped
+    the first time (the order table is not stepped twice)."""
+    m = Matcher(max_instruments=8, max_orders=64)
+    m.add_instrument(InstrumentRules(id=INS, ref_price=10_000, max_levels=64))
+    gw = Gateway(m, Stream("FEED"))
+    gw.add_instrument("WMT", INS, LOCATE, TICK)
+    gw.add_session(11, Stream("S11", mtu_payload=20 + 2 + 70))
+    gw.submit(11, T0, enter(1, side="S", quantity=300, cl_ord_id="ONE"))
+    gw.submit(11, T0, codec.encode_ouch_in("X", user_ref_num=1, quantity=200))
+    gw.submit(11, T0, modify(1, "T", 150))
+    gw.submit(11, T0, replace(1, 2, quantity=150, price=1_000_100, cl_ord_id="TWO"))
+    gw.submit(11, T0, codec.encode_ouch_in("X", user_ref_num=2, quantity=0))
+    got = [(val(p, "type"), val(p, "user_ref_num")) for p in replies(gw, 11)]
+    assert got == [("A", 1), ("C", 1), ("M", 1), ("U", 2), ("C", 2)]
+    assert gw.live_orders() == 0
+
+
+CLORD = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=14)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["O", "O", "U", "X", "M"]),
+            st.sampled_from([11, 12]),
+            st.sampled_from(["B", "S", "T"]),
+            st.integers(0, 400),
+            st.integers(9_990, 10_010),
+            CLORD,
+        ),
+        max_size=40,
+    )
+)
+def test_every_reply_echoes_its_cl_ord_id(ops: list[tuple[str, int, str, int, int, str]]) -> None:
+    """Random order entry from two sessions through the gateway and the real
+    matcher: every Order Accepted / Order Replaced / Rejected Order carries
+    the ClOrdID of the message it answers, and once every order is cancelled
+    the order table is empty."""
+    gw, m = make()
+    next_ref = {11: 1, 12: 1}
+    live: dict[int, list[int]] = {11: [], 12: []}
+    sent: dict[tuple[int, int], str] = {}
+    for kind, sess, side, qty, ticks, clord in ops:
+        ref = next_ref[sess]
+        if kind in "UXM":
+            target = live[sess][-1] if live[sess] else 999
+        if kind == "O":
+            raw = enter(ref, side=side, quantity=max(qty, 1), price=ticks * TICK, cl_ord_id=clord)
+            sent[sess, ref] = clord
+            next_ref[sess] += 1
+            live[sess].append(ref)
+        elif kind == "U":
+            raw = replace(target, ref, quantity=max(qty, 1), price=ticks * TICK, cl_ord_id=clord)
+            sent[sess, ref] = clord
+            next_ref[sess] += 1
+            live[sess].append(ref)
+        elif kind == "X":
+            raw = codec.encode_ouch_in("X", user_ref_num=target, quantity=qty)
+        else:
+            raw = modify(target, side, qty)
+        for p in send(gw, sess, raw):
+            if isinstance(p, (souch.OrderAccepted, souch.OrderReplaced, souch.RejectedOrder)):
+                assert val(p, "cl_ord_id") == sent[sess, val(p, "user_ref_num")].rstrip()
+    for sess in (11, 12):
+        gw.publish(m.mass_cancel(sess))
+    assert m.live_orders == 0 and gw.live_orders() == 0

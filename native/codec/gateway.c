@@ -3,6 +3,7 @@
  * "Mapping to the matcher". */
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "wirematch/gateway.h"
@@ -25,13 +26,182 @@ static int count(struct wm_gw *gw, int reason)
     return reason;
 }
 
+/* ---- order table ------------------------------------------------------
+ *
+ * One entry per order the gateway entered and the matcher has not finished
+ * with: the fields of Enter Order / Replace Order the matcher does not keep
+ * (echoed in Order Accepted, Order Replaced, Rejected Order) and what is
+ * pending on the order (a Replace waiting for its REPLACED or REJECTED, a
+ * Modify waiting for its REPLACED).  Keyed by (session, UserRefNum); an
+ * index of 16-byte slots, open addressing with linear probing and
+ * backward-shift deletion (no tombstones), at most half full; entries come
+ * from a free list.  Both arrays are allocated by wm_gw_init.  An entry is
+ * removed when the events say the order is dead (rejected, cancelled,
+ * filled, replaced by its replacement). */
+
+enum order_state {
+    ORD_PENDING = 1,    /* mapped (NEW or replacement), no ACCEPTED / REPLACED yet */
+    ORD_LIVE = 2
+};
+
+enum order_flags {
+    ORDF_MODIFY = 1     /* a Modify is pending: its REPLACED is Order Modified */
+};
+
+struct wm_gw_order {
+    uint32_t session;
+    uint32_t user_ref;
+    /* LIVE: the replacement a Replace Order is waiting for (0: none);
+     * PENDING replacement: the UserRefNum of the order it replaces. */
+    uint32_t pending_ref;
+    uint32_t next_free;         /* free list: index + 1 */
+    int64_t  leaves;            /* open quantity, as the events tell it */
+    uint8_t  state;             /* enum order_state */
+    uint8_t  flags;             /* enum order_flags */
+    char     side;              /* as entered: B S T E (Modify may change S T E) */
+    char     time_in_force;
+    char     display;
+    char     capacity;
+    char     iso;
+    char     cross_type;
+    char     modify_side;       /* the side a pending Modify asks for */
+    char     cl_ord_id[WM_OUCH_CLORDID_LEN];
+    struct wm_ouch_appendage app;
+};
+
+struct wm_gw_order_slot {
+    uint64_t key;               /* session << 32 | UserRefNum; 0 = empty (session is never 0) */
+    uint32_t idx;               /* entry index */
+    uint32_t reserved;
+};
+
+_Static_assert(sizeof(struct wm_gw_order) == 128, "order table entry: two cache lines");
+
+static uint64_t order_key(uint32_t session, uint32_t user_ref)
+{
+    return (uint64_t)session << 32 | user_ref;
+}
+
+/* Fibonacci hashing: sequential UserRefNums spread evenly. */
+static uint32_t order_home(const struct wm_gw *gw, uint64_t key)
+{
+    return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & gw->slot_mask;
+}
+
+/* The slot holding key, or -1. */
+static int64_t order_slot(const struct wm_gw *gw, uint64_t key)
+{
+    if (!gw->slots)
+        return -1;
+    for (uint32_t i = order_home(gw, key);; i = (i + 1) & gw->slot_mask) {
+        if (gw->slots[i].key == key)
+            return i;
+        if (gw->slots[i].key == 0)
+            return -1;
+    }
+}
+
+static struct wm_gw_order *order_find(const struct wm_gw *gw, uint32_t session, uint32_t ref)
+{
+    if (session == 0 || ref == 0)
+        return NULL;
+    int64_t i = order_slot(gw, order_key(session, ref));
+    return i < 0 ? NULL : &gw->orders[gw->slots[i].idx];
+}
+
+/* A new zeroed entry for (session, ref); NULL with *why = -EEXIST or
+ * -ENOSPC. */
+static struct wm_gw_order *order_add(struct wm_gw *gw, uint32_t session, uint32_t ref, int *why)
+{
+    uint64_t key = order_key(session, ref);
+    if (!gw->slots || gw->free_head == 0) {
+        *why = -ENOSPC;
+        return NULL;
+    }
+    uint32_t i = order_home(gw, key);
+    for (; gw->slots[i].key; i = (i + 1) & gw->slot_mask)
+        if (gw->slots[i].key == key) {
+            *why = -EEXIST;
+            return NULL;
+        }
+    uint32_t idx = gw->free_head - 1;
+    struct wm_gw_order *o = &gw->orders[idx];
+    gw->free_head = o->next_free;
+    memset(o, 0, sizeof(*o));
+    o->session = session;
+    o->user_ref = ref;
+    gw->slots[i].key = key;
+    gw->slots[i].idx = idx;
+    gw->n_orders++;
+    return o;
+}
+
+/* Remove (session, ref) if present.  Backward shift: each later entry of
+ * the probe run moves into the hole unless its home lies cyclically in
+ * (hole, its slot]. */
+static void order_del(struct wm_gw *gw, uint32_t session, uint32_t ref)
+{
+    int64_t at = order_slot(gw, order_key(session, ref));
+    if (at < 0)
+        return;
+    uint32_t hole = (uint32_t)at, mask = gw->slot_mask;
+    uint32_t idx = gw->slots[hole].idx;
+    gw->orders[idx].session = 0;
+    gw->orders[idx].next_free = gw->free_head;
+    gw->free_head = idx + 1;
+    gw->n_orders--;
+    for (uint32_t j = (hole + 1) & mask; gw->slots[j].key; j = (j + 1) & mask) {
+        uint32_t home = order_home(gw, gw->slots[j].key);
+        if (((j - home) & mask) < ((j - hole) & mask))
+            continue;       /* home in (hole, j]: it stays */
+        gw->slots[hole] = gw->slots[j];
+        hole = j;
+    }
+    gw->slots[hole].key = 0;
+    gw->slots[hole].idx = 0;
+}
+
+static int orders_alloc(struct wm_gw *gw, uint32_t max_orders)
+{
+    uint64_t nslots = 16;
+    while (nslots < 2ull * max_orders)
+        nslots <<= 1;
+    gw->orders = aligned_alloc(64, (size_t)max_orders * sizeof(struct wm_gw_order));
+    if (!gw->orders)
+        return -ENOMEM;
+    gw->slots = calloc(nslots, sizeof(struct wm_gw_order_slot));
+    if (!gw->slots) {
+        free(gw->orders);
+        gw->orders = NULL;
+        return -ENOMEM;
+    }
+    memset(gw->orders, 0, (size_t)max_orders * sizeof(struct wm_gw_order));
+    for (uint32_t i = 0; i < max_orders; i++)
+        gw->orders[i].next_free = i + 2 <= max_orders ? i + 2 : 0;
+    gw->free_head = 1;
+    gw->max_orders = max_orders;
+    gw->slot_mask = (uint32_t)(nslots - 1);
+    return 0;
+}
+
 int wm_gw_init(struct wm_gw *gw, const struct wm_gw_config *cfg)
 {
-    if (!gw || !cfg)
+    if (!gw || !cfg || cfg->max_orders > WM_GW_MAX_ORDERS)
         return -EINVAL;
     memset(gw, 0, sizeof(*gw));
     gw->cfg = *cfg;
-    return 0;
+    return orders_alloc(gw, cfg->max_orders ? cfg->max_orders : WM_GW_DEFAULT_MAX_ORDERS);
+}
+
+void wm_gw_fini(struct wm_gw *gw)
+{
+    if (!gw)
+        return;
+    free(gw->orders);
+    free(gw->slots);
+    gw->orders = NULL;
+    gw->slots = NULL;
+    gw->max_orders = gw->n_orders = gw->slot_mask = gw->free_head = 0;
 }
 
 /* A valid symbol: 1..8 printable non-space characters, then only spaces. */
@@ -193,6 +363,42 @@ static int refuse(struct wm_gw *gw, int reason, uint64_t ts, struct wm_ouch_out 
     return count(gw, reason);
 }
 
+/* Answer a Cancel or Modify that cannot be carried out with Cancel Reject. */
+static int cancel_reject(struct wm_gw *gw, int reason, uint64_t ts, struct wm_ouch_out *reply,
+                         uint32_t user_ref)
+{
+    if (reply) {
+        uint64_t ns = to_ns(gw, ts);
+        reply->type = 'I';
+        reply->timestamp = ns == UINT64_MAX ? 0 : ns;
+        reply->u.cancel_reject.user_ref_num = user_ref;
+    }
+    return count(gw, reason);
+}
+
+/* Modify Order and the Side tag of Replace Order may change a sell among
+ * S, T, E; a buy stays a buy (the matcher keeps the side). */
+static int side_change_ok(char from, char to)
+{
+    return from == 'B' ? to == 'B' : to != 'B';
+}
+
+/* A new order-table entry for an order-entry message, or a refusal. */
+static int order_entry(struct wm_gw *gw, uint32_t session, uint32_t ref, uint64_t ts,
+                       struct wm_ouch_out *reply, const char *cl_ord_id,
+                       struct wm_gw_order **out)
+{
+    int why = 0;
+    *out = order_add(gw, session, ref, &why);
+    if (*out)
+        return 0;
+    if (why == -EEXIST)     /* UserRefNum 2^32-1 used twice */
+        return refuse(gw, WM_GW_IN_DROP_USER_REF_NOT_INCREASING, ts, reply, ref,
+                      WM_OUCH_REJECT_OTHER, cl_ord_id);
+    return refuse(gw, WM_GW_IN_DROP_ORDER_TABLE_FULL, ts, reply, ref,
+                  WM_OUCH_REJECT_PROCESSING_ERROR, cl_ord_id);
+}
+
 static int tif_of(char t)
 {
     switch (t) {
@@ -248,6 +454,19 @@ static int map_enter(struct wm_gw *gw, struct wm_gw_session *s, uint64_t ts,
     int r = check_appendage(&o->app, o->quantity, &code);
     if (r)
         return refuse(gw, r, ts, reply, o->user_ref_num, code, o->cl_ord_id);
+    struct wm_gw_order *e;
+    r = order_entry(gw, s->session, o->user_ref_num, ts, reply, o->cl_ord_id, &e);
+    if (r)
+        return r;
+    e->state = ORD_PENDING;
+    e->side = o->side;
+    e->time_in_force = o->time_in_force;
+    e->display = o->display;
+    e->capacity = o->capacity;
+    e->iso = o->iso;
+    e->cross_type = o->cross_type;
+    memcpy(e->cl_ord_id, o->cl_ord_id, WM_OUCH_CLORDID_LEN);
+    e->app = o->app;
     memset(cmd, 0, sizeof(*cmd));
     cmd->ts = ts;
     cmd->type = WM_CMD_NEW;
@@ -315,17 +534,75 @@ static int map_replace(struct wm_gw *gw, struct wm_gw_session *s, uint64_t ts,
     int r = check_appendage(&o->app, o->quantity, &code);
     if (r)
         return refuse(gw, r, ts, reply, o->user_ref_num, code, o->cl_ord_id);
+    /* The matcher keeps post-only and applies a minimum quantity on entry
+     * only: a Replace asking to change them is refused, not ignored. */
+    uint32_t app = o->app.present;
+    struct wm_gw_order *orig = order_find(gw, s->session, o->orig_user_ref_num);
+    if ((app & (1u << WM_OUCH_TAG_MIN_QTY)) ||
+        ((app & (1u << WM_OUCH_TAG_POST_ONLY)) &&
+         (o->app.post_only == 'P') != !!(info.flags & WM_CMDF_POST_ONLY)) ||
+        ((app & (1u << WM_OUCH_TAG_SIDE)) && orig && !side_change_ok(orig->side, o->app.side)))
+        return refuse(gw, WM_GW_IN_DROP_REPLACE_NOT_ALLOWED, ts, reply, o->user_ref_num,
+                      WM_OUCH_REJECT_REPLACE_NOT_ALLOWED, o->cl_ord_id);
+    if (orig) {
+        if (orig->pending_ref) {    /* a Replace mapped but never applied */
+            struct wm_gw_order *stale = order_find(gw, s->session, orig->pending_ref);
+            if (stale && stale->state == ORD_PENDING)
+                order_del(gw, s->session, orig->pending_ref);
+            orig->pending_ref = 0;
+        }
+        struct wm_gw_order *n;
+        r = order_entry(gw, s->session, o->user_ref_num, ts, reply, o->cl_ord_id, &n);
+        if (r)
+            return r;
+        n->state = ORD_PENDING;
+        n->pending_ref = o->orig_user_ref_num;
+        n->side = (app & (1u << WM_OUCH_TAG_SIDE)) ? o->app.side : orig->side;
+        n->time_in_force = o->time_in_force;
+        n->display = o->display;
+        n->capacity = orig->capacity;       /* not in Replace Order: the order keeps them */
+        n->iso = o->iso;
+        n->cross_type = orig->cross_type;
+        memcpy(n->cl_ord_id, o->cl_ord_id, WM_OUCH_CLORDID_LEN);
+        n->app = o->app;
+        n->app.present &= ~(1u << WM_OUCH_TAG_SIDE);    /* not an Order Replaced tag */
+        /* Firm and Route (not Replace tags) and post-only stay the order's. */
+        uint32_t keep = orig->app.present & ~n->app.present &
+                        ((1u << WM_OUCH_TAG_FIRM) | (1u << WM_OUCH_TAG_ROUTE) |
+                         (1u << WM_OUCH_TAG_POST_ONLY));
+        n->app.present |= keep;
+        if (keep & (1u << WM_OUCH_TAG_FIRM))
+            memcpy(n->app.firm, orig->app.firm, sizeof(n->app.firm));
+        if (keep & (1u << WM_OUCH_TAG_ROUTE))
+            memcpy(n->app.route, orig->app.route, sizeof(n->app.route));
+        if (keep & (1u << WM_OUCH_TAG_POST_ONLY))
+            n->app.post_only = orig->app.post_only;
+        orig->pending_ref = o->user_ref_num;
+    }
     cmd->instrument = info.instrument;
     cmd->price = ticks;
     return 0;
 }
 
-/* Cancel 'X' (qty 0: cancel; qty > 0: reduce the open quantity to qty, an
- * in-place REPLACE at the same price and id). */
+/* Cancel 'X' and Modify 'M' (modify_side != 0).  qty 0: cancel; qty > 0:
+ * reduce the open quantity to qty, an in-place REPLACE at the same price and
+ * id.  A Modify is remembered on the order (flag and side) so that its
+ * REPLACED is answered with Order Modified, not Order Canceled. */
 static int map_reduce(struct wm_gw *gw, struct wm_gw_session *s, uint64_t ts, uint32_t user_ref,
-                      uint32_t qty, struct wm_cmd *cmd)
+                      uint32_t qty, char modify_side, struct wm_cmd *cmd,
+                      struct wm_ouch_out *reply)
 {
     struct wm_order_info info;
+    struct wm_gw_order *e = order_find(gw, s->session, user_ref);
+    if (modify_side && e && !side_change_ok(e->side, modify_side))
+        return cancel_reject(gw, WM_GW_IN_DROP_MODIFY_SIDE, ts, reply, user_ref);
+    if (e) {
+        e->flags &= (uint8_t)~ORDF_MODIFY;
+        if (modify_side && qty > 0) {
+            e->flags |= ORDF_MODIFY;
+            e->modify_side = modify_side;
+        }
+    }
     memset(cmd, 0, sizeof(*cmd));
     cmd->ts = ts;
     cmd->session = s->session;
@@ -409,19 +686,13 @@ int wm_gw_ouch_to_cmd(struct wm_gw *gw, uint32_t session, uint64_t ts,
     case 'O': r = map_enter(gw, s, ts, &in->u.enter, cmd, reply); break;
     case 'U': r = map_replace(gw, s, ts, &in->u.replace, cmd, reply); break;
     case 'X':
-        r = map_reduce(gw, s, ts, in->u.cancel.user_ref_num, in->u.cancel.quantity, cmd);
+        r = map_reduce(gw, s, ts, in->u.cancel.user_ref_num, in->u.cancel.quantity, 0, cmd,
+                       reply);
         break;
     case 'M':
-        /* The matcher's events cannot tell a Modify from a Cancel to a
-         * quantity, so Order Modified could not be answered: refused, the
-         * client uses Cancel Order with a quantity instead. */
-        if (reply) {
-            uint64_t ns = to_ns(gw, ts);
-            reply->type = 'I';
-            reply->timestamp = ns == UINT64_MAX ? 0 : ns;
-            reply->u.cancel_reject.user_ref_num = in->u.modify.user_ref_num;
-        }
-        return count(gw, WM_GW_IN_DROP_MODIFY);
+        r = map_reduce(gw, s, ts, in->u.modify.user_ref_num, in->u.modify.quantity,
+                       in->u.modify.side, cmd, reply);
+        break;
     case 'C': r = map_mass_cancel(gw, s, ts, &in->u.mass_cancel, cmd, reply); break;
     case 'Q':
         if (reply) {
@@ -544,11 +815,98 @@ static int fill_order(const struct wm_gw_instrument *ins, const struct wm_event 
     return 0;
 }
 
+/* What the order table tells about an event's order (track()). */
+enum echo_kind {
+    ECHO_NONE = 0,          /* no entry: echo the defaults */
+    ECHO_ORDER,             /* *echo: the order (ACCEPTED, REJECTED NEW, REPLACED) */
+    ECHO_REPLACE_REJECTED,  /* *echo: the rejected replacement (REJECTED REPLACE) */
+    ECHO_REDUCE_REJECTED    /* REJECTED REPLACE of a Cancel to a quantity or a Modify */
+};
+
+/* Keep the order table in step with one event and copy out what its
+ * message echoes (before the entry goes, when the event ends the order). */
+static int track(struct wm_gw *gw, const struct wm_event *ev, struct wm_gw_order *echo)
+{
+    if (ev->session == 0 || ev->client_id == 0 || ev->client_id > UINT32_MAX)
+        return ECHO_NONE;
+    uint32_t sess = ev->session, ref = (uint32_t)ev->client_id;
+    struct wm_gw_order *e = order_find(gw, sess, ref);
+    uint8_t cmd_type = ev->flags >> WM_EVF_CMD_SHIFT;
+    switch (ev->type) {
+    case WM_EV_ACCEPTED:
+        if (!e)
+            return ECHO_NONE;
+        e->state = ORD_LIVE;
+        e->leaves = ev->qty;
+        *echo = *e;
+        return ECHO_ORDER;
+    case WM_EV_REJECTED:
+        if (!e)
+            return ECHO_NONE;
+        if (cmd_type == WM_CMD_NEW && e->state == ORD_PENDING) {
+            *echo = *e;
+            order_del(gw, sess, ref);
+            return ECHO_ORDER;
+        }
+        if (cmd_type != WM_CMD_REPLACE)
+            return ECHO_NONE;
+        e->flags &= (uint8_t)~ORDF_MODIFY;
+        if (e->pending_ref) {
+            uint32_t nref = e->pending_ref;
+            struct wm_gw_order *n = order_find(gw, sess, nref);
+            e->pending_ref = 0;
+            if (!n)
+                return ECHO_NONE;
+            *echo = *n;
+            order_del(gw, sess, nref);
+            return ECHO_REPLACE_REJECTED;
+        }
+        return ECHO_REDUCE_REJECTED;
+    case WM_EV_EXECUTED:
+        if (e && (e->leaves -= ev->qty) <= 0)
+            order_del(gw, sess, ref);
+        return ECHO_NONE;
+    case WM_EV_CANCELLED:
+        if (!e)
+            return ECHO_NONE;
+        if (ev->flags & WM_EVF_PARTIAL)
+            e->leaves -= ev->qty;
+        if (ev->aux == WM_CXL_REPLACED)
+            return ECHO_NONE;       /* the REPLACED that follows tells the rest */
+        if (!(ev->flags & WM_EVF_PARTIAL) || e->leaves <= 0)
+            order_del(gw, sess, ref);
+        return ECHO_NONE;
+    case WM_EV_REPLACED:
+        if (!e)
+            return ECHO_NONE;
+        *echo = *e;
+        e->leaves = ev->qty;
+        if (ev->aux == ev->client_id) {     /* in place, same id: Cancel or Modify */
+            if (e->flags & ORDF_MODIFY)
+                e->side = e->modify_side;
+            e->flags &= (uint8_t)~ORDF_MODIFY;
+        } else {                            /* the replacement takes over */
+            e->state = ORD_LIVE;
+            e->pending_ref = 0;
+            if (ev->aux <= UINT32_MAX)
+                order_del(gw, sess, (uint32_t)ev->aux);
+        }
+        if (e->leaves <= 0)
+            order_del(gw, sess, ref);
+        return ECHO_ORDER;
+    default:
+        return ECHO_NONE;
+    }
+}
+
 int wm_gw_event_ouch(struct wm_gw *gw, const struct wm_event *ev, struct wm_ouch_out *m)
 {
     if (!gw || !ev || !m)
         return -EINVAL;
     uint8_t cmd_type = ev->flags >> WM_EVF_CMD_SHIFT;
+    struct wm_gw_order echo;
+    memset(&echo, 0, sizeof(echo));     /* read only when track() filled it */
+    int kind = track(gw, ev, &echo);
     switch (ev->type) {
     case WM_EV_ACCEPTED:
     case WM_EV_EXECUTED:
@@ -587,13 +945,24 @@ int wm_gw_event_ouch(struct wm_gw *gw, const struct wm_event *ev, struct wm_ouch
             return count(gw, WM_GW_OUCH_DROP_UNENCODABLE);
         m->type = 'A';
         a->user_ref_num = ref;
+        a->order_ref = ev->order_ref;
+        a->order_state = 'L';
+        if (kind == ECHO_ORDER) {   /* as the client entered it */
+            a->side = echo.side;
+            a->time_in_force = echo.time_in_force;
+            a->display = echo.display;
+            a->capacity = echo.capacity;
+            a->iso = echo.iso;
+            a->cross_type = echo.cross_type;
+            memcpy(a->cl_ord_id, echo.cl_ord_id, WM_OUCH_CLORDID_LEN);
+            a->app = echo.app;
+            break;
+        }
         a->time_in_force = tif_char((uint8_t)ev->aux);
         a->display = 'Y';
-        a->order_ref = ev->order_ref;
         a->capacity = 'A';
         a->iso = 'N';
         a->cross_type = 'N';
-        a->order_state = 'L';
         memset(a->cl_ord_id, ' ', WM_OUCH_CLORDID_LEN);
         if ((ev->aux >> 16) & WM_CMDF_POST_ONLY) {
             a->app.present = 1u << WM_OUCH_TAG_POST_ONLY;
@@ -604,13 +973,24 @@ int wm_gw_event_ouch(struct wm_gw *gw, const struct wm_event *ev, struct wm_ouch
     case WM_EV_REPLACED: {
         struct wm_ouch_order_replaced *p = &m->u.replaced;
         if (ev->aux == ev->client_id) {
-            /* Same id: a Cancel Order to a quantity (an in-place decrease).
-             * Answered as OUCH does, Order Canceled with the decrement. */
+            /* Same id: a Modify Order (the order table remembers it):
+             * Order Modified with the side and the open quantity now. */
             int64_t dec = gw->replaced_session == ev->session &&
                                   gw->replaced_client_id == ev->client_id
                               ? gw->replaced_qty
                               : 0;
             gw->replaced_qty = 0;
+            if (kind == ECHO_ORDER && (echo.flags & ORDF_MODIFY)) {
+                if (ev->qty <= 0 || ev->qty > WM_OUCH_MAX_QUANTITY)
+                    return count(gw, WM_GW_OUCH_DROP_UNENCODABLE);
+                m->type = 'M';
+                m->u.modified.user_ref_num = ref;
+                m->u.modified.side = echo.modify_side;
+                m->u.modified.quantity = (uint32_t)ev->qty;
+                break;
+            }
+            /* Else a Cancel Order to a quantity (an in-place decrease),
+             * answered as OUCH does: Order Canceled with the decrement. */
             if (dec <= 0)
                 return count(gw, WM_GW_OUCH_NOT_FOR_CLIENT);   /* nothing changed */
             if (dec > WM_OUCH_MAX_QUANTITY)
@@ -629,13 +1009,24 @@ int wm_gw_event_ouch(struct wm_gw *gw, const struct wm_event *ev, struct wm_ouch
         m->type = 'U';
         p->orig_user_ref_num = (uint32_t)ev->aux;
         p->user_ref_num = ref;
+        p->order_ref = ev->order_ref;
+        p->order_state = ev->qty > 0 ? 'L' : 'D';
+        if (kind == ECHO_ORDER) {   /* the Replace Order as sent, plus what the order keeps */
+            p->side = echo.side;
+            p->time_in_force = echo.time_in_force;
+            p->display = echo.display;
+            p->capacity = echo.capacity;
+            p->iso = echo.iso;
+            p->cross_type = echo.cross_type;
+            memcpy(p->cl_ord_id, echo.cl_ord_id, WM_OUCH_CLORDID_LEN);
+            p->app = echo.app;
+            break;
+        }
         p->time_in_force = '0';
         p->display = 'Y';
-        p->order_ref = ev->order_ref;
         p->capacity = 'A';
         p->iso = 'N';
         p->cross_type = 'N';
-        p->order_state = ev->qty > 0 ? 'L' : 'D';
         memset(p->cl_ord_id, ' ', WM_OUCH_CLORDID_LEN);
         break;
     }
@@ -662,14 +1053,22 @@ int wm_gw_event_ouch(struct wm_gw *gw, const struct wm_event *ev, struct wm_ouch
         m->u.canceled.reason = wm_gw_ouch_cancel_reason((uint32_t)ev->aux);
         break;
     default: /* REJECTED */
-        if (cmd_type != WM_CMD_NEW && ev->aux == WM_REJ_UNKNOWN_ORDER) {
+        if (kind == ECHO_REDUCE_REJECTED ||
+            (cmd_type != WM_CMD_NEW && ev->aux == WM_REJ_UNKNOWN_ORDER)) {
+            /* The order named is unknown, or a Cancel to a quantity / a
+             * Modify could not be done: the order (if any) is unchanged. */
             m->type = 'I';
             m->u.cancel_reject.user_ref_num = ref;
         } else {
+            /* A new order, or a Replace Order: the rejected message's own
+             * UserRefNum and ClOrdID when the order table has them. */
             m->type = 'J';
-            m->u.rejected.user_ref_num = ref;
+            m->u.rejected.user_ref_num = kind != ECHO_NONE ? echo.user_ref : ref;
             m->u.rejected.reason = wm_gw_ouch_reject_code((uint32_t)ev->aux);
-            memset(m->u.rejected.cl_ord_id, ' ', WM_OUCH_CLORDID_LEN);
+            if (kind != ECHO_NONE)
+                memcpy(m->u.rejected.cl_ord_id, echo.cl_ord_id, WM_OUCH_CLORDID_LEN);
+            else
+                memset(m->u.rejected.cl_ord_id, ' ', WM_OUCH_CLORDID_LEN);
         }
         break;
     }
@@ -678,13 +1077,63 @@ int wm_gw_event_ouch(struct wm_gw *gw, const struct wm_event *ev, struct wm_ouch
 
 int wm_gw_publish_ouch(struct wm_gw *gw, const struct wm_event *ev)
 {
-    struct wm_ouch_out m;
-    int r = wm_gw_event_ouch(gw, ev, &m);
-    if (r)
-        return r;
+    struct wm_ouch_out local;
+    const struct wm_ouch_out *m = &local;
+    if (!gw || !ev)
+        return -EINVAL;
+    if (gw->held && memcmp(&gw->held_ev, ev, sizeof(*ev)) == 0) {
+        m = &gw->held_msg;      /* the retry after -ENOBUFS: mapped already */
+    } else {
+        gw->held = 0;
+        int r = wm_gw_event_ouch(gw, ev, &local);
+        if (r)
+            return r;
+    }
     struct wm_gw_session *s = wm_gw_find_session(gw, ev->session);
+    if (!s || !s->builder) {
+        gw->held = 0;
+        return count(gw, WM_GW_OUCH_DROP_UNKNOWN_SESSION);
+    }
+    int r = wm_mold_builder_add_ouch(s->builder, m);
+    if (r == -ENOBUFS) {
+        if (m == &local) {
+            gw->held_ev = *ev;
+            gw->held_msg = local;
+            gw->held = 1;
+        }
+        return r;
+    }
+    gw->held = 0;
+    if (r)
+        return count(gw, WM_GW_OUCH_DROP_UNENCODABLE);
+    return count(gw, WM_GW_OUCH_MESSAGES), 0;
+}
+
+int wm_gw_system_event(struct wm_gw *gw, char code, uint64_t ts, struct wm_ouch_out *out)
+{
+    if (!gw || !out || (code != 'S' && code != 'E'))
+        return -EINVAL;
+    uint64_t ns = to_ns(gw, ts);
+    if (ns == UINT64_MAX)
+        return count(gw, WM_GW_OUCH_DROP_BAD_TIMESTAMP);
+    memset(out, 0, sizeof(*out));
+    out->type = 'S';
+    out->timestamp = ns;
+    out->u.system_event.event_code = code;
+    return 0;
+}
+
+int wm_gw_publish_system_event(struct wm_gw *gw, uint32_t session, char code, uint64_t ts)
+{
+    struct wm_ouch_out m;
+    if (!gw || (code != 'S' && code != 'E'))
+        return -EINVAL;
+    struct wm_gw_session *s = wm_gw_find_session(gw, session);
     if (!s || !s->builder)
         return count(gw, WM_GW_OUCH_DROP_UNKNOWN_SESSION);
+    int r = wm_gw_system_event(gw, code, ts, &m);
+    if (r)
+        return r;
     r = wm_mold_builder_add_ouch(s->builder, &m);
     if (r == -ENOBUFS)
         return r;

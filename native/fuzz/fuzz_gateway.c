@@ -4,7 +4,11 @@
  * message (length bytes) }.  Each decodes (wm_ouch_decode_in); what decodes
  * is mapped (wm_gw_ouch_to_cmd), applied, and every event published.
  * Oracles: no crash or sanitizer report; each mapping call is counted exactly
- * once; every message the gateway publishes decodes again (ITCH and OUCH). */
+ * once; every message the gateway publishes decodes again (ITCH and OUCH);
+ * after each command the gateway's order table holds exactly as many
+ * orders as the matcher has live (every dead order removed, no pending one
+ * left behind), so it is empty once both sessions are mass cancelled.  The
+ * order table is small (48 orders) so that it fills. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,14 +96,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (wm_matcher_create(&mc, &m) || wm_matcher_add_instrument(m, &ic))
             abort();
     }
-    struct wm_gw_config cfg = {.matcher = m, .ts_offset_ns = 0};
-    wm_gw_init(&gw, &cfg);
+    struct wm_gw_config cfg = {.matcher = m, .ts_offset_ns = 0, .max_orders = 48};
+    wm_gw_fini(&gw);
+    if (wm_gw_init(&gw, &cfg))
+        abort();
     wm_gw_add_instrument(&gw, "WMT", 1, 1, 100);
     wm_gw_add_instrument(&gw, "ZVZZT", 2, 2, 1);   /* not in the matcher */
     wm_mold_builder_init(&feed, "FEED", 1, fbuf, sizeof(fbuf));
     for (int i = 0; i < 2; i++) {
         wm_mold_builder_init(&ob[i], "S", 1, obuf[i], sizeof(obuf[i]));
         wm_gw_add_session(&gw, (uint32_t)i + 1, &ob[i]);
+        if (wm_gw_publish_system_event(&gw, (uint32_t)i + 1, 'S', 0) != 0)
+            abort();
     }
     size_t off = 0;
     uint64_t ts = 1;
@@ -128,6 +136,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (r)
             continue;
         apply(&c);
+        if (gw.n_orders > gw.max_orders || gw.n_orders != wm_matcher_live_orders(m))
+            abort();
     }
     drain(&feed, fbuf, 1);
     drain(&ob[0], obuf[0], 0);
@@ -143,7 +153,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     drain(&feed, fbuf, 1);
     drain(&ob[0], obuf[0], 0);
     drain(&ob[1], obuf[1], 0);
-    if (wm_matcher_live_orders(m) != 0)
+    if (wm_matcher_live_orders(m) != 0 || gw.n_orders != 0)
         abort();
     return 0;
 }

@@ -1,8 +1,11 @@
 /* test_gateway.c - the OUCH <-> matcher <-> ITCH gateway from C: tables,
  * timestamp conversion by callback, a small session end to end through the
  * real matcher into MoldUDP64 builders (ITCH read back by the C decoder),
- * and refusals counted. */
+ * refusals counted, and the order table: every Order Accepted echoes its
+ * ClOrdID through many inserts and removals in scrambled order, Modify is
+ * answered with Order Modified, System Event, the table full. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "wirematch.h"
@@ -46,6 +49,199 @@ static int run(struct wm_gw *gw, struct wm_matcher *m, const struct wm_cmd *c,
         CHECK(r >= 0);
     }
     return n;
+}
+
+/* Decode every OUCH message of a flushed builder into out[]; the count. */
+static int read_ouch(struct wm_mold_builder *b, uint8_t *buf, struct wm_ouch_out *out, int cap)
+{
+    uint32_t len = wm_mold_builder_flush(b);
+    if (!len)
+        return 0;
+    struct wm_mold_packet pkt;
+    CHECK_EQ(wm_mold_decode(buf, len, &pkt, NULL), 0);
+    uint16_t blen;
+    const uint8_t *p;
+    int n = 0;
+    while ((p = wm_mold_next_block(&pkt, &blen)) && n < cap) {
+        CHECK_EQ(wm_ouch_decode_out(p, blen, &out[n], NULL), 0);
+        n++;
+    }
+    return n;
+}
+
+/* Map one OUCH message of session 1, apply it, publish the events with the
+ * -ENOBUFS retry; the gateway's own reply goes to the session too. */
+static int submit(struct wm_gw *gw, struct wm_matcher *m, const struct wm_ouch_in *in,
+                  struct wm_mold_builder *ob)
+{
+    struct wm_cmd c;
+    struct wm_ouch_out reply;
+    struct wm_event evs[64];
+    int r = wm_gw_ouch_to_cmd(gw, 1, 100, in, &c, &reply);
+    if (reply.type)
+        CHECK_EQ(wm_mold_builder_add_ouch(ob, &reply), 0);
+    if (r)
+        return r;
+    unsigned used = 0, ncmd = 1;
+    do {    /* a mass cancel may take several calls */
+        int n = wm_matcher_apply(m, &c, ncmd, evs, 64, &used);
+        CHECK(n > 0);
+        ncmd = 0;
+        for (int i = 0; i < n; i++) {
+            int pr = wm_gw_publish_ouch(gw, &evs[i]);
+            CHECK(pr >= 0);
+        }
+    } while (wm_matcher_pending(m));
+    return 0;
+}
+
+static void test_order_table(void)
+{
+    enum { N = 200 };
+    struct wm_matcher_config mc = {.max_instruments = 4, .max_orders = 1024, .max_sessions = 8};
+    struct wm_matcher *m;
+    CHECK_EQ(wm_matcher_create(&mc, &m), 0);
+    struct wm_instrument_config ic = {.id = 2, .max_levels = 512, .tick_size = 1, .lot_size = 1,
+                                      .min_order_qty = 1, .max_order_qty = 1000000,
+                                      .ref_price = 10000};
+    CHECK_EQ(wm_matcher_add_instrument(m, &ic), 0);
+    static struct wm_gw gw;
+    struct wm_gw_config cfg = {.matcher = m, .max_orders = N};
+    cfg.max_orders = WM_GW_MAX_ORDERS + 1;
+    CHECK_EQ(wm_gw_init(&gw, &cfg), -EINVAL);
+    cfg.max_orders = N;
+    CHECK_EQ(wm_gw_init(&gw, &cfg), 0);
+    CHECK_EQ(gw.max_orders, N);
+    CHECK_EQ(wm_gw_add_instrument(&gw, "WMT", 2, 1, 100), 0);
+    static uint8_t obuf[WM_MOLD_MTU_PAYLOAD];
+    static struct wm_ouch_out out[N + 8];
+    struct wm_mold_builder ob;
+    CHECK_EQ(wm_mold_builder_init(&ob, "S1", 1, obuf, sizeof(obuf)), 0);
+    CHECK_EQ(wm_gw_add_session(&gw, 1, &ob), 0);
+
+    /* Start of day. */
+    CHECK_EQ(wm_gw_publish_system_event(&gw, 1, 'S', 100), 0);
+    CHECK_EQ(wm_gw_publish_system_event(&gw, 1, 'Q', 100), -EINVAL);
+    CHECK_EQ(wm_gw_publish_system_event(&gw, 9, 'S', 100), WM_GW_OUCH_DROP_UNKNOWN_SESSION);
+    CHECK_EQ(read_ouch(&ob, obuf, out, 1), 1);
+    CHECK_EQ(out[0].type, 'S');
+    CHECK_EQ(out[0].u.system_event.event_code, 'S');
+
+    /* N resting orders (sells at distinct prices, so nothing trades), each
+     * with its own ClOrdID and Capacity P: each Order Accepted echoes them. */
+    for (uint32_t i = 1; i <= N; i++) {
+        struct wm_ouch_in o = enter(i, i % 2 ? 'S' : 'T', 100, 1000000 + 100 * i);
+        o.u.enter.capacity = 'P';
+        char id[15];
+        snprintf(id, sizeof(id), "ID-%-11u", i);
+        memcpy(o.u.enter.cl_ord_id, id, 14);
+        CHECK_EQ(submit(&gw, m, &o, &ob), 0);
+        CHECK_EQ(read_ouch(&ob, obuf, out, 1), 1);
+        CHECK_EQ(out[0].type, 'A');
+        CHECK_EQ(out[0].u.accepted.user_ref_num, i);
+        CHECK(memcmp(out[0].u.accepted.cl_ord_id, id, 14) == 0);
+        CHECK_EQ(out[0].u.accepted.side, i % 2 ? 'S' : 'T');
+        CHECK_EQ(out[0].u.accepted.capacity, 'P');
+    }
+    CHECK_EQ(gw.n_orders, N);
+    /* Full: the next order is refused by the gateway, Processing error. */
+    struct wm_ouch_in o = enter(N + 1, 'S', 100, 2000000);
+    memcpy(o.u.enter.cl_ord_id, "ONE TOO MANY  ", 14);
+    CHECK_EQ(submit(&gw, m, &o, &ob), WM_GW_IN_DROP_ORDER_TABLE_FULL);
+    CHECK_EQ(read_ouch(&ob, obuf, out, 1), 1);
+    CHECK_EQ(out[0].type, 'J');
+    CHECK_EQ(out[0].u.rejected.reason, WM_OUCH_REJECT_PROCESSING_ERROR);
+    CHECK(memcmp(out[0].u.rejected.cl_ord_id, "ONE TOO MANY  ", 14) == 0);
+
+    /* Cancel in a scrambled order (a stride coprime with N) two thirds of
+     * them; modify the rest: Order Modified, sells may switch S <-> T. */
+    uint32_t stride = 7;
+    static uint8_t modified[N + 1];
+    for (uint32_t k = 0; k < N; k++) {
+        uint32_t ref = (k * stride) % N + 1;
+        struct wm_ouch_in x;
+        memset(&x, 0, sizeof(x));
+        if (k % 3) {
+            x.type = 'X';
+            x.u.cancel.user_ref_num = ref;
+            x.u.cancel.quantity = 0;
+        } else {
+            modified[ref] = 1;
+            x.type = 'M';
+            x.u.modify.user_ref_num = ref;
+            x.u.modify.side = ref % 2 ? 'T' : 'S';
+            x.u.modify.quantity = 40;
+        }
+        CHECK_EQ(submit(&gw, m, &x, &ob), 0);
+        CHECK_EQ(read_ouch(&ob, obuf, out, 2), 1);
+        if (k % 3) {
+            CHECK_EQ(out[0].type, 'C');
+            CHECK_EQ(out[0].u.canceled.quantity, 100);
+        } else {
+            CHECK_EQ(out[0].type, 'M');
+            CHECK_EQ(out[0].u.modified.user_ref_num, ref);
+            CHECK_EQ(out[0].u.modified.side, ref % 2 ? 'T' : 'S');
+            CHECK_EQ(out[0].u.modified.quantity, 40);
+        }
+    }
+    CHECK_EQ(gw.n_orders, (N + 2) / 3);
+    CHECK_EQ(gw.n_orders, wm_matcher_live_orders(m));
+    /* A buy-side change of a sell: Cancel Reject, counted. */
+    struct wm_ouch_in mb;
+    memset(&mb, 0, sizeof(mb));
+    mb.type = 'M';
+    mb.u.modify.user_ref_num = 1;
+    mb.u.modify.side = 'B';
+    mb.u.modify.quantity = 10;
+    CHECK_EQ(submit(&gw, m, &mb, &ob), WM_GW_IN_DROP_MODIFY_SIDE);
+    CHECK_EQ(read_ouch(&ob, obuf, out, 1), 1);
+    CHECK_EQ(out[0].type, 'I');
+    /* Every remaining order still echoes its ClOrdID, now via Replace:
+     * Order Replaced carries the Replace's ClOrdID and the order's capacity. */
+    uint32_t next = N + 2;
+    for (uint32_t ref = 1; ref <= N; ref++) {
+        if (!modified[ref])
+            continue;
+        struct wm_ouch_in u;
+        memset(&u, 0, sizeof(u));
+        u.type = 'U';
+        u.u.replace.orig_user_ref_num = ref;
+        u.u.replace.user_ref_num = next;
+        u.u.replace.quantity = 30;
+        u.u.replace.price = 3000000 + 100 * ref;
+        u.u.replace.time_in_force = '0';
+        u.u.replace.display = 'Y';
+        u.u.replace.iso = 'N';
+        char id[15];
+        snprintf(id, sizeof(id), "RE-%-11u", next);
+        memcpy(u.u.replace.cl_ord_id, id, 14);
+        CHECK_EQ(submit(&gw, m, &u, &ob), 0);
+        CHECK_EQ(read_ouch(&ob, obuf, out, 1), 1);
+        CHECK_EQ(out[0].type, 'U');
+        CHECK_EQ(out[0].u.replaced.orig_user_ref_num, ref);
+        CHECK_EQ(out[0].u.replaced.user_ref_num, next);
+        CHECK(memcmp(out[0].u.replaced.cl_ord_id, id, 14) == 0);
+        CHECK_EQ(out[0].u.replaced.capacity, 'P');
+        CHECK_EQ(out[0].u.replaced.side, ref % 2 ? 'T' : 'S');
+        next++;
+    }
+    CHECK_EQ(gw.n_orders, wm_matcher_live_orders(m));
+    /* End of day: mass cancel, the table empties. */
+    struct wm_ouch_in mc2;
+    memset(&mc2, 0, sizeof(mc2));
+    mc2.type = 'C';
+    mc2.u.mass_cancel.user_ref_num = next;
+    memcpy(mc2.u.mass_cancel.firm, "WMCH", 4);
+    memset(mc2.u.mass_cancel.symbol, ' ', 8);
+    CHECK_EQ(submit(&gw, m, &mc2, &ob), 0);
+    wm_mold_builder_flush(&ob);
+    CHECK_EQ(gw.n_orders, 0);
+    CHECK_EQ(wm_matcher_live_orders(m), 0);
+    /* Freed twice is fine; init again works. */
+    wm_gw_fini(&gw);
+    wm_gw_fini(&gw);
+    wm_gw_fini(NULL);
+    wm_matcher_destroy(m);
 }
 
 int main(void)
@@ -167,6 +363,8 @@ int main(void)
 
     CHECK(wm_gw_counter_name(WM_GW_N_COUNTERS) == NULL);
     CHECK(strcmp(wm_gw_counter_name(WM_GW_IN_COMMANDS), "gw_in_commands") == 0);
+    wm_gw_fini(&gw);
     wm_matcher_destroy(m);
+    test_order_table();
     return check_finish("test_gateway");
 }

@@ -5,9 +5,15 @@
  *   struct wm_event             -> OUCH 5.0 outbound      wm_gw_event_ouch / wm_gw_publish_ouch
  *
  * The tables (instruments by symbol, client sessions) are fixed-capacity
- * arrays inside struct wm_gw, filled at start; nothing is allocated per
- * message.  One owner thread: the matcher's (cancel and replace look the
- * order up in the matcher to find its instrument and price).
+ * arrays inside struct wm_gw, filled at start.  The order table (what each
+ * client sent that the matcher does not keep: ClOrdID, capacity, the
+ * appendage..., echoed in Order Accepted / Replaced / Rejected Order, and
+ * the pending Modify / Replace of each order) is allocated once by
+ * wm_gw_init with cfg.max_orders entries and freed by wm_gw_fini; nothing
+ * is allocated per message.  One owner thread: the matcher's (cancel and
+ * replace look the order up in the matcher to find its instrument and
+ * price), and wm_gw_event_ouch / wm_gw_publish_ouch must see every event
+ * the matcher emits, once and in order (they keep the order table).
  *
  * Every function returns 0 when it produced its output, a positive reason
  * (enum wm_gw_counter, counted in gw->counts) when it produced nothing, or
@@ -45,8 +51,10 @@
     X(WM_GW_IN_DROP_HIDDEN, "gw_in_drop_hidden_display")                       \
     X(WM_GW_IN_DROP_PRICE_TYPE, "gw_in_drop_unsupported_price_type")           \
     X(WM_GW_IN_DROP_RESERVE, "gw_in_drop_reserve_order")                       \
-    X(WM_GW_IN_DROP_MODIFY, "gw_in_drop_modify_unsupported")              \
+    X(WM_GW_IN_DROP_MODIFY_SIDE, "gw_in_drop_modify_bad_side")                 \
     X(WM_GW_IN_DROP_MASS_CANCEL_SIDE, "gw_in_drop_mass_cancel_by_side")        \
+    X(WM_GW_IN_DROP_REPLACE_NOT_ALLOWED, "gw_in_drop_replace_not_allowed")     \
+    X(WM_GW_IN_DROP_ORDER_TABLE_FULL, "gw_in_drop_order_table_full")           \
     /* event -> ITCH */                                                        \
     X(WM_GW_ITCH_MESSAGES, "gw_itch_messages")                                 \
     X(WM_GW_ITCH_NOT_MARKET_DATA, "gw_itch_not_market_data")                   \
@@ -65,7 +73,9 @@ enum wm_gw_counter { WM_GW_COUNTERS(WM_COUNTER_ENUM) WM_GW_N_COUNTERS };
 
 enum {
     WM_GW_MAX_INSTRUMENTS = 64,
-    WM_GW_MAX_SESSIONS = 256
+    WM_GW_MAX_SESSIONS = 256,
+    WM_GW_DEFAULT_MAX_ORDERS = 65536,   /* cfg.max_orders 0 */
+    WM_GW_MAX_ORDERS = 1 << 26
 };
 
 /* One instrument: its OUCH/ITCH symbol, the matcher's instrument id, the
@@ -97,7 +107,16 @@ struct wm_gw_config {
     uint32_t account_per_session;       /* 1: cmd.account = session (STP group) */
     uint8_t  stp;                       /* enum wm_stp for every NEW */
     uint8_t  reserved[3];
+    /* Live orders the order table holds (0: WM_GW_DEFAULT_MAX_ORDERS); set
+     * it to the matcher's max_orders.  128 bytes per order plus a 16-byte
+     * index slot per 1/2 order (index at most half full). */
+    uint32_t max_orders;
 };
+
+/* The order table's entry and index slot (layouts private to
+ * native/codec/gateway.c). */
+struct wm_gw_order;
+struct wm_gw_order_slot;
 
 struct wm_gw {
     struct wm_gw_config cfg;
@@ -113,13 +132,31 @@ struct wm_gw {
     uint32_t reserved;
     uint64_t replaced_client_id;
     int64_t  replaced_qty;
+    /* Order table, keyed by (session, UserRefNum); allocated by wm_gw_init. */
+    struct wm_gw_order *orders;         /* max_orders entries */
+    struct wm_gw_order_slot *slots;     /* slot_mask + 1 index slots */
+    uint32_t max_orders;
+    uint32_t n_orders;                  /* entries in use */
+    uint32_t slot_mask;
+    uint32_t free_head;                 /* free entries: index + 1, 0 = none */
+    /* wm_gw_publish_ouch's message held over an -ENOBUFS, so the retry
+     * with the same event sends it without mapping the event twice. */
+    struct wm_event held_ev;
+    struct wm_ouch_out held_msg;
+    uint32_t held;
+    uint32_t reserved2;
 };
 
 uint32_t wm_gw_counter_count(void);
 const char *wm_gw_counter_name(uint32_t idx);   /* NULL past the end */
 
-/* 0 or -EINVAL (cfg NULL).  Clears the tables and counters. */
+/* 0, -EINVAL (cfg NULL, max_orders above WM_GW_MAX_ORDERS) or -ENOMEM.
+ * Clears the tables and counters and allocates the order table: call
+ * wm_gw_fini before initialising the same gateway again. */
 int wm_gw_init(struct wm_gw *gw, const struct wm_gw_config *cfg);
+/* Frees the order table (the gateway can be initialised again).  NULL and a
+ * zeroed struct are fine. */
+void wm_gw_fini(struct wm_gw *gw);
 /* symbol: up to 8 characters (NUL-terminated or 8 bytes), valid OUCH symbol.
  * 0, -EINVAL (bad symbol or tick), -EEXIST (symbol or instrument known),
  * -ENOSPC (table full). */
@@ -150,6 +187,16 @@ int wm_gw_event_ouch(struct wm_gw *gw, const struct wm_event *ev, struct wm_ouch
 /* The same, appended to the owning session's builder (-ENOBUFS: flush that
  * session's builder, wm_gw_find_session(gw, ev->session)->builder, and retry). */
 int wm_gw_publish_ouch(struct wm_gw *gw, const struct wm_event *ev);
+
+/* OUCH System Event at ts: code 'S' start of day (send it to each session
+ * before its first order), 'E' end of day (at a clean stop, after the
+ * last events).  0 (*out filled), -EINVAL (NULL, another code) or
+ * gw_ouch_drop_bad_timestamp. */
+int wm_gw_system_event(struct wm_gw *gw, char code, uint64_t ts, struct wm_ouch_out *out);
+/* The same, appended to the builder of `session`: 0 (gw_ouch_messages),
+ * gw_ouch_drop_unknown_session (no such session or no builder),
+ * gw_ouch_drop_bad_timestamp, -EINVAL, or -ENOBUFS (flush and retry). */
+int wm_gw_publish_system_event(struct wm_gw *gw, uint32_t session, char code, uint64_t ts);
 
 /* OUCH Rejected Order code for a matcher reject reason. */
 uint16_t wm_gw_ouch_reject_code(uint32_t matcher_reason);

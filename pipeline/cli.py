@@ -221,6 +221,11 @@ def register(command: Command) -> None:
     COMMANDS.append(command)
 
 
+from replay.cli import register_commands  # noqa: E402
+
+register_commands(sys.modules[__name__])  # `wirematch replay ...`
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wirematch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)

@@ -70,6 +70,8 @@ endif
 LOADGEN_SRCS := $(wildcard tools/loadgen/*.c)
 LOADGEN_HDRS := $(wildcard tools/loadgen/*.h)
 LOADGEN      := $(BUILD)/tools/loadgen
+# The capture replayer (tools/replay/*.c; docs/replay.md).
+REPLAYER     := $(BUILD)/tools/wm_replay
 
 PYEXT_STAMP:= $(BUILD)/python/.built
 
@@ -94,7 +96,7 @@ deps:
 
 build: native python-ext
 
-native: $(LIB) $(PLUGINS) $(TEST_BINS) $(BENCH_BINS) $(LOADGEN)
+native: $(LIB) $(PLUGINS) $(TEST_BINS) $(BENCH_BINS) $(LOADGEN) $(REPLAYER)
 
 $(BPF_OBJ): native/bpf/wm_xdp.bpf.c native/bpf/wm_xdp_maps.h Makefile
 	@mkdir -p $(dir $@)
@@ -121,6 +123,10 @@ $(BUILD)/bench/%: tools/bench/%.c $(LIB) $(LIB_HDRS)
 $(LOADGEN): $(LOADGEN_SRCS) $(LOADGEN_HDRS) $(LIB) $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itools/loadgen -o $@ $(LOADGEN_SRCS) -L$(BUILD) -lwirematch -Wl,-rpath,'$$ORIGIN/..' -lxdp -lbpf $(LDLIBS)
+
+$(REPLAYER): $(wildcard tools/replay/*.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ -lm
 
 python-ext: $(PYEXT_STAMP)
 

@@ -263,6 +263,11 @@ def _register_operator_commands() -> None:
         module.register_commands(register)
 
 
+from replay.cli import register_commands  # noqa: E402
+
+register_commands(sys.modules[__name__])  # `wirematch replay ...`
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wirematch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,5 +1,5 @@
 """Random command streams through the C matcher and the Python reference book
-(tests/refbook.py): identical event streams, and invariants after every
+(replay/refbook.py): identical event streams, and invariants after every
 command (never crossed, quantities conserved, every resting order reachable
 by id, L2 consistent with L3)."""
 
@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline import matcher as mt
-from tests import refbook as rb
+from replay import refbook as rb
 
 INT64_MAX = (1 << 63) - 1
 MAX_ORDERS = 24

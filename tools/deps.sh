@@ -64,7 +64,7 @@ fi
 # builds the native core through the Makefile.
 if ! "$PYTHON" - <<'PY' >/dev/null 2>&1
 import importlib.metadata as md, shutil, sys
-import cffi, numpy, scapy, pyroute2, pytest, hypothesis, hdrh, prometheus_client  # noqa: F401
+import cffi, numpy, scapy, pyroute2, pytest, hypothesis, hdrh, prometheus_client, matplotlib  # noqa: F401
 md.version("wirematch")
 sys.exit(0 if shutil.which("wirematch") else 1)
 PY

@@ -4,7 +4,8 @@ It implements the rules of docs/matching.md with dicts and lists and produces
 the same events as the C matcher (same fields, sequence numbers and order),
 as tuples in EVENT_DTYPE field order:
 (seq, ts, order_ref, client_id, price, qty, aux, session, instrument, type, flags).
-The property test (tests/test_matcher_property.py) compares the two.
+The property test (tests/test_matcher_property.py) compares the two; the
+replay harness (replay/model.py) uses it as the golden model's book.
 """
 
 from __future__ import annotations

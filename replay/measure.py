@@ -1,0 +1,195 @@
+"""Measurement from two captures: what went in (the replayer's --sent-pcap,
+or the client side's capture) and what came out (replies and market data).
+
+Each inbound message is matched to its first reply by the golden model,
+which knows, for every message it applies, which flow's reply stream it
+answers on and at which position (the MoldUDP64 sequence number of that
+reply, by session); the captured reply with that sequence number gives the
+time out.  Wire-in to reply-out latency = capture time of the reply packet -
+capture time of the inbound packet; both timestamps come from the captures
+(CLOCK_REALTIME on one machine: the replayer's hand-over time and the
+capturer's kernel receive time).  The same for the first market-data
+message an inbound message causes.  Throughput over time: inbound packets,
+reply and feed messages per bin.
+
+Runs are measured unlooped: a loop replays the same UserRefNums, which the
+appliance rejects, so its replies are not the first pass's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from replay import compare, model
+from replay.pcapio import Record, parse_udp
+from replay.setup import Setup
+
+PERCENTILES = (50, 90, 99, 99.9)
+
+
+@dataclass
+class Latencies:
+    reply_ns: np.ndarray
+    feed_ns: np.ndarray
+    unmatched_replies: int
+    unmatched_feed: int
+
+
+def _summary(ns: np.ndarray) -> dict[str, float]:
+    if len(ns) == 0:
+        return {"count": 0}
+    out = {"count": int(len(ns)), "min_ns": float(ns.min()), "mean_ns": float(ns.mean())}
+    for p in PERCENTILES:
+        out[f"p{p:g}_ns"] = float(np.percentile(ns, p))
+    out["max_ns"] = float(ns.max())
+    return out
+
+
+def latencies(
+    sent: list[Record], output: list[Record], setup: Setup
+) -> tuple[Latencies, compare.Streams, model.Expected]:
+    exp = model.expected(sent, setup)
+    got = compare.from_capture(output, setup)
+    reply: list[int] = []
+    missing = 0
+    for (rec, _k), (flow, idx) in exp.first_reply.items():
+        times = got.times.get(compare.stream_key(flow), [])
+        if idx < len(times):
+            reply.append(times[idx] - sent[rec].ts_ns)
+        else:
+            missing += 1
+    feed: list[int] = []
+    fmissing = 0
+    seen: set[tuple[int, int]] = set()
+    ftimes = got.times.get("feed", [])
+    for i, cause in enumerate(exp.feed_causes):
+        key = (cause.record, cause.message)
+        if key in seen:
+            continue
+        seen.add(key)
+        if i < len(ftimes):
+            feed.append(ftimes[i] - sent[cause.record].ts_ns)
+        else:
+            fmissing += 1
+    lat = Latencies(
+        np.array(reply, dtype=np.int64), np.array(feed, dtype=np.int64), missing, fmissing
+    )
+    return lat, got, exp
+
+
+def throughput(
+    sent: list[Record], got: compare.Streams, setup: Setup, bin_ns: int
+) -> dict[str, Any]:
+    app = setup.appliance
+    t_in = []
+    for r in sent:
+        u = parse_udp(r.data)
+        if not isinstance(u, str) and u.dport == app[1]:
+            t_in.append(r.ts_ns)
+    t_rep = [t for name, ts in got.times.items() if name != "feed" for t in ts]
+    t_feed = got.times.get("feed", [])
+    every = t_in + t_rep + list(t_feed)
+    if not every:
+        return {"bin_ns": bin_ns, "start_ns": 0, "inbound": [], "replies": [], "feed": []}
+    t0 = min(every)
+    nbins = (max(every) - t0) // bin_ns + 1
+
+    def hist(ts: list[int]) -> list[int]:
+        h = np.zeros(nbins, dtype=np.int64)
+        if ts:
+            np.add.at(h, (np.array(ts, dtype=np.int64) - t0) // bin_ns, 1)
+        return [int(x) for x in h]
+
+    return {
+        "bin_ns": bin_ns,
+        "start_ns": int(t0),
+        "inbound": hist(t_in),
+        "replies": hist(t_rep),
+        "feed": hist(list(t_feed)),
+    }
+
+
+def plot(report: dict[str, Any], lat: Latencies, out_dir: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for name, ns in (("reply", lat.reply_ns), ("market data", lat.feed_ns)):
+        if len(ns) == 0:
+            continue
+        us = np.sort(ns) / 1e3
+        ax1.hist(us, bins=min(100, max(10, len(us) // 20)), alpha=0.6, label=name)
+        ax2.plot(us, np.arange(1, len(us) + 1) / len(us), label=name)
+    ax1.set(title="wire-in to out latency", xlabel="µs", ylabel="messages")
+    ax2.set(title="latency CDF", xlabel="µs", ylabel="fraction", xscale="log")
+    ax2.grid(True, which="both", alpha=0.3)
+    for ax in (ax1, ax2):
+        ax.legend()
+    fig.tight_layout()
+    path = out_dir / "latency.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    files.append(str(path))
+
+    tp = report["throughput"]
+    fig, ax = plt.subplots(figsize=(12, 4))
+    scale = 1e9 / tp["bin_ns"]
+    x = np.arange(len(tp["inbound"])) * tp["bin_ns"] / 1e9
+    for key in ("inbound", "replies", "feed"):
+        ax.plot(
+            x,
+            np.array(tp[key]) * scale,
+            label=f"{key} ({'packets' if key == 'inbound' else 'messages'}/s)",
+        )
+    ax.set(title="throughput over time", xlabel="s since the first packet", ylabel="per second")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path = out_dir / "throughput.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    files.append(str(path))
+    return files
+
+
+def report(
+    sent: list[Record],
+    output: list[Record],
+    setup: Setup,
+    out_dir: str | Path,
+    bin_ns: int = 10_000_000,
+    plots: bool = True,
+) -> dict[str, Any]:
+    """Write report.json (and latency.png, throughput.png) into out_dir;
+    returns the report."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lat, got, exp = latencies(sent, output, setup)
+    cmp = compare.compare(compare.from_expected(exp), got)
+    rep: dict[str, Any] = {
+        "inbound_packets": len(sent),
+        "commands": exp.commands,
+        "latency": {
+            "reply": _summary(lat.reply_ns),
+            "feed": _summary(lat.feed_ns),
+            "unmatched_replies": lat.unmatched_replies,
+            "unmatched_feed": lat.unmatched_feed,
+            "matched_by": "flow + MoldUDP64 sequence number of the first reply, from the model",
+        },
+        "throughput": throughput(sent, got, setup, bin_ns),
+        "golden": {k: cmp[k] for k in ("identical", "hash", "expected_hash", "problems")},
+        "files": [],
+    }
+    if plots:
+        rep["files"] = plot(rep, lat, out)
+    (out / "report.json").write_text(json.dumps(rep, indent=1) + "\n")
+    rep["files"].append(str(out / "report.json"))
+    return rep

@@ -1,0 +1,492 @@
+"""The golden model: what the appliance must send for an input capture.
+
+Computed independently of the appliance's C gateway and matcher: the flow
+rules (classify.match, the same first-match semantics), a Python model of
+the MoldUDP64 inbound sequence tracker (docs/protocol.md, "Inbound
+sessions": go-back-N, gaps dropped), the OUCH -> command and event -> OUCH /
+ITCH mappings written out here from docs/protocol.md ("Mapping to the
+matcher"), and the Python reference book (replay/refbook.py).  Only the
+codecs are shared with the appliance: the C MoldUDP64 and OUCH decoders say
+which bytes are well-formed, the C encoders write the expected messages
+(their byte layout is checked against Scapy and tshark elsewhere).
+
+What is not modelled, so a run must avoid it: session rate limits (the
+model admits everything a rule allows; rules with `rate` are reported in
+`Expected.caveats`), flow-table capacity and ageing, the slow path's new-flow
+rate limit, several shards or rx queues reordering flows against each
+other (the model applies packets in capture order, as one queue and one
+shard do).
+
+Timestamps are not part of the expected messages (set to 0): they
+legitimately differ between runs; compare.normalize zeroes them in captured
+messages too.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline import codec
+from replay import refbook as rb
+from replay.pcapio import Record, Udp, parse_udp
+from replay.setup import Instrument, SessionMap, Setup
+
+DAY_NS = 86_400 * 1_000_000_000
+END_OF_SESSION = 0xFFFF
+OUCH_MAX_QTY = 1_000_000
+OUCH_PRICE_MAX = 0x7FFFFFFF
+ITCH_PRICE_MAX = 2_000_000_000
+BLANK_CLORDID = " " * 14
+
+# OUCH 5.0 Rejected Order codes used by the mapping (docs/protocol.md).
+REJ_FAT_FINGER, REJ_HALTED, REJ_INVALID_SIDE, REJ_PROCESSING = 0x06, 0x07, 0x09, 0x0A
+REJ_DEST_CLOSED, REJ_INVALID_DISPLAY, REJ_MAX_FLOOR = 0x02, 0x03, 0x04
+REJ_MIN_QTY, REJ_OTHER, REJ_CANCEL_NOT_ALLOWED, REJ_PEGGING = 0x0D, 0x0F, 0x10, 0x11
+REJ_CROSSED, REJ_QTY, REJ_REPLACE_NOT_ALLOWED, REJ_SYMBOL = 0x12, 0x13, 0x15, 0x17
+REJ_PRICE, REJ_SHARES_EXCEED = 0x1D, 0x1E
+
+MATCHER_REJECT_TO_OUCH = {
+    rb.R_UNKNOWN_INSTRUMENT: REJ_SYMBOL,
+    rb.R_BAD_SIDE: REJ_INVALID_SIDE,
+    rb.R_BAD_QTY: REJ_QTY,
+    rb.R_BAD_LOT: REJ_QTY,
+    rb.R_BAD_MIN_QTY: REJ_MIN_QTY,
+    rb.R_BAD_DISPLAY_QTY: REJ_INVALID_DISPLAY,
+    rb.R_QTY_LIMIT: REJ_SHARES_EXCEED,
+    rb.R_OVERFLOW: REJ_SHARES_EXCEED,
+    rb.R_BAD_PRICE: REJ_PRICE,
+    rb.R_OFF_TICK: REJ_PRICE,
+    rb.R_OUT_OF_BAND: REJ_FAT_FINGER,
+    rb.R_HALTED: REJ_HALTED,
+    rb.R_CLOSED: REJ_DEST_CLOSED,
+    rb.R_CAPACITY: REJ_PROCESSING,
+    rb.R_BAD_COMMAND: REJ_PROCESSING,
+    rb.R_POST_ONLY: REJ_CROSSED,
+}
+CANCEL_REASON = {
+    rb.C_IOC: "I",
+    rb.C_FOK: "I",
+    rb.C_MIN_QTY: "I",
+    rb.C_STP: "Q",
+    rb.C_CLOSE: "E",
+}
+CMD_FIELDS = (
+    "ts client_id price qty min_qty new_client_id display_qty session account "
+    "instrument type side ord_type tif flags stp"
+).split()
+
+
+@dataclass
+class Cause:
+    """Where an expected output message came from: the input record and the
+    message's index inside that record's MoldUDP64 packet."""
+
+    record: int
+    message: int
+
+
+@dataclass
+class Expected:
+    """The model's answer for one input capture."""
+
+    feed: list[bytes] = field(default_factory=list)  # ITCH messages, timestamp 0
+    feed_causes: list[Cause] = field(default_factory=list)
+    replies: dict[str, list[bytes]] = field(default_factory=dict)  # flow -> OUCH out
+    reply_causes: dict[str, list[Cause]] = field(default_factory=dict)
+    verdicts: list[dict[str, Any]] = field(default_factory=list)  # one per input record
+    counters: Counter = field(default_factory=Counter)
+    commands: int = 0
+    events: int = 0
+    caveats: list[str] = field(default_factory=list)
+    # (record, message) -> (flow, index of its first reply in the flow's stream)
+    first_reply: dict[tuple[int, int], tuple[str, int]] = field(default_factory=dict)
+
+
+@dataclass
+class _GwSession:
+    session: int
+    flow: str
+    next_user_ref: int = 1
+
+
+@dataclass
+class _SeqEntry:
+    next_seq: int = 1
+    ended: bool = False
+
+
+class Model:
+    """Feed it input records in order (`apply`); read `expected`."""
+
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        self.flows = SessionMap(setup)
+        self.book = setup.refbook()
+        self.seq: dict[tuple[str, str], _SeqEntry] = {}
+        self.gw: dict[int, _GwSession] = {}
+        self.replaced: tuple[int, int, int] = (0, 0, 0)  # session, client id, qty
+        self.out = Expected()
+        self.cause = Cause(-1, -1)
+        for r in setup.rules.rules:
+            if r.allow and r.rate:
+                self.out.caveats.append(f"rule `{r.text}` has a rate limit; the model ignores it")
+
+    # ---- the input side --------------------------------------------------
+
+    def apply(self, index: int, rec: Record | tuple[int, bytes]) -> None:
+        ts, frame = (rec.ts_ns, rec.data) if isinstance(rec, Record) else rec
+        verdict: dict[str, Any] = {"index": index}
+        self.out.verdicts.append(verdict)
+        u = parse_udp(frame)
+        app_addr, app_port = self.setup.appliance
+        if isinstance(u, str):
+            return self._drop(verdict, u)
+        verdict["flow"] = u.flow
+        if u.dport != app_port or (app_addr != "0.0.0.0" and u.dst != app_addr):
+            return self._drop(verdict, "not_order_entry")
+        session = self.flows.session_of(u.src, u.sport, u.dst, u.dport)
+        if session is None:
+            return self._drop(verdict, "flow_denied")
+        if session not in self.gw:
+            self.gw[session] = _GwSession(session, u.flow)
+        self._mold(index, ts, u, session, verdict)
+
+    def _drop(self, verdict: dict[str, Any], reason: str) -> None:
+        verdict.update(verdict="drop", reason=reason)
+        self.out.counters[reason] += 1
+
+    def _mold(self, index: int, ts: int, u: Udp, session: int, verdict: dict[str, Any]) -> None:
+        try:
+            name, first, count, msgs = codec.mold_unpack(u.payload)
+        except codec.CodecError as exc:
+            return self._drop(verdict, exc.reason_name)
+        c = self.out.counters
+        c["seq_packets"] += 1
+        key = (u.flow, name)
+        e = self.seq.get(key)
+        if e is None:
+            e = self.seq[key] = _SeqEntry()
+            c["seq_new_sessions"] += 1
+        if e.ended:
+            return self._drop(verdict, "seq_drop_after_end_of_session")
+        if count == END_OF_SESSION:
+            if first > e.next_seq:
+                c["seq_gaps"] += 1
+                c["seq_gap_messages_missing"] += first - e.next_seq
+                return self._drop(verdict, "seq_end_of_session_after_gap")
+            e.ended = True
+            c["seq_ended_sessions"] += 1
+            verdict.update(verdict="end_of_session")
+            return None
+        if first > e.next_seq:
+            c["seq_gaps"] += 1
+            c["seq_gap_messages_missing"] += first - e.next_seq
+            c["seq_drop_after_gap_messages"] += count
+            verdict.update(verdict="drop", reason="seq_drop_after_gap_messages")
+            return None
+        if count == 0:
+            verdict.update(verdict="heartbeat")
+            return None
+        if first + count <= e.next_seq:
+            c["seq_duplicate_messages"] += count
+            return self._drop(verdict, "seq_duplicate_packets")
+        skip = e.next_seq - first
+        if skip:
+            c["seq_overlap_packets"] += 1
+            c["seq_duplicate_messages"] += skip
+        e.next_seq = first + count
+        c["seq_messages_applied"] += count - skip
+        verdict.update(verdict="partial" if skip else "applied", messages=[])
+        for k in range(skip, count):
+            verdict["messages"].append(self._ouch(index, k, ts, session, msgs[k]))
+        return None
+
+    def _ouch(self, index: int, k: int, ts: int, session: int, data: bytes) -> str:
+        self.cause = Cause(index, k)
+        try:
+            msg = codec.decode_ouch_in(data)
+        except codec.CodecError as exc:
+            self.out.counters[exc.reason_name] += 1
+            return exc.reason_name
+        s = self.gw[session]
+        before = len(self.out.replies.get(s.flow, []))
+        what = self._map(s, ts % DAY_NS, msg)
+        if len(self.out.replies.get(s.flow, [])) > before:
+            self.out.first_reply[(index, k)] = (s.flow, before)
+        return what
+
+    # ---- OUCH inbound -> command (docs/protocol.md) ----------------------
+
+    def _reply(self, flow: str, type_: str, **fields: Any) -> None:
+        self.out.replies.setdefault(flow, []).append(codec.encode_ouch_out(type_, 0, **fields))
+        self.out.reply_causes.setdefault(flow, []).append(self.cause)
+
+    def _refuse(self, s: _GwSession, reason: str, ref: int, code: int, clordid: str) -> str:
+        self.out.counters[reason] += 1
+        self._reply(s.flow, "J", user_ref_num=ref, reason=code, cl_ord_id=clordid)
+        return reason
+
+    def _map(self, s: _GwSession, ts: int, m: dict[str, Any]) -> str:
+        t = m["type"]
+        ref = m.get("user_ref_num", 0) if t in "OUC" else 0
+        if ref:
+            if ref < s.next_user_ref:
+                clordid = m.get("cl_ord_id", BLANK_CLORDID) if t in "OU" else BLANK_CLORDID
+                why = "gw_in_drop_user_ref_not_increasing"
+                return self._refuse(s, why, ref, REJ_OTHER, clordid)
+            s.next_user_ref = min(ref + 1, 0xFFFFFFFF)
+        cmd: dict[str, int] = dict.fromkeys(CMD_FIELDS, 0)
+        cmd.update(ts=ts, session=s.session)
+        if t == "O":
+            r = self._enter(s, m, cmd)
+        elif t == "U":
+            r = self._replace(s, m, cmd)
+        elif t == "X":
+            r = self._reduce(s, m, cmd)
+        elif t == "M":
+            self.out.counters["gw_in_drop_modify_unsupported"] += 1
+            self._reply(s.flow, "I", user_ref_num=m["user_ref_num"])
+            return "gw_in_drop_modify_unsupported"
+        elif t == "C":
+            r = self._mass_cancel(s, m, cmd)
+        else:  # 'Q'
+            self.out.counters["gw_in_replies"] += 1
+            self._reply(s.flow, "Q", next_user_ref_num=s.next_user_ref)
+            return "gw_in_replies"
+        if r:
+            return r
+        self.out.counters["gw_in_commands"] += 1
+        self.out.commands += 1
+        self._apply(cmd)
+        return "command"
+
+    def _checks(self, s: _GwSession, m: dict[str, Any], ins: Instrument, tif_need: int) -> str:
+        """Price, TIF, display and appendage checks shared by Enter and Replace;
+        '' when they pass (cmd price/tif are then set by the caller)."""
+        ref, clordid = m["user_ref_num"], m["cl_ord_id"]
+        if m["price"] <= 0 or m["price"] % ins.tick:
+            return self._refuse(s, "gw_in_drop_price_off_tick", ref, REJ_PRICE, clordid)
+        tif = {"0": rb.DAY, "3": rb.IOC}.get(m["time_in_force"], 0)
+        if not tif or (tif_need and tif != tif_need):
+            code = REJ_REPLACE_NOT_ALLOWED if tif_need else REJ_OTHER
+            return self._refuse(s, "gw_in_drop_unsupported_tif", ref, code, clordid)
+        if m["display"] == "N":
+            return self._refuse(s, "gw_in_drop_hidden_display", ref, REJ_INVALID_DISPLAY, clordid)
+        app = m.get("app", {})
+        if app.get("price_type", "L") != "L":
+            return self._refuse(s, "gw_in_drop_unsupported_price_type", ref, REJ_PEGGING, clordid)
+        if 0 < app.get("max_floor", 0) < m["quantity"]:
+            return self._refuse(s, "gw_in_drop_reserve_order", ref, REJ_MAX_FLOOR, clordid)
+        return ""
+
+    def _enter(self, s: _GwSession, m: dict[str, Any], cmd: dict[str, int]) -> str:
+        ins = self.setup.by_symbol(m["symbol"])
+        if ins is None:
+            return self._refuse(
+                s, "gw_in_drop_unknown_symbol", m["user_ref_num"], REJ_SYMBOL, m["cl_ord_id"]
+            )
+        r = self._checks(s, m, ins, 0)
+        if r:
+            return r
+        app = m.get("app", {})
+        cmd.update(
+            type=rb.NEW,
+            client_id=m["user_ref_num"],
+            account=s.session if self.setup.account_per_session else 0,
+            instrument=ins.id,
+            side=rb.BUY if m["side"] == "B" else rb.SELL,
+            ord_type=rb.LIMIT,
+            tif=rb.DAY if m["time_in_force"] == "0" else rb.IOC,
+            price=m["price"] // ins.tick,
+            qty=m["quantity"],
+            stp=self.setup.stp,
+            min_qty=app.get("min_qty", 0),
+            flags=rb.F_POST_ONLY if app.get("post_only") == "P" else 0,
+        )
+        return ""
+
+    def _replace(self, s: _GwSession, m: dict[str, Any], cmd: dict[str, int]) -> str:
+        cmd.update(
+            type=rb.REPLACE,
+            client_id=m["orig_user_ref_num"],
+            new_client_id=m["user_ref_num"],
+            qty=m["quantity"],
+        )
+        o = self.book.orders.get((s.session, m["orig_user_ref_num"]))
+        if o is None:
+            return ""  # the book answers unknown_order: Cancel Reject
+        ins = self.setup.by_id(o.instrument)
+        if ins is None:
+            return self._refuse(
+                s, "gw_in_drop_unknown_symbol", m["user_ref_num"], REJ_SYMBOL, m["cl_ord_id"]
+            )
+        r = self._checks(s, m, ins, o.tif)
+        if r:
+            return r
+        cmd.update(instrument=o.instrument, price=m["price"] // ins.tick)
+        return ""
+
+    def _reduce(self, s: _GwSession, m: dict[str, Any], cmd: dict[str, int]) -> str:
+        ref, qty = m["user_ref_num"], m["quantity"]
+        o = self.book.orders.get((s.session, ref))
+        cmd.update(client_id=ref, instrument=o.instrument if o else 0)
+        if qty == 0:
+            cmd["type"] = rb.CANCEL
+            return ""
+        cmd.update(type=rb.REPLACE, new_client_id=ref)
+        if o is not None:
+            cmd.update(price=o.price, qty=min(qty, o.leaves))
+        else:
+            cmd["qty"] = qty
+        return ""
+
+    def _mass_cancel(self, s: _GwSession, m: dict[str, Any], cmd: dict[str, int]) -> str:
+        if "side" in m.get("app", {}):
+            return self._refuse(
+                s, "gw_in_drop_mass_cancel_by_side", m["user_ref_num"], REJ_CANCEL_NOT_ALLOWED,
+                BLANK_CLORDID,
+            )  # fmt: skip
+        cmd["type"] = rb.MASS_CANCEL
+        if not m["symbol"].strip(" "):
+            cmd["flags"] = rb.F_ALL_INSTRUMENTS
+            return ""
+        ins = self.setup.by_symbol(m["symbol"])
+        if ins is None:
+            return self._refuse(
+                s, "gw_in_drop_unknown_symbol", m["user_ref_num"], REJ_SYMBOL, BLANK_CLORDID
+            )
+        cmd["instrument"] = ins.id
+        return ""
+
+    # ---- the book and the outbound mappings ------------------------------
+
+    def _apply(self, cmd: dict[str, int]) -> None:
+        first = len(self.book.events)
+        self.book.apply(cmd)
+        for ev in self.book.events[first:]:
+            self.out.events += 1
+            self._itch(ev)
+            self._ouch_out(ev)
+
+    def _itch(self, ev: tuple[int, ...]) -> None:
+        _, _, ref, _, price, qty, aux, _, iid, typ, flags = ev
+        c = self.out.counters
+        maker = typ == rb.EV_EXECUTED and flags & rb.F_MAKER
+        resting = typ == rb.EV_CANCELLED and flags & rb.F_RESTING
+        if typ not in (rb.EV_BOOKED, rb.EV_STATE) and not maker and not resting:
+            c["gw_itch_not_market_data"] += 1
+            return
+        ins = self.setup.by_id(iid)
+        if (typ != rb.EV_STATE and ref == 0) or ins is None:
+            c["gw_itch_drop_unencodable" if ins else "gw_itch_drop_unknown_instrument"] += 1
+            return
+        f: dict[str, Any]
+        if typ == rb.EV_BOOKED:
+            if not 0 < price * ins.tick <= ITCH_PRICE_MAX or not 0 < qty <= 0xFFFFFFFF:
+                c["gw_itch_drop_unencodable"] += 1
+                return
+            t = "A"
+            side = "B" if flags & 3 == rb.BUY else "S"
+            f = dict(order_ref=ref, side=side, shares=qty, stock=ins.symbol, price=price * ins.tick)
+        elif maker:
+            t, f = "E", dict(order_ref=ref, shares=qty, match_number=aux)
+        elif flags & rb.F_PARTIAL:
+            t, f = "X", dict(order_ref=ref, shares=qty)
+        elif resting:
+            t, f = "D", dict(order_ref=ref)
+        else:
+            state = "T" if aux == rb.OPEN else "H"
+            t, f = "H", dict(stock=ins.symbol, trading_state=state, reserved=" ", reason="    ")
+        self.out.feed.append(codec.encode_itch(t, stock_locate=ins.locate, timestamp=0, **f))
+        self.out.feed_causes.append(self.cause)
+        c["gw_itch_messages"] += 1
+
+    def _ouch_out(self, ev: tuple[int, ...]) -> None:
+        _, _, ref, cid, price, qty, aux, session, iid, typ, flags = ev
+        c = self.out.counters
+        cmd_type = flags >> 4
+        if typ == rb.EV_CANCELLED and aux == rb.C_REPLACED:
+            self.replaced = (session, cid, qty if flags & rb.F_PARTIAL else 0)
+            c["gw_ouch_not_for_client"] += 1
+            return
+        if typ == rb.EV_REJECTED and cmd_type not in (rb.NEW, rb.CANCEL, rb.REPLACE):
+            typ = 0
+        if typ not in (rb.EV_ACCEPTED, rb.EV_EXECUTED, rb.EV_REPLACED, rb.EV_CANCELLED,
+                       rb.EV_REJECTED):  # fmt: skip
+            c["gw_ouch_not_for_client"] += 1
+            return
+        s = self.gw.get(session)
+        if s is None or cid == 0 or cid > 0xFFFFFFFF:
+            c["gw_ouch_drop_unknown_session"] += 1
+            return
+        ins = self.setup.by_id(iid)
+        side = "B" if flags & 3 == rb.BUY else "S"
+
+        def order_ok() -> bool:
+            return (
+                ins is not None
+                and 0 <= qty <= OUCH_MAX_QTY
+                and 0 < price * ins.tick <= (OUCH_PRICE_MAX)
+            )
+
+        order = dict(display="Y", capacity="A", iso="N", cross_type="N", cl_ord_id=BLANK_CLORDID)
+        if typ == rb.EV_ACCEPTED:
+            if ins is None or not order_ok() or qty == 0:
+                c["gw_ouch_drop_unencodable" if ins else "gw_ouch_drop_unknown_instrument"] += 1
+                return
+            tif = "3" if aux & 0xFF in (rb.IOC, rb.FOK) else "0"
+            app = {"post_only": "P"} if (aux >> 16) & rb.F_POST_ONLY else {}
+            self._reply(
+                s.flow, "A", user_ref_num=cid, side=side, quantity=qty, symbol=ins.symbol,
+                price=price * ins.tick, time_in_force=tif, order_ref=ref, order_state="L",
+                app=app, **order,
+            )  # fmt: skip
+        elif typ == rb.EV_REPLACED and aux == cid:
+            rs, rc, dec = self.replaced
+            dec = dec if (rs, rc) == (session, cid) else 0
+            self.replaced = (rs, rc, 0)
+            if dec <= 0:
+                c["gw_ouch_not_for_client"] += 1
+                return
+            self._reply(s.flow, "C", user_ref_num=cid, quantity=dec, reason="U")
+        elif typ == rb.EV_REPLACED:
+            if ins is None or not order_ok() or aux == 0 or aux > 0xFFFFFFFF:
+                c["gw_ouch_drop_unencodable" if ins else "gw_ouch_drop_unknown_instrument"] += 1
+                return
+            self._reply(
+                s.flow, "U", orig_user_ref_num=aux, user_ref_num=cid, side=side, quantity=qty,
+                symbol=ins.symbol, price=price * ins.tick, time_in_force="0", order_ref=ref,
+                order_state="L" if qty > 0 else "D", **order,
+            )  # fmt: skip
+        elif typ == rb.EV_EXECUTED:
+            if ins is None or not 0 < qty <= OUCH_MAX_QTY or aux == 0:
+                c["gw_ouch_drop_unencodable"] += 1
+                return
+            liq = "A" if flags & rb.F_MAKER else "R"
+            self._reply(
+                s.flow, "E", user_ref_num=cid, quantity=qty, price=price * ins.tick,
+                liquidity_flag=liq, match_number=aux,
+            )  # fmt: skip
+        elif typ == rb.EV_CANCELLED:
+            if not 0 < qty <= OUCH_MAX_QTY:
+                c["gw_ouch_drop_unencodable"] += 1
+                return
+            reason = CANCEL_REASON.get(aux, "U")
+            self._reply(s.flow, "C", user_ref_num=cid, quantity=qty, reason=reason)
+        elif cmd_type != rb.NEW and aux == rb.R_UNKNOWN_ORDER:
+            self._reply(s.flow, "I", user_ref_num=cid)
+        else:
+            code = MATCHER_REJECT_TO_OUCH.get(aux, REJ_OTHER)
+            self._reply(s.flow, "J", user_ref_num=cid, reason=code, cl_ord_id=BLANK_CLORDID)
+        c["gw_ouch_messages"] += 1
+
+
+def expected(records: Iterable[Record | tuple[int, bytes]], setup: Setup) -> Expected:
+    """The golden model over a whole capture."""
+    m = Model(setup)
+    for i, rec in enumerate(records):
+        m.apply(i, rec)
+    return m.out

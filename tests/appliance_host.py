@@ -158,6 +158,7 @@ class Reference:
     def submit(self, session: int, ouch: bytes) -> None:
         if session not in self.gw.sessions:
             self.gw.add_session(session, Stream(f"O{session:09d}"))
+            self.gw.system_event(session, "S", 0)
         self.gw.submit(session, 0, ouch)
 
     def replies(self, session: int) -> list[dict[str, Any]]:

@@ -107,7 +107,7 @@ def test_rules_change_at_run_time(veth_pair: VethHost) -> None:
         c2.hello(h)
         assert wait_for(lambda: len(app.flows()) == 2)
         c1.send(h, [enter(1)])
-        assert wait_for(lambda: len(c1.drain()) == 1)
+        assert wait_for(lambda: [m["type"] for m in c1.drain()] == ["S", "A"])
         c2.send(h, [enter(1)])
         assert c2.drain(0.2) == []
         done = app.set_rules(
@@ -118,7 +118,7 @@ def test_rules_change_at_run_time(veth_pair: VethHost) -> None:
         c1.send(h, [enter(2)])
         # Its first packet was dropped (denied) before sequencing: resend from 1.
         c2.send(h, [enter(1)], seq=1)
-        assert wait_for(lambda: len(c2.drain()) == 1)
+        assert wait_for(lambda: [m["type"] for m in c2.drain()] == ["S", "A"])
         assert c1.drain(0.2) == []
         by_port = {f["src"].split(":")[1]: f for f in app.flows()}
         assert by_port["21777"]["session"] == 7 and by_port["21001"]["action"] == "deny"
@@ -203,5 +203,6 @@ def test_clean_stop_loses_nothing(veth_pair: VethHost) -> None:
     # Everything the rx stage accepted was applied, answered and sent.
     assert c["engine.s0"]["messages"] == accepted_in
     assert c["matcher.s0"]["cmd_new"] == accepted_in
-    assert c["engine.s0"]["replies"] == accepted_in  # one Accepted each (no crosses)
+    # One Accepted each (nothing crosses), and System Events S and E per session.
+    assert c["engine.s0"]["replies"] == accepted_in + 2 * 2
     assert c["tx.q0"]["packets"] == c["engine.s0"]["reply_packets"] + c["engine.s0"]["md_packets"]

@@ -326,7 +326,7 @@ static int finished(struct app_worker *w)
             continue;
         if (!all_rx_quiet(app) || !app_engine_idle(en))
             return 0;
-        app_engine_mirror(en);
+        app_engine_end_of_day(en);
         __atomic_store_n(&en->drained, 1, __ATOMIC_RELEASE);
     }
     if (!all_engines_drained(app))
@@ -509,8 +509,10 @@ void wm_app_destroy(struct wm_app *app)
         free(app->tx[q]);
     }
     for (uint32_t s = 0; s < WM_APP_MAX_SHARDS; s++) {
-        if (app->en[s])
+        if (app->en[s]) {
             free(app->en[s]->arena);
+            wm_gw_fini(&app->en[s]->gw);
+        }
         free(app->en[s]);
     }
     free(app);

@@ -165,6 +165,8 @@ unsigned app_engine_poll(struct app_engine *en);
 /* Engine: the rx stages are all quiet and every in/ctl ring is empty. */
 int app_engine_idle(struct app_engine *en);
 void app_engine_mirror(struct app_engine *en);
+/* Clean stop: System Event 'E' to every session, open packets flushed. */
+void app_engine_end_of_day(struct app_engine *en);
 /* Engine start-up: streams, counters; 0 or -errno. */
 int app_engine_init(struct app_engine *en);
 /* Run the tx stages of the worker that runs `en` (when it waits for buffers). */

@@ -107,8 +107,13 @@ static int stream_init(struct app_engine *en, struct app_session *s, const char 
     return wm_mold_builder_init(&s->b, name, 1, buf, WM_MOLD_MTU_PAYLOAD);
 }
 
-/* The session's entry (created on its first message), or NULL when full. */
-static struct app_session *session_get(struct app_engine *en, uint32_t session, int create)
+static void reply_direct(struct app_engine *en, struct app_session *s,
+                         const struct wm_ouch_out *reply, uint64_t ts);
+
+/* The session's entry (created on its first message, which it is told
+ * System Event 'S' before), or NULL when the table is full. */
+static struct app_session *session_get(struct app_engine *en, uint32_t session, int create,
+                                       uint64_t ts)
 {
     uint32_t h = (session * 0x9e3779b1u) >> 22 & (APP_SESSION_INDEX - 1);
     for (uint32_t d = 0; d < APP_SESSION_INDEX; d++, h = (h + 1) & (APP_SESSION_INDEX - 1)) {
@@ -125,6 +130,9 @@ static struct app_session *session_get(struct app_engine *en, uint32_t session, 
                 return NULL;
             en->index[h] = (uint16_t)++en->n_sessions;
             cnt(en, WM_EN_SESSIONS, 1);
+            struct wm_ouch_out ev;
+            if (wm_gw_system_event(&en->gw, 'S', ts, &ev) == 0)
+                reply_direct(en, s, &ev, ts);
             return s;
         }
         if (en->sessions[v - 1].session == session)
@@ -152,7 +160,7 @@ static void publish(struct app_engine *en, const struct wm_event *ev)
     }
     struct wm_ouch_out om;
     if (ev->session && wm_gw_event_ouch(&en->gw, ev, &om) == 0) {
-        struct app_session *s = session_get(en, ev->session, 0);
+        struct app_session *s = session_get(en, ev->session, 0, 0);
         if (!s) {
             cnt(en, WM_EN_DROP_UNPUBLISHABLE, 1);
             return;
@@ -209,7 +217,7 @@ static void reply_direct(struct app_engine *en, struct app_session *s,
 
 static void take(struct app_engine *en, const struct app_msg *msg)
 {
-    struct app_session *s = session_get(en, msg->session, 1);
+    struct app_session *s = session_get(en, msg->session, 1, msg->ts);
     if (!s) {
         cnt(en, WM_EN_DROP_SESSION_TABLE_FULL, 1);
         return;
@@ -310,6 +318,17 @@ void app_engine_mirror(struct app_engine *en)
         __atomic_store_n(&m[i], wm_matcher_counter_value(en->m, i), __ATOMIC_RELAXED);
 }
 
+void app_engine_end_of_day(struct app_engine *en)
+{
+    uint64_t ts = wm_clock_ticks(en->app->clock);
+    struct wm_ouch_out ev;
+    if (wm_gw_system_event(&en->gw, 'E', ts, &ev) == 0)
+        for (uint32_t i = 0; i < en->n_sessions; i++)
+            reply_direct(en, &en->sessions[i], &ev, 0);
+    flush_dirty(en);
+    app_engine_mirror(en);
+}
+
 int app_engine_idle(struct app_engine *en)
 {
     return wm_ring_count(en->in) == 0 && wm_ring_count(en->ctl) == 0 &&
@@ -369,6 +388,7 @@ int app_engine_init(struct app_engine *en)
     gc.ts_to_ns = ts_to_ns;
     gc.ts_ctx = en;
     gc.account_per_session = 1;
+    gc.max_orders = en->app->cfg.max_orders;
     int rc = wm_gw_init(&en->gw, &gc);
     if (rc)
         return rc;

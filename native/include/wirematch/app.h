@@ -96,6 +96,9 @@ struct wm_app_config {
                                           the client resends from the gap */
     uint8_t  reserved[2];
     int64_t  ts_offset_ns;             /* realtime ns since midnight = clock ns + this */
+    uint32_t max_orders;               /* live orders per shard (the gateway's order table;
+                                          0 = the gateway's default) */
+    uint32_t reserved2;
     struct wm_shm *shm;                /* the region the stages' objects go in */
     struct wm_flow_table *flows;
     struct wm_rate_table *rates;       /* buckets named by flow decisions (may be NULL) */

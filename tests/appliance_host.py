@@ -135,7 +135,7 @@ class Client:
                 data = self.sock.recv(65536)
                 _, _, _, msgs = codec.mold_unpack(data)
                 got += [codec.decode_ouch_out(m) for m in msgs]
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             pass
         self.received += got
         return got
@@ -210,7 +210,7 @@ def drain_md(s: socket.socket, wait: float = 0.05) -> list[dict[str, Any]]:
         while True:
             _, _, _, msgs = codec.mold_unpack(s.recv(65536))
             out += [codec.decode_itch(m) for m in msgs]
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         pass
     return out
 

@@ -26,6 +26,8 @@ from tests.appliance_host import (
 )
 from tests.needs import program
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
 
 def _name(tag: str) -> str:
     return f"wme2e{tag}{os.getpid()}"
@@ -140,7 +142,7 @@ def test_status_from_another_process_metrics_and_api(veth_pair: VethHost) -> Non
         out = subprocess.run(
             [sys.executable, "-m", "pipeline.cli", "status", "--name", name, "--json",
              "--interval", "0"],
-            capture_output=True, text=True, timeout=60, cwd=os.path.dirname(os.path.dirname(__file__)),
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
         )  # fmt: skip
         assert out.returncode == 0, out.stderr
         status = json.loads(out.stdout)

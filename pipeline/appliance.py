@@ -445,8 +445,11 @@ class Appliance:
         return out.outcomes
 
     def set_rules(self, text: str) -> dict[str, int]:
-        """New flow rules, effective now: only flows whose decision changes are rewritten."""
-        new = parse_rules(text)
+        """New flow rules (rule text), effective now: only flows whose decision changes
+        are rewritten.  A rule that does not parse raises RuleError, changing nothing."""
+        return self.set_ruleset(parse_rules(text))
+
+    def set_ruleset(self, new: RuleSet) -> dict[str, int]:
         with self._lock:
             out = decide.reclassify(
                 self._ticks(), self.rules, new, self.flow_table.flows(), self.policy, self.cstate

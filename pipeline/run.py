@@ -1,7 +1,9 @@
 """`wirematch run CONFIG`: the appliance in the foreground.
 
 Logs to stderr; stops cleanly (every ring drained) on SIGINT or SIGTERM, or
-after --duration seconds; prints the run's summary.  While it runs, another
+after --duration seconds; prints the run's summary.  SIGHUP re-reads the
+configuration file's flow rules and applies them: only flows whose decision
+changes are rewritten.  While it runs, another
 process can `wirematch status` it (shared memory, read-only), scrape its
 metrics, and use the operator API.
 """
@@ -39,6 +41,20 @@ def serve_surfaces(app: Appliance) -> list[Any]:
     return handles
 
 
+def reload_rules(app: Appliance, config_path: str | None) -> None:
+    """SIGHUP: the file's flow rules, applied; a bad file changes nothing."""
+    if not config_path:
+        app.log("SIGHUP: no configuration file to re-read (built-in configuration)")
+        return
+    try:
+        cfg = load_config(config_path)
+        done = app.set_ruleset(cfg.rules)
+    except (ConfigError, ValueError) as exc:
+        app.log(f"SIGHUP: rules not changed: {exc}")
+        return
+    app.log(f"SIGHUP: rules reloaded from {config_path}: {done}")
+
+
 def run(config_path: str | None, duration: float = 0.0, json_out: bool = False) -> int:
     try:
         cfg = load_config(config_path) if config_path else default_config()
@@ -46,7 +62,9 @@ def run(config_path: str | None, duration: float = 0.0, json_out: bool = False) 
         raise SystemExit(f"wirematch: {exc}") from None
     app = Appliance(cfg)
     stop = threading.Event()
+    reload = threading.Event()
     old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    old[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: reload.set())
     try:
         try:
             app.start()
@@ -65,6 +83,9 @@ def run(config_path: str | None, duration: float = 0.0, json_out: bool = False) 
         while not stop.wait(0.2):
             if duration and time.monotonic() - t0 >= duration:
                 break
+            if reload.is_set():
+                reload.clear()
+                reload_rules(app, config_path)
         app.log("stopping: draining the rings")
         final = app.stop()
         for h in handles:

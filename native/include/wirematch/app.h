@@ -27,6 +27,7 @@
 #define WIREMATCH_APP_H
 
 #include "wirematch/common.h"
+#include "wirematch/counters.h"
 #include "wirematch/matcher.h"
 #include "wirematch/worker.h"
 

@@ -74,6 +74,7 @@ def run(records: Iterable[Record | tuple[int, bytes]], setup: Setup) -> Result:
     sent = {id(feed): 0}
     ip_id = 0
     ts = 0
+
     def emit(out_ts: int) -> None:
         nonlocal ip_id
         gw.flush()

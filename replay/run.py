@@ -61,7 +61,7 @@ class RunResult:
     setup: Setup
     inputs: list[tuple[int, bytes]]  # the capture (its own addresses)
     output: list[tuple[int, bytes]]  # what the peer interface saw, in the capture's addresses
-    sent: list[Record] = field(default_factory=list)  # wm_replay --sent-pcap
+    sent: list[Record] = field(default_factory=list)  # wm_replay --sent-pcap, capture's addresses
     replay: dict[str, Any] = field(default_factory=dict)  # wm_replay's summary
 
     def summary(self) -> dict[str, Any]:
@@ -139,8 +139,8 @@ def readdress(
 def readdress_back(
     records: list[tuple[int, bytes]], run: Setup, orig: Setup, client: str
 ) -> list[tuple[int, bytes]]:
-    """The appliance's output on the pair in the capture's addresses (the
-    inverse of readdress for what the appliance sends)."""
+    """Frames seen on the pair (what was sent, what came back) in the
+    capture's addresses: the inverse of readdress."""
     host_addr, peer_addr = run.appliance[0], run.feed[0]
     out = []
     for ts, frame in records:
@@ -327,6 +327,13 @@ def golden_run(
         setup=setup,
         inputs=[(r.ts_ns, r.data) for r in records],
         output=output,
-        sent=read_pcap(sent_pcap) if sent_pcap.exists() else [],
+        sent=[
+            Record(ts, data, len(data))
+            for ts, data in readdress_back(
+                [(r.ts_ns, r.data) for r in read_pcap(sent_pcap)], run_setup, setup, clients[0]
+            )
+        ]
+        if sent_pcap.exists()
+        else [],
         replay=summary,
     )

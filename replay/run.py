@@ -28,6 +28,7 @@ The steps (docs/replay.md, "Golden runs through the appliance"):
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -254,7 +255,7 @@ def golden_run(
     host: Any = None,
     pace: Pace | None = None,
     name: str = "",
-    work_dir: str | Path | None = None,
+    work_dir: str | Path | None = None,  # keeps input.pcap and sent.pcap there
     on_sequence_gap: str = "drop",
     settle_s: float = 10.0,
 ) -> RunResult:
@@ -271,6 +272,12 @@ def golden_run(
             )  # fmt: skip
     if on_sequence_gap != "drop":
         raise RunError("the golden model knows on_sequence_gap = drop only")
+    if work_dir is None:  # the re-addressed input and the sent pcap: removed after
+        with tempfile.TemporaryDirectory(prefix="wm-replay-run-") as tmp:
+            return golden_run(
+                capture, backend, host=host, pace=pace, name=name, work_dir=tmp,
+                on_sequence_gap=on_sequence_gap, settle_s=settle_s,
+            )  # fmt: skip
     from replay.capture import Capturer
 
     setup, clients = setup_of_capture(capture)
@@ -279,7 +286,7 @@ def golden_run(
         records, setup, clients, host.host_addr, host.peer_addr, host.host_mac, host.peer_mac
     )
     span_s = (inputs[-1][0] - inputs[0][0]) / 1e9 if inputs else 0.0
-    work = Path(work_dir) if work_dir else Path(f"/tmp/wm-replay-run-{host.netns}")
+    work = Path(work_dir)
     work.mkdir(parents=True, exist_ok=True)
     pcap_in, sent_pcap = work / "input.pcap", work / "sent.pcap"
     write_pcap(pcap_in, inputs)

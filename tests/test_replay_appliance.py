@@ -73,7 +73,7 @@ def _rx_drops(block: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in block.items() if (k.startswith("drop_") or "_drop_" in k) and v}
 
 
-@pytest.mark.parametrize("backend", ["socket", "af_xdp"])
+@pytest.mark.parametrize("backend", ["socket", "io_uring", "af_xdp"])
 def test_adversarial_capture_moves_exactly_the_sidecar_counters(
     backend: str, veth_pair: VethHost, tmp_path: Path
 ) -> None:

@@ -8,6 +8,7 @@
     wirematch replay golden flow.pcap --inprocess --record g.json  (C parts in process)
     wirematch replay golden flow.pcap --output out.pcap --check g.json
     wirematch replay report --sent sent.pcap --output out.pcap --dir report/
+    wirematch replay run flow.pcap --backend af_xdp [--record g.json | --check g.json]
 
 Every command takes --config CFG (the appliance's configuration: address,
 instruments, flow rules, market-data destination) and --json.
@@ -206,6 +207,59 @@ def cmd_report(args: argparse.Namespace) -> None:
     _emit(args, rep, text)
 
 
+def cmd_run(args: argparse.Namespace) -> None:
+    from replay import compare
+    from replay.run import RunError, golden_run
+    from replay.send import Pace, ReplayError
+
+    pace = Pace(pps=args.pps or 0.0, topspeed=False, speed=args.speed)
+    try:
+        res = golden_run(args.pcap, args.backend, pace=pace, settle_s=args.settle)
+    except (RunError, ReplayError, OSError) as exc:
+        raise CliError(f"replay run: {exc}") from exc
+    out = res.summary()
+    text_parts = []
+    if args.check:
+        try:
+            golden, _ = compare.read_golden(args.check)
+        except (OSError, ValueError) as exc:
+            raise CliError(str(exc)) from exc
+        rep = compare.compare(golden, compare.from_capture(res.output, res.setup))
+        out.update(checked=args.check, identical=rep["identical"], hash=rep["hash"],
+                   expected_hash=rep["expected_hash"], divergences=rep["divergences"])  # fmt: skip
+        against = f"golden file {args.check}"
+    else:
+        against = "the golden model"
+    if args.record:
+        compare.write_golden(
+            args.record,
+            compare.from_capture(res.output, res.setup),
+            {"input": args.pcap, "source": f"appliance, backend {args.backend}"},
+        )
+        out["recorded"] = args.record
+    if args.report:
+        from replay.measure import report
+
+        rep2 = report(res.sent, res.output, res.setup, args.report)
+        out["report"] = rep2["files"]
+        text_parts.append(f"report: {', '.join(rep2['files'])}")
+    if out["identical"]:
+        head = (
+            f"identical (appliance, backend {args.backend}, vs {against}); "
+            f"event-stream hash {out['hash']}"
+        )
+    else:
+        head = "\n".join(
+            [f"DIFFERENT (appliance, backend {args.backend}, vs {against})"]
+            + out["problems"]
+            + [_divergence_text(d) for d in out["divergences"][:1]]
+            + [f"{len(out['divergences'])} stream(s) diverge"]
+        )
+    _emit(args, out, "\n".join([head, *text_parts]))
+    if not out["identical"]:
+        raise CliError("the appliance's output differs")
+
+
 def register_commands(cli: ModuleType) -> None:
     """Add the `replay` commands to pipeline.cli's table (cli is that module,
     also when it runs as __main__); errors become its CliError."""
@@ -287,6 +341,21 @@ COMMANDS: list[tuple[Any, ...]] = [
             (("--check",), {"help": "compare against this golden file instead of the model"}),
             (("--record",), {"help": "write a golden file of the output (or the model)"}),
             _CONFIG,
+        ),
+    ),
+    (
+        ("replay", "run"),
+        cmd_run,
+        "golden run through the real appliance on a veth pair: replay, capture, compare",
+        (
+            (("pcap",), {"help": "the input capture (its sidecar gives the setup)"}),
+            (("--backend",), {"default": "socket", "help": "socket, io_uring, af_xdp, ..."}),
+            (("--pps",), {"type": float, "help": "replay at this rate (default: recorded)"}),
+            (("--speed",), {"type": float, "default": 1.0, "help": "recorded pace multiplier"}),
+            (("--settle",), {"type": float, "default": 10.0, "help": "max s to wait for drain"}),
+            (("--check",), {"help": "compare against this golden file instead of the model"}),
+            (("--record",), {"help": "write a golden file of the appliance's output"}),
+            (("--report",), {"help": "write the measurement report (JSON, PNG) here"}),
         ),
     ),
     (

@@ -377,17 +377,24 @@ def adversarial(spec: GenSpec, setup: Setup | None = None, flood: int = 200) -> 
                 flow=f"{c.addr}:{c.port}",
             )
         elif name == "flood":  # well-formed orders from flows the rules deny
+            # Each ghost flow's first packet is a flow miss (the slow path decides
+            # it); after a pause long enough for that, the rest are denied.
             src = _unknown_source(setup)
             ins = setup.instruments[0]
-            first = len(f.records)
+            ghosts = min(64, flood)
             for k in range(flood):
-                ghost = _Client(src, 50000 + k % 64, f"G{k % 64:05d}")
+                if k == ghosts:
+                    f.t += OPEN_GAP_NS
+                ghost = _Client(src, 50000 + k % ghosts, f"G{k % ghosts:05d}")
                 msg = f.enter(ghost, ins, "B", ins.ref_price)
-                ghost.seq = 1 + k // 64
-                f.emit(f.mold(ghost, [msg]))
+                ghost.seq = 1 + k // ghosts
+                i = f.emit(f.mold(ghost, [msg]))
                 f.t += 2_000
-            for i in range(first, len(f.records)):
-                mark(i, "drop", "flow_denied", f"source {src} is not allowed by the flow rules")
+                if k < ghosts:
+                    mark(i, "flow_miss", "flow_misses", "the first packet of a new flow")
+                else:
+                    mark(i, "drop", "flow_denied", f"source {src} is not allowed by the flow rules")
+            f.t += OPEN_GAP_NS
         elif name == "other_port":  # to the appliance's address, not its order-entry port
             app_port = setup.appliance[1]
             i = f.emit(f.frame(c.addr, c.port, raw(msgs[0]), dport=app_port + 1))
@@ -402,7 +409,37 @@ def adversarial(spec: GenSpec, setup: Setup | None = None, flood: int = 200) -> 
     for e in expect:
         counts[e["reason"]] = counts.get(e["reason"], 0) + 1
     side["expected_counts"] = counts
+    side["appliance_counts"] = _appliance_counts(expect, f.records)
     return Capture(f.records, side)
+
+
+# Faults the appliance's rx stage never sees on its backends (a socket bound
+# to the order-entry port, or the AF_XDP program that redirects only that UDP
+# port): the kernel or the XDP program passes them elsewhere.
+NOT_SEEN_BY_RX = {"not_ipv4", "not_order_entry"}
+
+
+def _appliance_counts(expect: list[dict[str, Any]], records: list[Any]) -> dict[str, Any]:
+    """The appliance counters the faults must move (block -> counter ->
+    count; message counters count the packet's messages)."""
+    from pipeline import codec
+    from replay.model import appliance_counters
+
+    out: dict[str, dict[str, int]] = {}
+    for e in expect:
+        if e["reason"] in NOT_SEEN_BY_RX:
+            continue
+        n = 1
+        if e["reason"] == "seq_duplicate_packets":  # drop_duplicate counts messages
+            n = codec.mold_unpack(records[e["index"]][1][42:])[2]
+        reason = {
+            "seq_duplicate_packets": "seq_duplicate_messages",
+            "seq_overlap_packets": "seq_duplicate_messages",  # the repeated message
+        }.get(e["reason"], e["reason"])
+        for block, counter in appliance_counters(reason):
+            out.setdefault(block, {})
+            out[block][counter] = out[block].get(counter, 0) + n
+    return out
 
 
 def addresses(base: str, n: int) -> list[str]:

@@ -62,6 +62,8 @@ def run(records: Iterable[Record | tuple[int, bytes]], setup: Setup) -> Result:
         gw.add_instrument(ins.symbol, ins.id, ins.locate, ins.tick)
     flows = SessionMap(setup)
     flow_of: dict[int, tuple[str, int]] = {}
+    seen: set[str] = set()
+    started: list[int] = []  # sessions told System Event 'S' (the engine's order)
     tout = ffi.new("struct wm_mold_seq_table **")
     check(lib.wm_mold_seq_create(4096, lib.WM_MOLD_SEQ_GAP_DROP, tout), "wm_mold_seq_create")
     seq = ffi.gc(tout[0], lib.wm_mold_seq_destroy)
@@ -71,6 +73,29 @@ def run(records: Iterable[Record | tuple[int, bytes]], setup: Setup) -> Result:
     app_addr, app_port = setup.appliance
     sent = {id(feed): 0}
     ip_id = 0
+    ts = 0
+
+    def emit(out_ts: int) -> None:
+        nonlocal ip_id
+        gw.flush()
+        for s, stream in gw.sessions.items():
+            dst, dport = flow_of[s]
+            for data in stream.packets[sent[id(stream)] :]:
+                ip_id += 1
+                frame_out = udp_frame(
+                    app_addr, dst, app_port, dport, data, APPLIANCE_MAC, CLIENT_MAC, ip_id
+                )
+                res.records.append((out_ts, frame_out))
+                out_ts += 1
+            sent[id(stream)] = len(stream.packets)
+        for data in feed.packets[sent[id(feed)] :]:
+            ip_id += 1
+            fdst, fport = setup.feed
+            fr = udp_frame(app_addr, fdst, app_port, fport, data, APPLIANCE_MAC, ip_id=ip_id)
+            res.records.append((out_ts, fr))
+            out_ts += 1
+        sent[id(feed)] = len(feed.packets)
+
     for rec in records:
         ts, frame = (rec.ts_ns, rec.data) if isinstance(rec, Record) else rec
         u = parse_udp(frame)
@@ -81,6 +106,10 @@ def run(records: Iterable[Record | tuple[int, bytes]], setup: Setup) -> Result:
             res.counters["not_order_entry"] += 1
             continue
         session = flows.session_of(u.src, u.sport, u.dst, u.dport)
+        if u.flow not in seen:  # the slow path decides the flow; the packet is not processed
+            seen.add(u.flow)
+            res.counters["flow_misses"] += 1
+            continue
         if session is None:
             res.counters["flow_denied"] += 1
             continue
@@ -102,29 +131,19 @@ def run(records: Iterable[Record | tuple[int, bytes]], setup: Setup) -> Result:
             if sres.skip <= k < sres.skip + n:
                 msg = bytes(ffi.buffer(p, blen[0]))
                 try:
-                    gw.submit(session, ts % 86_400_000_000_000, msg)
+                    codec.decode_ouch_in(msg)  # the rx stage drops what does not decode
                 except codec.CodecError as exc:
                     res.counters[exc.reason_name] += 1
+                else:
+                    if session not in started:  # the engine's new session
+                        started.append(session)
+                        gw.system_event(session, "S", 0)
+                    gw.submit(session, ts % 86_400_000_000_000, msg)
             k += 1
-        gw.flush()
-        out_ts = ts + 1000
-        for s, stream in gw.sessions.items():
-            dst, dport = flow_of[s]
-            for data in stream.packets[sent[id(stream)] :]:
-                ip_id += 1
-                frame_out = udp_frame(
-                    app_addr, dst, app_port, dport, data, APPLIANCE_MAC, CLIENT_MAC, ip_id
-                )
-                res.records.append((out_ts, frame_out))
-                out_ts += 1
-            sent[id(stream)] = len(stream.packets)
-        for data in feed.packets[sent[id(feed)] :]:
-            ip_id += 1
-            fdst, fport = setup.feed
-            fr = udp_frame(app_addr, fdst, app_port, fport, data, APPLIANCE_MAC, ip_id=ip_id)
-            res.records.append((out_ts, fr))
-            out_ts += 1
-        sent[id(feed)] = len(feed.packets)
+        emit(ts + 1000)
+    for session in started:  # a clean stop: System Event 'E' to every session
+        gw.system_event(session, "E", 0)
+    emit(ts + 1000 if started else 0)
     res.counters.update(codec.stats_dict(stats))
     res.counters.update(_seq_counters(seq))
     res.counters.update(gw.counters())

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pipeline import codec
@@ -79,6 +79,36 @@ CMD_FIELDS = (
 ).split()
 
 
+# Where the appliance counts what the model counts (block, counter name):
+# rx.q0 for the flow decision, heartbeats, sequencing and bad packets,
+# codec.q0 for why a MoldUDP64 packet or OUCH message was malformed,
+# gateway.s0 for the gateway's own counters.  Frames that are not IPv4/UDP
+# to the order-entry port never reach the rx stage on the backends here
+# (the socket and io_uring backends receive from a UDP socket bound to the
+# port; the AF_XDP program redirects only that UDP port): they have no entry.
+RX_REASONS = {
+    "flow_misses": "flow_misses",
+    "flow_denied": "drop_flow_denied",
+    "heartbeats": "heartbeats",
+    "seq_duplicate_messages": "drop_duplicate",
+    "seq_drop_after_gap_messages": "drop_after_gap",
+    "seq_drop_after_end_of_session": "drop_session_ended",
+}
+
+
+def appliance_counters(reason: str) -> list[tuple[str, str]]:
+    """The appliance counters a model counter corresponds to (may be none)."""
+    if reason in RX_REASONS:
+        return [("rx.q0", RX_REASONS[reason])]
+    if reason.startswith("mold_drop_"):
+        return [("codec.q0", reason), ("rx.q0", "drop_bad_mold")]
+    if reason.startswith("ouch_drop_"):
+        return [("codec.q0", reason), ("rx.q0", "drop_bad_ouch")]
+    if reason.startswith("gw_in_"):
+        return [("gateway.s0", reason)]
+    return []
+
+
 @dataclass
 class Cause:
     """Where an expected output message came from: the input record and the
@@ -113,6 +143,39 @@ class _GwSession:
 
 
 @dataclass
+class _Order:
+    """The gateway's order-table entry (docs/protocol.md, "The order table"):
+    what an order's OUCH answers echo that the matcher does not keep."""
+
+    user_ref: int
+    side: str
+    time_in_force: str
+    display: str
+    capacity: str
+    iso: str
+    cross_type: str
+    cl_ord_id: str
+    app: dict[str, Any]
+    live: bool = False  # False: pending (mapped, no ACCEPTED / REPLACED yet)
+    pending_ref: int = 0  # live order: its pending replacement; replacement: the original
+    leaves: int = 0
+    modify: bool = False  # a Modify Order waits for its REPLACED
+    modify_side: str = ""
+
+    def echo(self) -> dict[str, Any]:
+        return dict(
+            side=self.side, time_in_force=self.time_in_force, display=self.display,
+            capacity=self.capacity, iso=self.iso, cross_type=self.cross_type,
+            cl_ord_id=self.cl_ord_id, app=dict(self.app),
+        )  # fmt: skip
+
+
+def _side_change_ok(old: str, new: str) -> bool:
+    """Modify / Replace may change the side among S, T, E; a buy stays a buy."""
+    return new == "B" if old == "B" else new != "B"
+
+
+@dataclass
 class _SeqEntry:
     next_seq: int = 1
     ended: bool = False
@@ -125,8 +188,11 @@ class Model:
         self.setup = setup
         self.flows = SessionMap(setup)
         self.book = setup.refbook()
-        self.seq: dict[tuple[str, str], _SeqEntry] = {}
+        self.seq: dict[str, _SeqEntry] = {}
         self.gw: dict[int, _GwSession] = {}
+        self.seen_flows: set[str] = set()
+        self.orders: dict[tuple[int, int], _Order] = {}  # (session, UserRefNum)
+        self.started: list[int] = []  # sessions told System Event 'S', in that order
         self.replaced: tuple[int, int, int] = (0, 0, 0)  # session, client id, qty
         self.out = Expected()
         self.cause = Cause(-1, -1)
@@ -148,11 +214,26 @@ class Model:
         if u.dport != app_port or (app_addr != "0.0.0.0" and u.dst != app_addr):
             return self._drop(verdict, "not_order_entry")
         session = self.flows.session_of(u.src, u.sport, u.dst, u.dport)
+        if u.flow not in self.seen_flows:
+            # The flow's first packet goes to the slow path, which decides the
+            # flow (auto ids in this order); the packet itself is not processed.
+            self.seen_flows.add(u.flow)
+            verdict.update(verdict="flow_miss", reason="flow_misses")
+            self.out.counters["flow_misses"] += 1
+            return None
         if session is None:
             return self._drop(verdict, "flow_denied")
         if session not in self.gw:
             self.gw[session] = _GwSession(session, u.flow)
         self._mold(index, ts, u, session, verdict)
+
+    def stop(self) -> None:
+        """A clean stop: System Event 'E' to every session the engine knows,
+        in the order they started."""
+        self.cause = Cause(-1, -1)
+        for session in self.started:
+            self._reply(self.gw[session].flow, "S", event_code="E")
+            self.out.counters["gw_ouch_messages"] += 1
 
     def _drop(self, verdict: dict[str, Any], reason: str) -> None:
         verdict.update(verdict="drop", reason=reason)
@@ -164,8 +245,12 @@ class Model:
         except codec.CodecError as exc:
             return self._drop(verdict, exc.reason_name)
         c = self.out.counters
+        if count == 0:  # a heartbeat: the rx stage counts it, the tracker never sees it
+            c["heartbeats"] += 1
+            verdict.update(verdict="heartbeat")
+            return None
         c["seq_packets"] += 1
-        key = (u.flow, name)
+        key = u.flow  # the rx stage's tracker keys by source address and port
         e = self.seq.get(key)
         if e is None:
             e = self.seq[key] = _SeqEntry()
@@ -186,9 +271,6 @@ class Model:
             c["seq_gap_messages_missing"] += first - e.next_seq
             c["seq_drop_after_gap_messages"] += count
             verdict.update(verdict="drop", reason="seq_drop_after_gap_messages")
-            return None
-        if count == 0:
-            verdict.update(verdict="heartbeat")
             return None
         if first + count <= e.next_seq:
             c["seq_duplicate_messages"] += count
@@ -212,6 +294,10 @@ class Model:
             self.out.counters[exc.reason_name] += 1
             return exc.reason_name
         s = self.gw[session]
+        if session not in self.started:  # the engine's new session: System Event 'S' first
+            self.started.append(session)
+            self._reply(s.flow, "S", event_code="S")
+            self.out.counters["gw_ouch_messages"] += 1
         before = len(self.out.replies.get(s.flow, []))
         what = self._map(s, ts % DAY_NS, msg)
         if len(self.out.replies.get(s.flow, [])) > before:
@@ -247,9 +333,7 @@ class Model:
         elif t == "X":
             r = self._reduce(s, m, cmd)
         elif t == "M":
-            self.out.counters["gw_in_drop_modify_unsupported"] += 1
-            self._reply(s.flow, "I", user_ref_num=m["user_ref_num"])
-            return "gw_in_drop_modify_unsupported"
+            r = self._reduce(s, m, cmd, m["side"])
         elif t == "C":
             r = self._mass_cancel(s, m, cmd)
         else:  # 'Q'
@@ -292,6 +376,10 @@ class Model:
         if r:
             return r
         app = m.get("app", {})
+        self.orders[(s.session, m["user_ref_num"])] = _Order(
+            m["user_ref_num"], m["side"], m["time_in_force"], m["display"], m["capacity"],
+            m["iso"], m["cross_type"], m["cl_ord_id"], dict(app),
+        )  # fmt: skip
         cmd.update(
             type=rb.NEW,
             client_id=m["user_ref_num"],
@@ -326,11 +414,52 @@ class Model:
         r = self._checks(s, m, ins, o.tif)
         if r:
             return r
+        # The matcher keeps post-only and applies a minimum quantity on entry
+        # only: a Replace asking to change them (or a buy/sell flip) is refused.
+        app = m.get("app", {})
+        orig = self.orders.get((s.session, m["orig_user_ref_num"]))
+        post_only = bool(o.flags & rb.F_POST_ONLY)
+        if (
+            "min_qty" in app
+            or ("post_only" in app and (app["post_only"] == "P") != post_only)
+            or ("side" in app and orig is not None and not _side_change_ok(orig.side, app["side"]))
+        ):
+            return self._refuse(
+                s, "gw_in_drop_replace_not_allowed", m["user_ref_num"], REJ_REPLACE_NOT_ALLOWED,
+                m["cl_ord_id"],
+            )  # fmt: skip
+        if orig is not None:
+            if orig.pending_ref:  # a Replace mapped but never applied
+                stale = self.orders.get((s.session, orig.pending_ref))
+                if stale is not None and not stale.live:
+                    del self.orders[(s.session, orig.pending_ref)]
+                orig.pending_ref = 0
+            napp = {k: v for k, v in app.items() if k != "side"}
+            for k in ("firm", "route", "post_only"):
+                if k in orig.app and k not in napp:
+                    napp[k] = orig.app[k]
+            self.orders[(s.session, m["user_ref_num"])] = _Order(
+                m["user_ref_num"], app.get("side", orig.side), m["time_in_force"], m["display"],
+                orig.capacity, m["iso"], orig.cross_type, m["cl_ord_id"], napp,
+                pending_ref=m["orig_user_ref_num"],
+            )  # fmt: skip
+            orig.pending_ref = m["user_ref_num"]
         cmd.update(instrument=o.instrument, price=m["price"] // ins.tick)
         return ""
 
-    def _reduce(self, s: _GwSession, m: dict[str, Any], cmd: dict[str, int]) -> str:
+    def _reduce(
+        self, s: _GwSession, m: dict[str, Any], cmd: dict[str, int], modify_side: str = ""
+    ) -> str:
         ref, qty = m["user_ref_num"], m["quantity"]
+        e = self.orders.get((s.session, ref))
+        if modify_side and e is not None and not _side_change_ok(e.side, modify_side):
+            self.out.counters["gw_in_drop_modify_bad_side"] += 1
+            self._reply(s.flow, "I", user_ref_num=ref)
+            return "gw_in_drop_modify_bad_side"
+        if e is not None:
+            e.modify = bool(modify_side) and qty > 0
+            if e.modify:
+                e.modify_side = modify_side
         o = self.book.orders.get((s.session, ref))
         cmd.update(client_id=ref, instrument=o.instrument if o else 0)
         if qty == 0:
@@ -404,10 +533,74 @@ class Model:
         self.out.feed_causes.append(self.cause)
         c["gw_itch_messages"] += 1
 
+    def _track(self, ev: tuple[int, ...]) -> tuple[str, _Order | None]:
+        """Keep the order table in step with an event; what the answer echoes:
+        ("order", entry), ("replace_rejected", the replacement),
+        ("reduce_rejected", None) or ("none", None)."""
+        _, _, _, cid, _, qty, aux, session, _, typ, flags = ev
+        if session == 0 or cid == 0 or cid > 0xFFFFFFFF:
+            return "none", None
+        key = (session, cid)
+        e = self.orders.get(key)
+        cmd_type = flags >> 4
+        if typ == rb.EV_ACCEPTED:
+            if e is None:
+                return "none", None
+            e.live, e.leaves = True, qty
+            return "order", replace(e, app=dict(e.app))
+        if typ == rb.EV_REJECTED:
+            if e is None:
+                return "none", None
+            if cmd_type == rb.NEW and not e.live:
+                del self.orders[key]
+                return "order", e
+            if cmd_type != rb.REPLACE:
+                return "none", None
+            e.modify = False
+            if e.pending_ref:
+                nkey = (session, e.pending_ref)
+                e.pending_ref = 0
+                n = self.orders.pop(nkey, None)
+                return ("replace_rejected", n) if n is not None else ("none", None)
+            return "reduce_rejected", None
+        if typ == rb.EV_EXECUTED:
+            if e is not None:
+                e.leaves -= qty
+                if e.leaves <= 0:
+                    del self.orders[key]
+            return "none", None
+        if typ == rb.EV_CANCELLED:
+            if e is None:
+                return "none", None
+            if flags & rb.F_PARTIAL:
+                e.leaves -= qty
+            if aux == rb.C_REPLACED:
+                return "none", None
+            if not flags & rb.F_PARTIAL or e.leaves <= 0:
+                del self.orders[key]
+            return "none", None
+        if typ == rb.EV_REPLACED:
+            if e is None:
+                return "none", None
+            echo = replace(e, app=dict(e.app))
+            e.leaves = qty
+            if aux == cid:  # in place: a Cancel to a quantity or a Modify
+                if e.modify:
+                    e.side = e.modify_side
+                e.modify = False
+            else:  # the replacement takes over from the order it replaces
+                e.live, e.pending_ref = True, 0
+                self.orders.pop((session, aux), None)
+            if e.leaves <= 0:
+                self.orders.pop(key, None)
+            return "order", echo
+        return "none", None
+
     def _ouch_out(self, ev: tuple[int, ...]) -> None:
         _, _, ref, cid, price, qty, aux, session, iid, typ, flags = ev
         c = self.out.counters
         cmd_type = flags >> 4
+        kind, echo = self._track(ev)
         if typ == rb.EV_CANCELLED and aux == rb.C_REPLACED:
             self.replaced = (session, cid, qty if flags & rb.F_PARTIAL else 0)
             c["gw_ouch_not_for_client"] += 1
@@ -432,34 +625,47 @@ class Model:
                 and 0 < price * ins.tick <= (OUCH_PRICE_MAX)
             )
 
-        order = dict(display="Y", capacity="A", iso="N", cross_type="N", cl_ord_id=BLANK_CLORDID)
+        defaults = dict(display="Y", capacity="A", iso="N", cross_type="N", cl_ord_id=BLANK_CLORDID)
         if typ == rb.EV_ACCEPTED:
             if ins is None or not order_ok() or qty == 0:
                 c["gw_ouch_drop_unencodable" if ins else "gw_ouch_drop_unknown_instrument"] += 1
                 return
-            tif = "3" if aux & 0xFF in (rb.IOC, rb.FOK) else "0"
-            app = {"post_only": "P"} if (aux >> 16) & rb.F_POST_ONLY else {}
+            if kind == "order" and echo is not None:  # as the client entered it
+                f = echo.echo()
+            else:
+                tif = "3" if aux & 0xFF in (rb.IOC, rb.FOK) else "0"
+                app = {"post_only": "P"} if (aux >> 16) & rb.F_POST_ONLY else {}
+                f = dict(side=side, time_in_force=tif, app=app, **defaults)
             self._reply(
-                s.flow, "A", user_ref_num=cid, side=side, quantity=qty, symbol=ins.symbol,
-                price=price * ins.tick, time_in_force=tif, order_ref=ref, order_state="L",
-                app=app, **order,
+                s.flow, "A", user_ref_num=cid, quantity=qty, symbol=ins.symbol,
+                price=price * ins.tick, order_ref=ref, order_state="L", **f,
             )  # fmt: skip
         elif typ == rb.EV_REPLACED and aux == cid:
             rs, rc, dec = self.replaced
             dec = dec if (rs, rc) == (session, cid) else 0
             self.replaced = (rs, rc, 0)
-            if dec <= 0:
-                c["gw_ouch_not_for_client"] += 1
-                return
-            self._reply(s.flow, "C", user_ref_num=cid, quantity=dec, reason="U")
+            if kind == "order" and echo is not None and echo.modify:
+                if not 0 < qty <= OUCH_MAX_QTY:
+                    c["gw_ouch_drop_unencodable"] += 1
+                    return
+                self._reply(s.flow, "M", user_ref_num=cid, side=echo.modify_side, quantity=qty)
+            else:
+                if dec <= 0:
+                    c["gw_ouch_not_for_client"] += 1
+                    return
+                self._reply(s.flow, "C", user_ref_num=cid, quantity=dec, reason="U")
         elif typ == rb.EV_REPLACED:
             if ins is None or not order_ok() or aux == 0 or aux > 0xFFFFFFFF:
                 c["gw_ouch_drop_unencodable" if ins else "gw_ouch_drop_unknown_instrument"] += 1
                 return
+            if kind == "order" and echo is not None:  # the Replace Order as sent
+                f = echo.echo()
+            else:
+                f = dict(side=side, time_in_force="0", **defaults)
             self._reply(
-                s.flow, "U", orig_user_ref_num=aux, user_ref_num=cid, side=side, quantity=qty,
-                symbol=ins.symbol, price=price * ins.tick, time_in_force="0", order_ref=ref,
-                order_state="L" if qty > 0 else "D", **order,
+                s.flow, "U", orig_user_ref_num=aux, user_ref_num=cid, quantity=qty,
+                symbol=ins.symbol, price=price * ins.tick, order_ref=ref,
+                order_state="L" if qty > 0 else "D", **f,
             )  # fmt: skip
         elif typ == rb.EV_EXECUTED:
             if ins is None or not 0 < qty <= OUCH_MAX_QTY or aux == 0:
@@ -476,17 +682,26 @@ class Model:
                 return
             reason = CANCEL_REASON.get(aux, "U")
             self._reply(s.flow, "C", user_ref_num=cid, quantity=qty, reason=reason)
-        elif cmd_type != rb.NEW and aux == rb.R_UNKNOWN_ORDER:
+        elif kind == "reduce_rejected" or (cmd_type != rb.NEW and aux == rb.R_UNKNOWN_ORDER):
             self._reply(s.flow, "I", user_ref_num=cid)
         else:
             code = MATCHER_REJECT_TO_OUCH.get(aux, REJ_OTHER)
-            self._reply(s.flow, "J", user_ref_num=cid, reason=code, cl_ord_id=BLANK_CLORDID)
+            if echo is not None:  # the rejected message's own UserRefNum and ClOrdID
+                self._reply(s.flow, "J", user_ref_num=echo.user_ref, reason=code,
+                            cl_ord_id=echo.cl_ord_id)  # fmt: skip
+            else:
+                self._reply(s.flow, "J", user_ref_num=cid, reason=code, cl_ord_id=BLANK_CLORDID)
         c["gw_ouch_messages"] += 1
 
 
-def expected(records: Iterable[Record | tuple[int, bytes]], setup: Setup) -> Expected:
-    """The golden model over a whole capture."""
+def expected(
+    records: Iterable[Record | tuple[int, bytes]], setup: Setup, clean_stop: bool = True
+) -> Expected:
+    """The golden model over a whole capture (and, with clean_stop, the
+    appliance's clean stop after it)."""
     m = Model(setup)
     for i, rec in enumerate(records):
         m.apply(i, rec)
+    if clean_stop:
+        m.stop()
     return m.out

@@ -71,7 +71,7 @@ class Setup:
     max_levels: int = 4096
     max_sessions: int = 1024
     stp: int = 0
-    account_per_session: bool = False
+    account_per_session: bool = True  # as the appliance's engine sets its gateway
     _rules: RuleSet | None = field(default=None, repr=False, compare=False)
 
     @property

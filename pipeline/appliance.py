@@ -329,6 +329,9 @@ class Appliance:
                 "counters": ctr.ptr,
             }
             if self.backend in ("socket", "io_uring"):
+                rcvbuf = self.config["interfaces"][0]["rcvbuf"]
+                if rcvbuf:
+                    kw["rcvbuf"] = rcvbuf
                 if self.addr != "0.0.0.0":
                     kw["addr"] = self.addr
                 if self.ifname and self.ifname != "lo":

@@ -183,6 +183,14 @@ SECTIONS: tuple[Section, ...] = (
             ),
             Key("queues", int, 1, "receive queues (one rx worker each)", in_range(1, 64)),
             Key(
+                "rcvbuf",
+                int,
+                8 << 20,
+                "socket and io_uring backends: receive buffer bytes per queue (absorbs bursts "
+                "while the worker is busy; 0 = the kernel's default)",
+                in_range(0, 1 << 30),
+            ),
+            Key(
                 "rx_cores",
                 list,
                 [],

@@ -232,6 +232,7 @@ class Appliance:
         self._open_queues()
         self._start_workers()
         self._publish_instance()
+        self._keep_python_off_workers()
         self._classifier = threading.Thread(
             target=self._classify_loop, name="wm-classifier", daemon=True
         )
@@ -376,6 +377,15 @@ class Appliance:
                 os.sched_setaffinity(w.tid, {w.core})
             self.workers.append(w)
         self.started_ns = time.time_ns()
+
+    def _keep_python_off_workers(self) -> None:
+        """This thread (and the classifier it starts) runs on the cores no
+        worker is pinned to, so that Python never preempts a worker."""
+        busy = {w.core for w in self.workers if w.core >= 0}
+        free = set(os.sched_getaffinity(0)) - busy
+        if busy and free:
+            self._saved_affinity = os.sched_getaffinity(0)
+            os.sched_setaffinity(0, free)
 
     def _publish_instance(self) -> None:
         assert self.region is not None
@@ -625,6 +635,9 @@ class Appliance:
         self._stop_classifier.set()
         if self._classifier:
             self._classifier.join(5)
+        saved = getattr(self, "_saved_affinity", None)
+        if saved:
+            os.sched_setaffinity(0, saved)
         final = self.status()
         final["drained"] = rc == 0
         if hasattr(self, "app_counters"):

@@ -81,12 +81,12 @@ def run(ctx: BenchContext) -> list[Row]:
             err_theirs.append(abs(_tcpreplay(host, pcap, [f"--pps={PPS}"], 1) / PPS - 1))
         sink.close()
     rows.append(
-        Row("replay", "topspeed af_packet", "packets sent", "M/s", median(ours) / 1e6).with_peer(
+        Row("replay", "topspeed_af_packet", "packets_sent", "M/s", median(ours) / 1e6).with_peer(
             "tcpreplay --topspeed", median(theirs) / 1e6
         )
     )
     e_ours, e_theirs = median(err_ours) * 1e6, median(err_theirs) * 1e6
-    row = Row("replay", f"pps {PPS // 1000}k", "rate error", "ppm", e_ours)
+    row = Row("replay", f"pps_{PPS // 1000}k_rate_error", "rate_error", "ppm", e_ours)
     row.peer, row.peer_value = f"tcpreplay --pps={PPS}", e_theirs
     row.ratio = e_theirs / e_ours if e_ours else None
     rows.append(row)

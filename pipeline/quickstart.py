@@ -146,6 +146,7 @@ def run_quickstart(
             app = _start(text, backends, log)
             prefix: list[str] = []
             dst = "127.0.0.1"
+            md_sock = None
         else:
             text = config_text(
                 host.host_if, host.host_addr, host.peer_addr, host.peer_addr, app_core, name
@@ -153,6 +154,10 @@ def run_quickstart(
             app = _start(text, backends, log, md_mac=host.peer_mac)
             prefix = host.ns_argv([])
             dst = host.host_addr
+            # A market-data subscriber in the namespace: its socket takes the
+            # feed (else every packet would draw an ICMP port unreachable).
+            md_sock = host.socket()
+            md_sock.bind((host.peer_addr, MD_PORT))
         try:
             log(
                 f"appliance up: {app.backend} on {app.ifname} {app.addr}:{app.port}; "
@@ -177,6 +182,8 @@ def run_quickstart(
             final = app.stop()
         finally:
             app.close()
+            if md_sock is not None:
+                md_sock.close()
             with contextlib.suppress(OSError):
                 from pipeline.shm import Region
 

@@ -82,10 +82,14 @@ static uint64_t order_key(uint32_t session, uint32_t user_ref)
     return (uint64_t)session << 32 | user_ref;
 }
 
-/* Fibonacci hashing: sequential UserRefNums spread evenly. */
+/* Fibonacci hashing of (session, UserRefNum / 4), keeping the low two bits:
+ * a session's consecutive UserRefNums (they only increase) share one
+ * 64-byte line of four slots, so an insert or a cancel of a recent order
+ * lands on a line the session just touched instead of a random one. */
 static uint32_t order_home(const struct wm_gw *gw, uint64_t key)
 {
-    return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & gw->slot_mask;
+    uint64_t line = (key >> 2) * 0x9e3779b97f4a7c15ull;
+    return ((uint32_t)(line >> 32) << 2 | (uint32_t)(key & 3)) & gw->slot_mask;
 }
 
 /* The slot holding key, or -1. */

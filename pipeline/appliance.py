@@ -15,6 +15,7 @@ threads run, what the operator asked for.  Every packet is handled in C.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import sys
@@ -33,8 +34,7 @@ from classify.table import MISS_DTYPE, FlowTable, RateTable
 from classify.table import apply as apply_ops
 from nic.queue import Queue
 from pipeline import matcher as mt
-from pipeline.config import Config
-from pipeline.counters import Counters
+from pipeline.config import Config, split_host_port
 from pipeline.native import ffi, lib
 from pipeline.shm import Region
 
@@ -56,13 +56,7 @@ def _c_error(rc: int, what: str) -> ApplianceError:
 
 
 def _ip(text: str) -> int:
-    a, b, c, d = (int(x) for x in text.split("."))
-    return a << 24 | b << 16 | c << 8 | d
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return host, int(port)
+    return int(ipaddress.IPv4Address(text))
 
 
 def _mac(text: str) -> bytes:
@@ -191,7 +185,7 @@ class Appliance:
         iface = config["interfaces"][0]
         self.ifname = ifname or iface["name"]
         self.backend = backend or iface["backend"]
-        addr, port = _host_port(iface["address"])
+        addr, port = split_host_port(iface["address"])
         self.addr = local_address or addr
         self.port = port
         self.n_queues = iface["queues"]
@@ -286,7 +280,7 @@ class Appliance:
         c.max_new_flows_per_sec = cfg["flows"]["max_new_per_sec"]
         c.local_addr = _ip(self.addr) if self.addr != "0.0.0.0" else 0
         c.local_port = self.port
-        md_host, md_port = _host_port(cfg["market_data"]["destination"])
+        md_host, md_port = split_host_port(cfg["market_data"]["destination"])
         c.md_addr = _ip(md_host)
         c.md_port = md_port
         c.md_queue = 0
@@ -572,8 +566,8 @@ class Appliance:
             k, d = e["key"], e["decision"]
             out.append(
                 {
-                    "src": f"{_dotted(int(k['src_addr']))}:{int(k['src_port'])}",
-                    "dst": f"{_dotted(int(k['dst_addr']))}:{int(k['dst_port'])}",
+                    "src": f"{ipaddress.IPv4Address(int(k['src_addr']))}:{int(k['src_port'])}",
+                    "dst": f"{ipaddress.IPv4Address(int(k['dst_addr']))}:{int(k['dst_port'])}",
                     "vlan": int(k["vlan"]),
                     "proto": int(k["proto"]),
                     "action": "allow" if int(d["action"]) == 1 else "deny",
@@ -662,11 +656,3 @@ class Appliance:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _dotted(n: int) -> str:
-    return ".".join(str(n >> s & 255) for s in (24, 16, 8, 0))
-
-
-def counters_of(region: Region, name: str) -> Counters:
-    return region.counters(name)

@@ -97,6 +97,12 @@ def host_port(v: str) -> str | None:
     return None
 
 
+def split_host_port(v: str) -> tuple[str, int]:
+    """An "address:port" value (checked by host_port) as (address, port)."""
+    host, _, port = v.rpartition(":")
+    return host, int(port)
+
+
 def machine_cores() -> set[int]:
     return set(os.sched_getaffinity(0))
 

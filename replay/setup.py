@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from classify.rules import AUTO, RuleSet, parse_rules
+from pipeline.config import split_host_port
 from replay import refbook as rb
 
 AUTO_FIRST = 1 << 15  # classify.decide.Policy.auto_first: ids of `as session auto`
@@ -49,11 +50,6 @@ class Instrument:
             price_band=self.band // self.tick,
             max_levels=max_levels,
         )
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    return str(ipaddress.IPv4Address(host)), int(port)
 
 
 @dataclass
@@ -113,8 +109,8 @@ class Setup:
         market-data destination, [[instruments]] (tick_size in Price(4)
         units), the flow rules and the matcher's max_orders."""
         return cls(
-            appliance=_host_port(cfg["interfaces"][0]["address"]),
-            feed=_host_port(cfg["market_data"]["destination"]),
+            appliance=split_host_port(cfg["interfaces"][0]["address"]),
+            feed=split_host_port(cfg["market_data"]["destination"]),
             instruments=[
                 Instrument(
                     symbol=i["symbol"],

@@ -256,7 +256,6 @@ int wm_app_set_queue(struct wm_app *app, uint32_t q, struct wm_nic_queue *nq)
         if (!rx->pend[s])
             return -ENOMEM;
     }
-    rx->pend_cap = cap;
     rx->nq = nq;
     rx->l2 = strcmp(info.backend, "socket") != 0 && strcmp(info.backend, "io_uring") != 0 &&
              !(strcmp(info.backend, "pcap") == 0 && (info.flags & WM_NIC_O_L4));

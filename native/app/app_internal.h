@@ -7,7 +7,6 @@
 #include "wirematch.h"
 
 #define APP_MAX_BURST 256
-#define APP_MSGS_PER_PKT 64          /* pending records per received packet, at most */
 #define APP_HEADROOM 64              /* bytes before a tx payload: Ethernet+IPv4+UDP */
 #define APP_TX_BUF 2048              /* bytes per tx buffer */
 #define APP_SEQ_SESSIONS 4096        /* Mold streams tracked per rx queue */
@@ -74,7 +73,6 @@ struct app_rx {
     struct wm_nic_pkt pkts[APP_MAX_BURST];
     struct wm_flow_miss misses[APP_MAX_BURST];
     uint32_t n_miss;
-    uint32_t pend_cap;               /* records per shard's pending array */
 };
 
 struct app_tx_stage {

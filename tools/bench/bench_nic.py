@@ -22,7 +22,9 @@ Set-up (one veth test host, see nic/testhost.py):
   still leaves others 5%), 20k round trips after 1k warm-up,
   with RPS off again (receive processing on the client's core, so the
   softirq work does not queue behind the spinning server on core 0);
-  the L2 backends (AF_XDP, DPDK) echo frames with addresses swapped.
+  the L2 backends (AF_XDP, DPDK) echo frames with addresses swapped; the
+  AF_XDP floor (xsk_echo_min: libxdp and our XDP program, frames answered
+  in place) runs beside them in native and SKB mode as a reference.
 
 Kernel-bypass cases: AF_XDP (our XDP program attached in native or SKB
 mode, copy mode on veth; the port steered, everything else to the kernel),

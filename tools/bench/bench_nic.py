@@ -22,7 +22,9 @@ Set-up (one veth test host, see nic/testhost.py):
   still leaves others 5%), 20k round trips after 1k warm-up,
   with RPS off again (receive processing on the client's core, so the
   softirq work does not queue behind the spinning server on core 0);
-  the L2 backends (AF_XDP, DPDK) echo frames with addresses swapped.
+  the L2 backends (AF_XDP, DPDK) echo frames with addresses swapped; the
+  AF_XDP floor (xsk_echo_min: libxdp and our XDP program, frames answered
+  in place) runs beside them in native and SKB mode as a reference.
 
 Kernel-bypass cases: AF_XDP (our XDP program attached in native or SKB
 mode, copy mode on veth; the port steered, everything else to the kernel),
@@ -75,6 +77,17 @@ ECHO_NAMES = ("socket", "io_uring", "io_uring coop_taskrun", "af_xdp native", "a
 ECHO_NAMES += ("dpdk net_af_xdp", "dpdk net_af_packet")
 ECHO_CASES = [c for c in RX_CASES if c[0] in ECHO_NAMES]
 ECHO_CASES.insert(4, ("af_xdp native busy_poll", "af_xdp", "xdp_native,busy_poll"))
+# The floor for AF_XDP (tools/bench/xsk_echo_min.c: libxdp and the project's
+# XDP program used directly, each frame answered in place from its own UMEM
+# frame), run beside the backend in each mode; the backend's rows are also
+# given as a ratio to it (ECHO_FLOOR).
+ECHO_CASES.insert(3, ("xsk_echo_min native (floor)", "xsk_echo_min", "native"))
+ECHO_CASES.insert(6, ("xsk_echo_min skb (floor)", "xsk_echo_min", "skb"))
+ECHO_FLOOR = {
+    "af_xdp native": "xsk_echo_min native (floor)",
+    "af_xdp native busy_poll": "xsk_echo_min native (floor)",
+    "af_xdp skb": "xsk_echo_min skb (floor)",
+}
 # nic_rx arguments beyond the backend's for some cases (default: 4096 buffers;
 # the socket backend measured no better with 16k)
 RX_EXTRA_ARGS = {"io_uring best: no_addr+coop_taskrun+16k_bufs": ["--buffers", "16384"]}
@@ -257,13 +270,12 @@ def echo_once(ctx: BenchContext, host: VethHost, backend: str, opts: str) -> dic
     if backend == "dpdk":
         sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sink.bind((host.host_addr, PORT))
-    proc, ready = _start(
-        [
-            str(ctx.binary("nic_echo")), "server", *backend_args(backend, opts, host),
-            "--cpu", "0", "--duration", "30",
-        ],
-        ECHO_PRIORITY,
-    )  # fmt: skip
+    if backend == "xsk_echo_min":
+        server = [str(ctx.binary("xsk_echo_min")), "--ifname", host.host_if,
+                  "--addr", host.host_addr, "--port", str(PORT), "--mode", opts]  # fmt: skip
+    else:
+        server = [str(ctx.binary("nic_echo")), "server", *backend_args(backend, opts, host)]
+    proc, ready = _start([*server, "--cpu", "0", "--duration", "30"], ECHO_PRIORITY)
     chrt = ["chrt", "-f", str(FIFO_PRIO)] if ECHO_PRIORITY == "fifo" else []
     try:
         client = host.run(
@@ -344,4 +356,13 @@ def run(ctx: BenchContext) -> list[Row]:
                     median(lat[name][k]) * 1000,
                 )
                 rows.append(row.with_peer("socket", base) if name != "socket" else row)
+            for name, floor in ECHO_FLOOR.items():
+                row = Row(
+                    "nic",
+                    f"echo_{_slug(name)}_{k[:3]}_vs_floor",
+                    "UDP round trip",
+                    "ns",
+                    median(lat[name][k]) * 1000,
+                )
+                rows.append(row.with_peer(_slug(floor), median(lat[floor][k]) * 1000))
     return rows

@@ -7,7 +7,13 @@
  *
  * The server sends every datagram back to its source.  The client sends one
  * 64-byte datagram, spins until the reply, records the round trip in an HDR
- * histogram, and prints p50/p99/p999 in microseconds as one JSON line. */
+ * histogram, and prints p50/p99/p999 in microseconds as one JSON line.
+ *
+ * --breakdown (with `xsk_echo_min --stamp`, which writes TSC readings into
+ * the reply at payload bytes 16 and 24) adds the medians and p99s of the
+ * parts of the round trip: the client's send call, send start to the
+ * server seeing the frame, the server's own work, the server's kick to the
+ * reply read, and the client's last (successful) recv call. */
 #include <arpa/inet.h>
 #include <getopt.h>
 #include <signal.h>
@@ -127,9 +133,11 @@ static int client(int argc, char **argv)
     const char *dst = NULL;
     int port = 0, cpu = -1;
     uint64_t count = 100000, warmup = 1000;
+    int breakdown = 0;
     static const struct option lo[] = {
-        { "dst", 1, 0, 'd' }, { "port", 1, 0, 'p' }, { "count", 1, 0, 'n' },
-        { "cpu", 1, 0, 'c' }, { "warmup", 1, 0, 'w' }, { 0, 0, 0, 0 },
+        { "dst", 1, 0, 'd' },    { "port", 1, 0, 'p' },      { "count", 1, 0, 'n' },
+        { "cpu", 1, 0, 'c' },    { "warmup", 1, 0, 'w' },    { "breakdown", 0, 0, 'b' },
+        { 0, 0, 0, 0 },
     };
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -139,6 +147,7 @@ static int client(int argc, char **argv)
         case 'n': count = strtoull(optarg, NULL, 10); break;
         case 'c': cpu = atoi(optarg); break;
         case 'w': warmup = strtoull(optarg, NULL, 10); break;
+        case 'b': breakdown = 1; break;
         default: return 2;
         }
     }
@@ -156,7 +165,13 @@ static int client(int argc, char **argv)
     struct wm_hist *h;
     wm_hist_create(1000000000ull, &h);
     uint8_t msg[64] = { 0 }, rep[2048];
-    uint64_t lost = 0;
+    uint64_t lost = 0, stamped = 0;
+    enum { B_SEND, B_TO_SERVER, B_SERVER, B_TO_CLIENT, B_LAST_RECV, B_N };
+    static const char *const b_names[B_N] = { "send_call", "to_server", "server",
+                                              "kick_to_reply", "last_recv" };
+    struct wm_hist *bh[B_N] = { 0 };
+    for (int k = 0; breakdown && k < B_N; k++)
+        wm_hist_create(1000000000ull, &bh[k]);
     for (uint64_t i = 0; i < count + warmup; i++) {
         memcpy(msg, &i, sizeof i);
         uint64_t t0 = wm_tsc_start();
@@ -164,8 +179,11 @@ static int client(int argc, char **argv)
             lost++;
             continue;
         }
+        uint64_t t_sent = breakdown ? wm_tsc_start() : 0, t_call = 0;
         double give_up = 0;
         for (uint64_t spins = 1;; spins++) {
+            if (breakdown)
+                t_call = wm_tsc_start();
             ssize_t r = recv(fd, rep, sizeof rep, 0);
             if (r >= 8 && memcmp(rep, &i, 8) == 0)
                 break;
@@ -180,13 +198,35 @@ static int client(int argc, char **argv)
             }
         }
         uint64_t t1 = wm_tsc_end();
-        if (i >= warmup)
-            wm_hist_record_value(h, wm_clock_cycles_to_ns(clk, t1 - t0));
+        if (i < warmup)
+            continue;
+        wm_hist_record_value(h, wm_clock_cycles_to_ns(clk, t1 - t0));
+        if (breakdown) {
+            uint64_t seen, kick;
+            memcpy(&seen, rep + 16, 8);
+            memcpy(&kick, rep + 24, 8);
+            if (seen < t0 || kick < seen || t1 < kick)
+                continue;        /* no stamps (another server), or a TSC step */
+            uint64_t part[B_N] = { t_sent - t0, seen - t0, kick - seen, t1 - kick, t1 - t_call };
+            for (int k = 0; k < B_N; k++)
+                wm_hist_record_value(bh[k], wm_clock_cycles_to_ns(clk, part[k]));
+            stamped++;
+        }
     }
     printf("{\"count\": %llu, \"lost\": %llu, \"p50_us\": %.3f, \"p99_us\": %.3f, "
-           "\"p999_us\": %.3f}\n",
+           "\"p999_us\": %.3f",
            (unsigned long long)count, (unsigned long long)lost, wm_hist_percentile(h, 50) / 1e3,
            wm_hist_percentile(h, 99) / 1e3, wm_hist_percentile(h, 99.9) / 1e3);
+    if (breakdown)
+        printf(", \"stamped\": %llu", (unsigned long long)stamped);
+    for (int k = 0; breakdown && k < B_N; k++) {
+        if (stamped)
+            printf(", \"%s_p50_us\": %.3f, \"%s_p99_us\": %.3f", b_names[k],
+                   wm_hist_percentile(bh[k], 50) / 1e3, b_names[k],
+                   wm_hist_percentile(bh[k], 99) / 1e3);
+        wm_hist_destroy(bh[k]);
+    }
+    printf("}\n");
     wm_hist_destroy(h);
     close(fd);
     return 0;

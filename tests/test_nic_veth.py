@@ -215,3 +215,38 @@ def test_buffer_exhaustion_is_counted_and_recovered(veth_pair, backend, options)
         assert len(rest) == 32
         assert q.stats()["rx_packets"] == 48 and q.stats()["drop_socket_full"] == 0
         client.close()
+
+
+@pytest.mark.parametrize(
+    "options", [[], ["no_addr"], ["coop_taskrun", "no_addr"]], ids=["recvmsg", "recv", "coop-recv"]
+)
+def test_io_uring_counts_socket_overflow(veth_pair, options) -> None:
+    """io_uring reads the socket's drop count (SO_MEMINFO) on flush: with
+    every buffer held the socket overflows, and each datagram sent is then
+    either received or counted in drop_socket_full (recv without the source
+    address included)."""
+    h = veth_pair
+    with open_on(h, "io_uring", options, rcvbuf=4096, n_buffers=16) as q:
+        client = h.socket()
+        client.bind((h.peer_addr, 0))
+        for k in range(16):
+            client.sendto(b"held-%02d" % k, (h.host_addr, q.port))
+        held, n_held = [], 0
+        end = time.monotonic() + 5
+        while n_held < 16 and time.monotonic() < end:
+            hd = q.hold(16 - n_held)
+            held.append(hd)
+            n_held += hd[1]
+        assert n_held == 16
+        for k in range(300):  # far more than a 4 KB receive buffer holds
+            client.sendto(b"over-%03d" % k, (h.host_addr, q.port))
+        for hd in held:
+            q.release(hd)
+        got = receive_n(q, 300, deadline_s=1)
+        q.flush()
+        st = q.stats()
+        assert 0 < len(got) < 300 and st["drop_socket_full"] > 0, st
+        assert st["rx_packets"] + st["drop_socket_full"] == 316, (len(got), st)
+        if "no_addr" not in options:
+            assert all(p.src == client.getsockname() for p in got)
+        client.close()

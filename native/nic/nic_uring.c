@@ -26,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sock_diag.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -34,6 +36,9 @@
 
 #ifndef SO_RXQ_OVFL
 #  define SO_RXQ_OVFL 40
+#endif
+#ifndef SO_MEMINFO
+#  define SO_MEMINFO 55
 #endif
 
 #define REGISTER_NAPI 27          /* IORING_REGISTER_NAPI, newer than our uapi headers */
@@ -47,7 +52,6 @@ struct uring_napi {               /* struct io_uring_napi */
 #define UD_RX 1ull
 #define UD_TX (1ull << 63)
 #define BGID 7
-#define CTRL_LEN CMSG_SPACE(sizeof(uint32_t))
 
 struct tx_slot {
     struct msghdr msg;
@@ -97,11 +101,14 @@ static inline uint8_t *buf_addr(struct uring_q *u, uint32_t bid)
     return u->bufs + (size_t)bid * u->stride;
 }
 
+static void fold_socket_drops(struct wm_nic_queue *q);
+
 static void uring_close(struct wm_nic_queue *q)
 {
     struct uring_q *u = q->priv;
     if (u == NULL)
         return;
+    fold_socket_drops(q);
     if (u->ring_ok)
         io_uring_queue_exit(&u->ring);
     if (u->fd >= 0)
@@ -193,12 +200,6 @@ static void rx_completion(struct wm_nic_queue *q, const struct io_uring_cqe *cqe
             nic_count(q, WM_NIC_RX_ERRORS, 1);
             recycle(u, bid);
             return;
-        }
-        if (o->controllen) {
-            struct cmsghdr *c = io_uring_recvmsg_cmsg_firsthdr(o, &u->rx_msg);
-            for (; c != NULL; c = io_uring_recvmsg_cmsg_nexthdr(o, &u->rx_msg, c))
-                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL)
-                    wm_nic_note_overflow(q, &u->last_ovfl, *(uint32_t *)CMSG_DATA(c));
         }
         if (WM_UNLIKELY(o->flags & MSG_TRUNC)) {
             nic_count(q, WM_NIC_DROP_TRUNCATED, 1);
@@ -402,9 +403,23 @@ static int uring_tx_burst(struct wm_nic_queue *q, const struct wm_nic_pkt *pkts,
     return (int)done;
 }
 
+/* The socket's cumulative drop count (sk_drops), read on the control beat:
+ * the same count SO_RXQ_OVFL would attach to every datagram, without its
+ * per-datagram cost in the kernel's receive path. */
+static void fold_socket_drops(struct wm_nic_queue *q)
+{
+    struct uring_q *u = q->priv;
+    uint32_t mem[SK_MEMINFO_VARS];
+    socklen_t len = sizeof mem;
+    if (u->fd >= 0 && getsockopt(u->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
+        len > SK_MEMINFO_DROPS * sizeof(uint32_t))
+        wm_nic_note_overflow(q, &u->last_ovfl, mem[SK_MEMINFO_DROPS]);
+}
+
 static int uring_flush(struct wm_nic_queue *q)
 {
     struct uring_q *u = q->priv;
+    fold_socket_drops(q);
     submit_pending(u);
     if (u->need_events || (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
         io_uring_get_events(&u->ring);
@@ -437,7 +452,11 @@ static int setup_ring(struct wm_nic_queue *q, struct uring_q *u)
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
     p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+    /* Room for a completion per buffer and slot, twice; the kernel's limit is
+     * 65536 (a buffer ring holds at most 32768). */
     p.cq_entries = wm_pow2_at_least(2 * (o->n_buffers + o->tx_slots));
+    if (p.cq_entries > 65536)
+        p.cq_entries = 65536;
     if (o->flags & WM_NIC_O_SQPOLL) {
         p.flags |= IORING_SETUP_SQPOLL;
         p.sq_thread_idle = o->sqpoll_idle_ms;
@@ -484,11 +503,11 @@ static int setup_buffers(struct wm_nic_queue *q, struct uring_q *u)
     const struct wm_nic_opts *o = &q->opts;
     u->n_bufs = o->n_buffers;
     u->mask = (uint32_t)io_uring_buf_ring_mask(u->n_bufs);
-    /* recvmsg multishot writes its header, the source address and the
-     * control data in front of the payload. */
+    /* recvmsg multishot writes its header and the source address in front
+     * of the payload (no control data: drops are read with SO_MEMINFO). */
     uint32_t head = u->no_addr ? 0
                                : (uint32_t)(sizeof(struct io_uring_recvmsg_out) +
-                                            sizeof(struct sockaddr_in) + CTRL_LEN);
+                                            sizeof(struct sockaddr_in));
     u->stride = (o->buf_size + head + WM_CACHE_LINE - 1) & ~(uint32_t)(WM_CACHE_LINE - 1);
     u->bufs_bytes = (size_t)u->stride * u->n_bufs;
     u->bufs = map_anon(u->bufs_bytes);
@@ -516,7 +535,7 @@ static int setup_buffers(struct wm_nic_queue *q, struct uring_q *u)
 
     memset(&u->rx_msg, 0, sizeof u->rx_msg);
     u->rx_msg.msg_namelen = sizeof(struct sockaddr_in);
-    u->rx_msg.msg_controllen = CTRL_LEN;
+    u->rx_msg.msg_controllen = 0;
 
     /* transmit slots */
     u->n_slots = o->tx_slots;
@@ -594,6 +613,15 @@ static int uring_open(struct wm_nic_queue *q)
     int rc = wm_nic_udp_socket(q, &u->fd);
     if (rc < 0)
         goto err;
+    /* SO_RXQ_OVFL (set for the socket backend, which reads the drop count
+     * from each burst's last datagram) costs the kernel a control-message
+     * pass per datagram, ~20% of a multishot receive here (docs/nic.md);
+     * flush and close read the same count with SO_MEMINFO instead. */
+    int zero = 0;
+    if (setsockopt(u->fd, SOL_SOCKET, SO_RXQ_OVFL, &zero, sizeof zero) < 0) {
+        rc = wm_nic_error(-errno, "UDP socket set-up failed: %s", strerror(errno));
+        goto err;
+    }
     rc = setup_ring(q, u);
     if (rc < 0)
         goto err;

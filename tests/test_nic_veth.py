@@ -200,12 +200,14 @@ def test_buffer_exhaustion_is_counted_and_recovered(veth_pair, backend, options)
         for k in range(48):
             client.sendto(b"held-%02d" % k, (h.host_addr, q.port))
         held, n_held = [], 0
-        end = time.monotonic() + 5
+        # io_uring moves all 16 into its buffers at once; the socket backend
+        # receives what its small socket buffer kept (the rest is dropped).
+        end = time.monotonic() + (5 if backend == "io_uring" else 0.5)
         while n_held < 16 and time.monotonic() < end:
             hd = q.hold(16 - n_held)
             held.append(hd)
             n_held += hd[1]
-        assert n_held == 16
+        assert n_held == 16 if backend == "io_uring" else 0 < n_held <= 16
         for _ in range(5):
             assert q.recv(8, timeout=0.002) == []
         assert q.stats()["rx_no_buffers"] > 0
@@ -218,26 +220,31 @@ def test_buffer_exhaustion_is_counted_and_recovered(veth_pair, backend, options)
 
 
 @pytest.mark.parametrize(
-    "options", [[], ["no_addr"], ["coop_taskrun", "no_addr"]], ids=["recvmsg", "recv", "coop-recv"]
+    ("backend", "options"),
+    [("io_uring", []), ("io_uring", ["no_addr"]), ("io_uring", ["coop_taskrun", "no_addr"])]
+    + [("socket", [])],
+    ids=["io_uring-recvmsg", "io_uring-recv", "io_uring-coop-recv", "socket"],
 )
-def test_io_uring_counts_socket_overflow(veth_pair, options) -> None:
-    """io_uring reads the socket's drop count (SO_MEMINFO) on flush: with
-    every buffer held the socket overflows, and each datagram sent is then
-    either received or counted in drop_socket_full (recv without the source
-    address included)."""
+def test_counts_socket_overflow(veth_pair, backend, options) -> None:
+    """The socket backends read the socket's drop count (SO_MEMINFO) on flush:
+    with every buffer held the socket overflows, and each datagram sent is
+    then either received or counted in drop_socket_full, drops after the
+    last datagram received included (recv without the source address too)."""
     h = veth_pair
-    with open_on(h, "io_uring", options, rcvbuf=4096, n_buffers=16) as q:
+    with open_on(h, backend, options, rcvbuf=4096, n_buffers=16) as q:
         client = h.socket()
         client.bind((h.peer_addr, 0))
         for k in range(16):
             client.sendto(b"held-%02d" % k, (h.host_addr, q.port))
         held, n_held = [], 0
-        end = time.monotonic() + 5
+        # io_uring moves all 16 into its buffers at once; the socket backend
+        # receives what its small socket buffer kept (the rest is dropped).
+        end = time.monotonic() + (5 if backend == "io_uring" else 0.5)
         while n_held < 16 and time.monotonic() < end:
             hd = q.hold(16 - n_held)
             held.append(hd)
             n_held += hd[1]
-        assert n_held == 16
+        assert n_held == 16 if backend == "io_uring" else 0 < n_held <= 16
         for k in range(300):  # far more than a 4 KB receive buffer holds
             client.sendto(b"over-%03d" % k, (h.host_addr, q.port))
         for hd in held:
@@ -246,6 +253,7 @@ def test_io_uring_counts_socket_overflow(veth_pair, options) -> None:
         q.flush()
         st = q.stats()
         assert 0 < len(got) < 300 and st["drop_socket_full"] > 0, st
+        assert st["rx_packets"] == n_held + len(got), st
         assert st["rx_packets"] + st["drop_socket_full"] == 316, (len(got), st)
         if "no_addr" not in options:
             assert all(p.src == client.getsockname() for p in got)

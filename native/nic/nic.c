@@ -5,8 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sock_diag.h>
+#include <sys/socket.h>
 
 #include "nic/nic_backend.h"
+
+#ifndef SO_MEMINFO
+#  define SO_MEMINFO 55
+#endif
 
 static const struct wm_nic_ops *const backends[] = {
     &wm_nic_io_uring_ops,
@@ -226,12 +232,16 @@ int wm_nic_xstats(struct wm_nic_queue *q, struct wm_nic_xstat *out, uint32_t n)
     return q->ops->xstats ? q->ops->xstats(q, out, n) : 0;
 }
 
-void wm_nic_note_overflow(struct wm_nic_queue *q, uint32_t *last, uint32_t now)
+void wm_nic_fold_socket_drops(struct wm_nic_queue *q, int fd, uint32_t *last)
 {
-    /* SO_RXQ_OVFL reports the socket's cumulative drop count (wrapping u32). */
-    uint32_t delta = now - *last;
+    uint32_t mem[SK_MEMINFO_VARS];
+    socklen_t len = sizeof mem;
+    if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) != 0 ||
+        len <= SK_MEMINFO_DROPS * sizeof(uint32_t))
+        return;
+    uint32_t delta = mem[SK_MEMINFO_DROPS] - *last; /* a wrapping u32 */
     if (delta) {
         nic_count(q, WM_NIC_DROP_SOCKET_FULL, delta);
-        *last = now;
+        *last = mem[SK_MEMINFO_DROPS];
     }
 }

@@ -60,7 +60,9 @@ static inline void nic_count(struct wm_nic_queue *q, uint32_t idx, uint64_t delt
 
 /* Shared by the socket backends (nic_sock.c). */
 int wm_nic_udp_socket(struct wm_nic_queue *q, int *fd_out);
-/* Track the kernel's cumulative SO_RXQ_OVFL drop count from a control message. */
-void wm_nic_note_overflow(struct wm_nic_queue *q, uint32_t *last, uint32_t now);
+/* Fold a UDP socket's cumulative drop count (sk_drops, read with SO_MEMINFO)
+ * into drop_socket_full; *last holds the count already folded.  Called on
+ * the control beat (flush) and at close, never per packet. */
+void wm_nic_fold_socket_drops(struct wm_nic_queue *q, int fd, uint32_t *last);
 
 #endif

@@ -13,10 +13,6 @@
 
 #include "nic/nic_backend.h"
 
-#ifndef SO_RXQ_OVFL
-#  define SO_RXQ_OVFL 40
-#endif
-
 int wm_nic_udp_socket(struct wm_nic_queue *q, int *fd_out)
 {
     const struct wm_nic_opts *o = &q->opts;
@@ -34,9 +30,6 @@ int wm_nic_udp_socket(struct wm_nic_queue *q, int *fd_out)
     if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
         goto err_errno;
     if (o->n_queues > 1 && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
-        goto err_errno;
-    /* Kernel drop count in every datagram's control data. */
-    if (setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) < 0)
         goto err_errno;
     if (o->rcvbuf) {
         int v = (int)o->rcvbuf;
@@ -86,7 +79,6 @@ err_errno:
 
 /* ---- the socket backend ---- */
 
-#define CTRL_LEN CMSG_SPACE(sizeof(uint32_t))
 
 struct sock_q {
     int fd;
@@ -99,7 +91,6 @@ struct sock_q {
     struct mmsghdr *msgs;        /* burst of each, reused */
     struct iovec *iov;
     struct sockaddr_in *names;
-    uint8_t (*ctrl)[CTRL_LEN];
     uint32_t *ids;               /* buffer id per message of the current burst */
 };
 
@@ -108,14 +99,15 @@ static void sock_close(struct wm_nic_queue *q)
     struct sock_q *s = q->priv;
     if (s == NULL)
         return;
-    if (s->fd >= 0)
+    if (s->fd >= 0) {
+        wm_nic_fold_socket_drops(q, s->fd, &s->last_ovfl);
         close(s->fd);
+    }
     free(s->bufs);
     free(s->free);
     free(s->msgs);
     free(s->iov);
     free(s->names);
-    free(s->ctrl);
     free(s->ids);
     free(s);
     q->priv = NULL;
@@ -138,9 +130,8 @@ static int sock_open(struct wm_nic_queue *q)
     s->msgs = calloc(s->burst, sizeof *s->msgs);
     s->iov = calloc(s->burst, sizeof *s->iov);
     s->names = calloc(s->burst, sizeof *s->names);
-    s->ctrl = calloc(s->burst, sizeof *s->ctrl);
     s->ids = calloc(s->burst, sizeof *s->ids);
-    if (!s->bufs || !s->free || !s->msgs || !s->iov || !s->names || !s->ctrl || !s->ids) {
+    if (!s->bufs || !s->free || !s->msgs || !s->iov || !s->names || !s->ids) {
         sock_close(q);
         return wm_nic_error(-ENOMEM, "out of memory for %u buffers", o->n_buffers);
     }
@@ -188,8 +179,8 @@ static int sock_rx_burst(struct wm_nic_queue *q, struct wm_nic_pkt *pkts, uint32
         h->msg_namelen = sizeof s->names[i];
         h->msg_iov = &s->iov[i];
         h->msg_iovlen = 1;
-        h->msg_control = s->ctrl[i];
-        h->msg_controllen = CTRL_LEN;
+        h->msg_control = NULL;
+        h->msg_controllen = 0;
         h->msg_flags = 0;
     }
     int r = recvmmsg(s->fd, s->msgs, m, MSG_DONTWAIT, NULL);
@@ -224,11 +215,6 @@ static int sock_rx_burst(struct wm_nic_queue *q, struct wm_nic_pkt *pkts, uint32
         p->handle = s->ids[i];
         bytes += p->len;
     }
-    /* The kernel's cumulative drop count rides on the newest datagram. */
-    struct msghdr *last = &s->msgs[r - 1].msg_hdr;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(last); c != NULL; c = CMSG_NXTHDR(last, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL)
-            wm_nic_note_overflow(q, &s->last_ovfl, *(uint32_t *)CMSG_DATA(c));
     if (out) {
         nic_count(q, WM_NIC_RX_PACKETS, out);
         nic_count(q, WM_NIC_RX_BYTES, bytes);
@@ -305,7 +291,8 @@ static int sock_tx_burst(struct wm_nic_queue *q, const struct wm_nic_pkt *pkts, 
 
 static int sock_flush(struct wm_nic_queue *q)
 {
-    (void)q;
+    struct sock_q *s = q->priv;
+    wm_nic_fold_socket_drops(q, s->fd, &s->last_ovfl);
     return 0;
 }
 

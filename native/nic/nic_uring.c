@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/sock_diag.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -34,12 +33,6 @@
 
 #include "nic/nic_backend.h"
 
-#ifndef SO_RXQ_OVFL
-#  define SO_RXQ_OVFL 40
-#endif
-#ifndef SO_MEMINFO
-#  define SO_MEMINFO 55
-#endif
 
 #define REGISTER_NAPI 27          /* IORING_REGISTER_NAPI, newer than our uapi headers */
 struct uring_napi {               /* struct io_uring_napi */
@@ -101,14 +94,12 @@ static inline uint8_t *buf_addr(struct uring_q *u, uint32_t bid)
     return u->bufs + (size_t)bid * u->stride;
 }
 
-static void fold_socket_drops(struct wm_nic_queue *q);
-
 static void uring_close(struct wm_nic_queue *q)
 {
     struct uring_q *u = q->priv;
     if (u == NULL)
         return;
-    fold_socket_drops(q);
+    wm_nic_fold_socket_drops(q, u->fd, &u->last_ovfl);
     if (u->ring_ok)
         io_uring_queue_exit(&u->ring);
     if (u->fd >= 0)
@@ -403,23 +394,10 @@ static int uring_tx_burst(struct wm_nic_queue *q, const struct wm_nic_pkt *pkts,
     return (int)done;
 }
 
-/* The socket's cumulative drop count (sk_drops), read on the control beat:
- * the same count SO_RXQ_OVFL would attach to every datagram, without its
- * per-datagram cost in the kernel's receive path. */
-static void fold_socket_drops(struct wm_nic_queue *q)
-{
-    struct uring_q *u = q->priv;
-    uint32_t mem[SK_MEMINFO_VARS];
-    socklen_t len = sizeof mem;
-    if (u->fd >= 0 && getsockopt(u->fd, SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
-        len > SK_MEMINFO_DROPS * sizeof(uint32_t))
-        wm_nic_note_overflow(q, &u->last_ovfl, mem[SK_MEMINFO_DROPS]);
-}
-
 static int uring_flush(struct wm_nic_queue *q)
 {
     struct uring_q *u = q->priv;
-    fold_socket_drops(q);
+    wm_nic_fold_socket_drops(q, u->fd, &u->last_ovfl);
     submit_pending(u);
     if (u->need_events || (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
         io_uring_get_events(&u->ring);
@@ -613,15 +591,6 @@ static int uring_open(struct wm_nic_queue *q)
     int rc = wm_nic_udp_socket(q, &u->fd);
     if (rc < 0)
         goto err;
-    /* SO_RXQ_OVFL (set for the socket backend, which reads the drop count
-     * from each burst's last datagram) costs the kernel a control-message
-     * pass per datagram, ~20% of a multishot receive here (docs/nic.md);
-     * flush and close read the same count with SO_MEMINFO instead. */
-    int zero = 0;
-    if (setsockopt(u->fd, SOL_SOCKET, SO_RXQ_OVFL, &zero, sizeof zero) < 0) {
-        rc = wm_nic_error(-errno, "UDP socket set-up failed: %s", strerror(errno));
-        goto err;
-    }
     rc = setup_ring(q, u);
     if (rc < 0)
         goto err;

@@ -109,7 +109,7 @@ PACKETS = 500_000
 # page-pool page (docs/nic.md, "The AF_XDP client").
 ECHO_XDP_CLIENT_MODE = "xdp_skb"
 ECHO_XDP_CLIENT_PORT = 9301  # the client's UDP port, steered by its program on the peer
-ECHO_CLIENTS = {"": [], "xdp_client_": ["--backend", "af_xdp"]}
+ECHO_CLIENTS = {"": [], "xdp_client_": ["--backend", "af_xdp", "--options", ECHO_XDP_CLIENT_MODE]}
 ECHO_COUNT = 20_000
 PORT = 9300  # the L2 backends' port (AF_XDP steers it; DPDK takes the whole queue)
 
@@ -303,8 +303,8 @@ def echo_client_argv(ctx: BenchContext, host: VethHost, client: str, port: int) 
     argv = [str(ctx.binary("nic_echo")), "client", "--dst", host.host_addr, "--port", str(port),
             "--count", str(ECHO_COUNT), "--cpu", "1", *ECHO_CLIENTS[client]]  # fmt: skip
     if ECHO_CLIENTS[client]:
-        argv += ["--ifname", host.peer_if, "--options", ECHO_XDP_CLIENT_MODE,
-                 "--sport", str(ECHO_XDP_CLIENT_PORT), "--duration", "30"]  # fmt: skip
+        argv += ["--ifname", host.peer_if, "--sport", str(ECHO_XDP_CLIENT_PORT),
+                 "--duration", "30"]  # fmt: skip
     return argv
 
 
@@ -405,7 +405,7 @@ def echo_rows(ctx: BenchContext, host: VethHost) -> list[Row]:
                     lat[cl, name][k].append(r[k])
                 lost = f", lost {r['lost']}" if r["lost"] else ""
                 print(
-                    f"  echo {name:28} {'af_xdp' if cl else 'socket'} client: "
+                    f"  echo {name:28} {(cl or 'socket_')[:-1]:11}: "
                     f"p50 {r['p50_us']:.2f} us, p99 {r['p99_us']:.2f} us{lost}",
                     flush=True,
                 )

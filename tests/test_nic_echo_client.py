@@ -111,3 +111,25 @@ def test_unanswered_requests_are_lost_within_the_limits(veth_pair) -> None:
     finally:
         sink.close()
     assert peer_prog_id(h) == 0, "the client left its XDP program on the peer"
+
+
+def test_argument_and_set_up_errors(veth_pair) -> None:
+    h = veth_pair
+    exe = str(nic_echo())
+    no_if = subprocess.run(
+        [exe, "client", "--backend", "af_xdp", "--dst", h.host_addr, "--port", "9"],
+        capture_output=True, text=True, timeout=10, check=False,
+    )  # fmt: skip
+    assert no_if.returncode == 2 and "--ifname IF" in no_if.stderr
+    bad = subprocess.run([exe, "client", "--backend", "rdma", "--dst", h.host_addr],
+                         capture_output=True, text=True, timeout=10, check=False)  # fmt: skip
+    assert bad.returncode == 2 and "socket or af_xdp, not rdma" in bad.stderr
+    # An address without a neighbour entry (TEST-NET-1): refused before any attach.
+    other = "192.0.2.1"
+    proc = h.run([exe, "client", "--backend", "af_xdp", "--ifname", h.peer_if, "--dst", other,
+                  "--port", "9"], timeout=10)  # fmt: skip
+    assert proc.returncode == 1 and "no neighbour entry" in proc.stderr
+    proc = h.run([exe, "client", "--backend", "af_xdp", "--ifname", "wmnope0", "--dst", other,
+                  "--port", "9"], timeout=10)  # fmt: skip
+    assert proc.returncode == 1 and "no interface wmnope0" in proc.stderr
+    assert peer_prog_id(h) == 0

@@ -431,10 +431,18 @@ static int client_xdp(const struct client_cfg *cfg)
     uint8_t smac[6], dmac[6];
     if (interface_addrs(cfg->ifname, smac, &src, cfg->src == NULL) < 0)
         return 1;
-    if (cfg->dst_mac ? parse_mac(cfg->dst_mac, dmac) < 0 : neighbour_mac(dst, cfg->ifname, dmac) < 0) {
+    if (cfg->dst_mac ? parse_mac(cfg->dst_mac, dmac) < 0
+                     : neighbour_mac(dst, cfg->ifname, dmac) < 0) {
         fprintf(stderr, "nic_echo client: no neighbour entry for %s on %s: add one (ip neigh "
                         "replace ... lladdr ... nud permanent) or pass --dst-mac\n",
                 cfg->dst, cfg->ifname);
+        return 1;
+    }
+    /* Round trips, time-outs and the duration limit are TSC readings. */
+    const struct wm_clock *clk = wm_clock_default();
+    if (clk->source != WM_CLOCK_TSC) {
+        fprintf(stderr, "nic_echo client: needs an invariant, calibrated TSC (clock source "
+                        "here: %s)\n", wm_clock_source_name(clk));
         return 1;
     }
     char src_text[INET_ADDRSTRLEN];
@@ -457,7 +465,6 @@ static int client_xdp(const struct client_cfg *cfg)
     struct wm_nic_info info;
     wm_nic_info(q, &info);
 
-    const struct wm_clock *clk = wm_clock_default();
     const uint64_t timeout_ticks = (uint64_t)((double)clk->tsc_hz * cfg->timeout_ms * 1e-3);
     const uint64_t end_ticks = wm_tsc_start() + (uint64_t)((double)clk->tsc_hz * cfg->duration);
     struct wm_hist *h;

@@ -26,7 +26,18 @@ Set-up (one veth test host, see nic/testhost.py):
   softirq work does not queue behind the spinning server on core 0);
   the L2 backends (AF_XDP, DPDK) echo frames with addresses swapped; the
   AF_XDP floor (xsk_echo_min: libxdp and our XDP program, frames answered
-  in place) runs beside them in native and SKB mode as a reference.
+  in place) runs beside them in native and SKB mode as a reference;
+- two measuring clients (ECHO_CLIENTS), run one after the other against the
+  same server, in alternating order: the socket client (a spinning
+  non-blocking UDP socket; its send and recv system calls are most of the
+  round trip on this VM) and the AF_XDP client (`nic_echo client --backend
+  af_xdp` on the peer end: the project's af_xdp backend, request frames built
+  by hand, the rx ring polled without system calls, one tx kick per request).
+  Rows of the socket client keep their names (`echo_af_xdp_native_p99`),
+  the AF_XDP client's are `echo_xdp_client_<case>_...`; each client's rows
+  are ratios to the socket backend measured with the same client.  The
+  client's XDP program is detached on the peer after every run (the client
+  detaches it itself on exit; this catches a killed one).
 
 Kernel-bypass cases: AF_XDP (our XDP program attached in native or SKB
 mode, copy mode on veth; the port steered, everything else to the kernel),
@@ -94,6 +105,14 @@ ECHO_FLOOR = {
 # the socket backend measured no better with 16k)
 RX_EXTRA_ARGS = {"io_uring best: no_addr+coop_taskrun+16k_bufs": ["--buffers", "16384"]}
 PACKETS = 500_000
+# The measuring clients: row-name prefix -> nic_echo client arguments.  The
+# AF_XDP client runs in SKB mode (ECHO_XDP_CLIENT_MODE): on veth generic XDP
+# on the peer is cheaper than native mode's copy of each reply into a
+# page-pool page (docs/nic.md, "The AF_XDP client").
+ECHO_XDP_CLIENT_MODE = "xdp_skb"
+ECHO_XDP_CLIENT_PORT = 9301  # the client's UDP port, steered by its program on the peer
+ECHO_CLIENTS = {"": [], "xdp_client_": ["--backend", "af_xdp", "--options", ECHO_XDP_CLIENT_MODE]}
+ECHO_COUNT = 20_000
 PORT = 9300  # the L2 backends' port (AF_XDP steers it; DPDK takes the whole queue)
 
 
@@ -261,7 +280,38 @@ def rx_once(
     return result
 
 
-def echo_once(ctx: BenchContext, host: VethHost, backend: str, opts: str) -> dict:
+def _clear_peer_xdp(host: VethHost) -> None:
+    """The AF_XDP client detaches its program on exit; a killed one leaves it
+    on the peer end (in the namespace), where it would take the next run's
+    replies to its port."""
+    from nic.testhost import in_netns
+    from nic.xdp import XdpError, detach
+
+    try:
+        with in_netns(host.netns):
+            n = detach(host.peer_if)
+    except XdpError as exc:
+        print(f"  (XDP program left on {host.peer_if}: {exc})")
+        return
+    if n:
+        print(f"  (the AF_XDP client left its XDP program on {host.peer_if}: detached)")
+
+
+def echo_client_argv(ctx: BenchContext, host: VethHost, client: str, port: int) -> list[str]:
+    """nic_echo client command line (run in the namespace) for one client."""
+    argv = [str(ctx.binary("nic_echo")), "client", "--dst", host.host_addr, "--port", str(port),
+            "--count", str(ECHO_COUNT), "--cpu", "1", *ECHO_CLIENTS[client]]  # fmt: skip
+    if ECHO_CLIENTS[client]:
+        argv += ["--ifname", host.peer_if, "--sport", str(ECHO_XDP_CLIENT_PORT),
+                 "--duration", "30"]  # fmt: skip
+    return argv
+
+
+def echo_once(
+    ctx: BenchContext, host: VethHost, backend: str, opts: str, clients: list[str]
+) -> dict[str, dict]:
+    """One echo server for the case, each client in `clients` against it in
+    that order; {client: its JSON result}."""
     # AF_PACKET also hands the datagrams to the kernel: a socket there keeps it
     # from answering with ICMP port unreachable.
     _clear_xdp(host)
@@ -274,24 +324,26 @@ def echo_once(ctx: BenchContext, host: VethHost, backend: str, opts: str) -> dic
                   "--addr", host.host_addr, "--port", str(PORT), "--mode", opts]  # fmt: skip
     else:
         server = [str(ctx.binary("nic_echo")), "server", *backend_args(backend, opts, host)]
-    proc, ready = _start([*server, "--cpu", "0", "--duration", "30"], ECHO_PRIORITY)
+    proc, ready = _start([*server, "--cpu", "0", "--duration", "60"], ECHO_PRIORITY)
     chrt = ["chrt", "-f", str(FIFO_PRIO)] if ECHO_PRIORITY == "fifo" else []
+    results: dict[str, dict] = {}
     try:
-        client = host.run(
-            [
-                *chrt, str(ctx.binary("nic_echo")), "client", "--dst", host.host_addr,
-                "--port", str(_port(ready)), "--count", "20000", "--cpu", "1",
-            ],
-            timeout=60,
-        )  # fmt: skip
+        for client in clients:
+            try:
+                run = host.run([*chrt, *echo_client_argv(ctx, host, client, _port(ready))],
+                               timeout=60)  # fmt: skip
+            finally:
+                if ECHO_CLIENTS[client]:
+                    _clear_peer_xdp(host)
+            if run.returncode != 0:
+                raise RuntimeError(f"echo client {client or 'socket'} failed: {run.stderr}")
+            results[client] = json.loads(run.stdout.strip().splitlines()[-1])
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
         if sink is not None:
             sink.close()
-    if client.returncode != 0:
-        raise RuntimeError(f"echo client failed: {client.stderr}")
-    return json.loads(client.stdout.strip().splitlines()[-1])
+    return results
 
 
 def _slug(name: str) -> str:
@@ -334,34 +386,52 @@ def run(ctx: BenchContext) -> list[Row]:
         # Round trips at one packet at a time: receive processing back on the
         # sender's core (no RPS), so it does not compete with the spinning server.
         Path(f"/sys/class/net/{host.host_if}/queues/rx-0/rps_cpus").write_text("0\n")
-        lat: dict[str, dict[str, list[float]]] = {
-            c[0]: {"p50_us": [], "p99_us": []} for c in ECHO_CASES
-        }
-        for _ in range(max(1, ctx.repeats // 2)):
-            for name, backend, opts in ECHO_CASES:
-                r = echo_once(ctx, host, backend, opts)
+        rows += echo_rows(ctx, host)
+    return rows
+
+
+def echo_rows(ctx: BenchContext, host: VethHost) -> list[Row]:
+    """Every echo case with every client, interleaved, medians."""
+    clients = list(ECHO_CLIENTS)
+    lat: dict[tuple[str, str], dict[str, list[float]]] = {
+        (cl, c[0]): {"p50_us": [], "p99_us": []} for cl in clients for c in ECHO_CASES
+    }
+    for rep in range(max(1, ctx.repeats // 2)):
+        for name, backend, opts in ECHO_CASES:
+            order = clients if rep % 2 == 0 else clients[::-1]
+            for cl, r in echo_once(ctx, host, backend, opts, order).items():
                 for k in ("p50_us", "p99_us"):
-                    lat[name][k].append(r[k])
-                print(f"  echo {name:26} p50 {r['p50_us']:.2f} us, p99 {r['p99_us']:.2f} us")
-                time.sleep(0.2)
+                    lat[cl, name][k].append(r[k])
+                lost = f", lost {r['lost']}" if r["lost"] else ""
+                print(
+                    f"  echo {name:28} {(cl or 'socket_')[:-1]:11}: "
+                    f"p50 {r['p50_us']:.2f} us, p99 {r['p99_us']:.2f} us{lost}",
+                    flush=True,
+                )
+            time.sleep(0.2)
+    rows: list[Row] = []
+    for cl in clients:
+        client = "AF_XDP client" if cl else "socket client"
         for k in ("p50_us", "p99_us"):
-            base = median(lat["socket"][k]) * 1000
+            base = median(lat[cl, "socket"][k]) * 1000
             for name, *_ in ECHO_CASES:
                 row = Row(
                     "nic",
-                    f"echo_{_slug(name)}_{k[:3]}",
-                    "UDP round trip",
+                    f"echo_{cl}{_slug(name)}_{k[:3]}",
+                    f"UDP round trip ({client})",
                     "ns",
-                    median(lat[name][k]) * 1000,
+                    median(lat[cl, name][k]) * 1000,
                 )
-                rows.append(row.with_peer("socket", base) if name != "socket" else row)
+                rows.append(row.with_peer(f"{cl}socket", base) if name != "socket" else row)
             for name, floor in ECHO_FLOOR.items():
+                if (cl, name) not in lat or (cl, floor) not in lat:
+                    continue  # a shortened case list
                 row = Row(
                     "nic",
-                    f"echo_{_slug(name)}_{k[:3]}_vs_floor",
-                    "UDP round trip",
+                    f"echo_{cl}{_slug(name)}_{k[:3]}_vs_floor",
+                    f"UDP round trip ({client})",
                     "ns",
-                    median(lat[name][k]) * 1000,
+                    median(lat[cl, name][k]) * 1000,
                 )
-                rows.append(row.with_peer(_slug(floor), median(lat[floor][k]) * 1000))
+                rows.append(row.with_peer(cl + _slug(floor), median(lat[cl, floor][k]) * 1000))
     return rows

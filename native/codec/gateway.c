@@ -173,12 +173,17 @@ static int orders_alloc(struct wm_gw *gw, uint32_t max_orders)
     gw->orders = aligned_alloc(64, (size_t)max_orders * sizeof(struct wm_gw_order));
     if (!gw->orders)
         return -ENOMEM;
-    gw->slots = calloc(nslots, sizeof(struct wm_gw_order_slot));
+    gw->slots = aligned_alloc(64, nslots * sizeof(struct wm_gw_order_slot));
     if (!gw->slots) {
         free(gw->orders);
         gw->orders = NULL;
         return -ENOMEM;
     }
+    /* Both written now, not left to calloc's lazily mapped zero pages: the
+     * homes of new orders are spread over the whole index, so the first
+     * touch of each page (a read fault, then a write fault) would land on
+     * the order path for most of a session's first minutes. */
+    memset(gw->slots, 0, nslots * sizeof(struct wm_gw_order_slot));
     memset(gw->orders, 0, (size_t)max_orders * sizeof(struct wm_gw_order));
     for (uint32_t i = 0; i < max_orders; i++)
         gw->orders[i].next_free = i + 2 <= max_orders ? i + 2 : 0;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,11 +87,14 @@ static int create_engine(struct wm_app *app, uint32_t s)
     en->app = app;
     en->s = s;
     en->n_bufs = app->cfg.tx_buffers;
-    en->arena = aligned_alloc(4096, (size_t)en->n_bufs * APP_TX_BUF);
+    size_t arena = ((size_t)en->n_bufs * APP_TX_BUF + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+    en->arena = aligned_alloc(2u << 20, arena);
     if (!en->arena)
         return fail(-ENOMEM, "cannot allocate %u tx buffers", en->n_bufs);
-    /* Touched now: a first write on the reply path would be a page fault. */
-    memset(en->arena, 0, (size_t)en->n_bufs * APP_TX_BUF);
+    /* Huge pages where the kernel has them, and touched now: a first write
+     * on the reply path would be a page fault. */
+    (void)madvise(en->arena, arena, MADV_HUGEPAGE);
+    memset(en->arena, 0, arena);
     char name[WM_SHM_NAME_LEN];
     snprintf(name, sizeof(name), "in.s%u", s);
     if (!(en->in = ring(app, name, sizeof(struct app_msg), app->cfg.in_ring)))

@@ -286,6 +286,7 @@ class Appliance:
         c.md_queue = 0
         c.ttl = max(1, cfg["market_data"]["ttl"])
         c.max_orders = cfg["matcher"]["max_orders"]
+        c.rx_backlog = cfg["matcher"]["rx_backlog"]
         c.gap_accept = int(cfg["appliance"]["on_sequence_gap"] == "accept")
         mac = _mac(_if_mac(self.ifname))
         ffi.memmove(c.local_mac, mac, 6)

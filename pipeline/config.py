@@ -218,7 +218,22 @@ SECTIONS: tuple[Section, ...] = (
                 "idle strategy: spin, spin_yield or sleep",
                 one_of("spin", "spin_yield", "sleep"),
             ),
-            Key("burst", int, 32, "commands per ring dequeue", in_range(1, 256)),
+            Key(
+                "burst",
+                int,
+                32,
+                "packets per receive burst and commands per ring dequeue",
+                in_range(1, 256),
+            ),
+            Key(
+                "rx_backlog",
+                int,
+                32,
+                "commands waiting in the command ring at which the rx stages stop taking "
+                "packets until the matcher catches up: low = each order matched before later "
+                "packets are parsed (latency); 0 = receive until the ring is full",
+                in_range(0, 1 << 24),
+            ),
             Key(
                 "cmd_ring",
                 int,

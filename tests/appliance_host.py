@@ -24,7 +24,14 @@ MD_PORT = 26400
 TICK = 100
 
 
-def config_toml(h: VethHost, name: str, backend: str = "socket", rules: str = "") -> str:
+def config_toml(
+    h: VethHost,
+    name: str,
+    backend: str = "socket",
+    rules: str = "",
+    rx_backlog: int = 32,
+    burst: int = 32,
+) -> str:
     rules = rules or (
         f"allow src {h.peer_addr} sport 21001 as session 1\n"
         f"allow src {h.peer_addr} sport 21002 as session 2\n"
@@ -44,6 +51,8 @@ address = "{h.host_addr}:{PORT}"
 
 [matcher]
 idle = "sleep"
+rx_backlog = {rx_backlog}
+burst = {burst}
 
 [[instruments]]
 symbol = "WMTA"
@@ -178,8 +187,10 @@ class Reference:
 
 @contextmanager
 def running_appliance(h: VethHost, name: str, backend: str = "socket",
-                      rules: str = "") -> Iterator[Appliance]:  # fmt: skip
-    app = Appliance(parse_config(config_toml(h, name, backend, rules), "<test>"), md_mac=h.peer_mac)
+                      rules: str = "", rx_backlog: int = 32,
+                      burst: int = 32) -> Iterator[Appliance]:  # fmt: skip
+    text = config_toml(h, name, backend, rules, rx_backlog, burst)
+    app = Appliance(parse_config(text, "<test>"), md_mac=h.peer_mac)
     try:
         app.start()
         yield app

@@ -11,6 +11,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import pytest
+
 from nic.testhost import VethHost
 from tests.appliance_host import (
     Reference,
@@ -184,9 +186,14 @@ def test_status_from_another_process_metrics_and_api(veth_pair: VethHost) -> Non
             api.close()
 
 
-def test_clean_stop_loses_nothing(veth_pair: VethHost) -> None:
+@pytest.mark.parametrize(("rx_backlog", "burst"), [(32, 32), (1, 4), (0, 32)])
+def test_clean_stop_loses_nothing(veth_pair: VethHost, rx_backlog: int, burst: int) -> None:
+    """rx_backlog 1 with engine bursts of 4: after each 10-order packet the
+    engine is behind and the rx stage waits; 0: it receives until the in
+    ring is full.  Either way nothing is lost."""
     h = veth_pair
-    with running_appliance(h, _name("drain")) as app:
+    name = _name(f"drain{rx_backlog}")
+    with running_appliance(h, name, rx_backlog=rx_backlog, burst=burst) as app:
         cs = [client(h, 21001, 1), client(h, 21002, 2)]
         for c in cs:
             c.hello(h)
@@ -208,3 +215,7 @@ def test_clean_stop_loses_nothing(veth_pair: VethHost) -> None:
     # One Accepted each (nothing crosses), and System Events S and E per session.
     assert c["engine.s0"]["replies"] == accepted_in + 2 * 2
     assert c["tx.q0"]["packets"] == c["engine.s0"]["reply_packets"] + c["engine.s0"]["md_packets"]
+    if rx_backlog == 0:
+        assert c["rx.q0"]["backlog_waits"] == 0
+    elif burst < 10:
+        assert c["rx.q0"]["backlog_waits"] > 0

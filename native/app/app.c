@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,9 +87,14 @@ static int create_engine(struct wm_app *app, uint32_t s)
     en->app = app;
     en->s = s;
     en->n_bufs = app->cfg.tx_buffers;
-    en->arena = aligned_alloc(4096, (size_t)en->n_bufs * APP_TX_BUF);
+    size_t arena = ((size_t)en->n_bufs * APP_TX_BUF + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+    en->arena = aligned_alloc(2u << 20, arena);
     if (!en->arena)
         return fail(-ENOMEM, "cannot allocate %u tx buffers", en->n_bufs);
+    /* Huge pages where the kernel has them, and touched now: a first write
+     * on the reply path would be a page fault. */
+    (void)madvise(en->arena, arena, MADV_HUGEPAGE);
+    memset(en->arena, 0, arena);
     char name[WM_SHM_NAME_LEN];
     snprintf(name, sizeof(name), "in.s%u", s);
     if (!(en->in = ring(app, name, sizeof(struct app_msg), app->cfg.in_ring)))
@@ -122,6 +128,13 @@ static int create_engine(struct wm_app *app, uint32_t s)
     en->rx_to_match = hist(app, "engine", 's', s, "rx_to_match_ns", 10000000000ull);
     if (!en->ctr || !en->gw_ctr || !en->m_ctr || !en->batch || !en->rx_to_match)
         return -ENOSPC;
+#ifdef APP_TRACE
+    static const char *const trn[7] = { "tr1_rx_ns", "tr2_ring_ns", "tr3_behind_ns",
+                                        "tr4_session_ns", "tr5_gw_ns", "tr6_match_ns",
+                                        "tr7_publish_ns" };
+    for (int i = 0; i < 7; i++)
+        en->tr[i] = hist(app, "engine", 's', s, trn[i], 10000000000ull);
+#endif
     int rc = app_engine_init(en);
     if (rc)
         return fail(rc, "engine of shard %u: %s", s, strerror(-rc));
@@ -350,11 +363,18 @@ static void *worker_main(void *arg)
         for (uint32_t q = 0; q < app->cfg.n_queues; q++)
             if (w->queue_mask & (1u << q))
                 work += app_rx_poll(app->rx[q]);
+        unsigned matched = 0;
         for (uint32_t s = 0; s < app->cfg.n_shards; s++)
             if (w->shard_mask & (1u << s))
-                work += app_engine_poll(app->en[s]);
+                matched += app_engine_poll(app->en[s]);
+        work += matched;
+        /* Sending (on veth and AF_XDP copy mode a system call that runs the
+         * kernel's transmit path on this core) waits until this worker's
+         * engines found nothing to do, so it never stands between a
+         * received order and its match; a burst's worth of datagrams goes
+         * out anyway (and the engine runs tx itself when out of buffers). */
         for (uint32_t q = 0; q < app->cfg.n_queues; q++)
-            if (w->queue_mask & (1u << q))
+            if ((w->queue_mask & (1u << q)) && (!matched || app_tx_backlog(app->tx[q])))
                 work += app_tx_poll(app->tx[q]);
         if (work) {
             empty = 0;

@@ -109,6 +109,10 @@ struct app_engine {
     struct wm_ring *free;            /* free tx buffer indexes (8 bytes) */
     struct wm_counters *ctr, *gw_ctr, *m_ctr;
     struct wm_hist *batch, *rx_to_match;
+#ifdef APP_TRACE
+    struct wm_hist *tr[8];
+    uint64_t tr_deq, tr_m, tr_s;
+#endif
     struct wm_app_ctl_answer *answer;    /* in the region: blob ctl.s<N> */
     uint8_t *arena;                  /* tx buffers, APP_TX_BUF bytes each */
     uint32_t n_bufs;
@@ -159,6 +163,8 @@ unsigned app_rx_poll(struct app_rx *rx);
 int app_rx_pending(const struct app_rx *rx);
 unsigned app_tx_poll(struct app_tx_stage *tx);
 int app_tx_idle(const struct app_tx_stage *tx);
+/* A burst's worth of datagrams waits to be sent. */
+int app_tx_backlog(const struct app_tx_stage *tx);
 unsigned app_engine_poll(struct app_engine *en);
 /* Engine: the rx stages are all quiet and every in/ctl ring is empty. */
 int app_engine_idle(struct app_engine *en);

@@ -179,8 +179,11 @@ static void publish(struct app_engine *en, const struct wm_event *ev)
     }
 }
 
-/* Apply one command to completion and publish its events; returns events. */
-static uint64_t apply(struct app_engine *en, const struct wm_cmd *cmd)
+/* Apply one command to completion and publish its events; returns events.
+ * rx_ts (receive ticks, 0 for control requests): the command is matched
+ * when the matcher returns its first events, before they are published;
+ * that is the receive-to-match time (publishing is in receive-to-reply). */
+static uint64_t apply(struct app_engine *en, const struct wm_cmd *cmd, uint64_t rx_ts)
 {
     uint64_t total = 0;
     unsigned consumed = 0;
@@ -188,6 +191,15 @@ static uint64_t apply(struct app_engine *en, const struct wm_cmd *cmd)
         unsigned used = 0;
         int ev = wm_matcher_apply(en->m, cmd, consumed ? 0 : 1, en->events,
                                   sizeof(en->events) / sizeof(en->events[0]), &used);
+#ifdef APP_TRACE
+        if (!consumed)
+            en->tr_m = wm_tsc();
+#endif
+        if (rx_ts && !consumed && en->rx_to_match) {
+            uint64_t now = wm_clock_ticks(en->app->clock);
+            uint64_t d = now > rx_ts ? now - rx_ts : 0;
+            wm_hist_record(en->rx_to_match, wm_clock_cycles_to_ns(en->app->clock, d));
+        }
         consumed += used;
         for (int i = 0; i < ev; i++)
             publish(en, &en->events[i]);
@@ -217,11 +229,17 @@ static void reply_direct(struct app_engine *en, struct app_session *s,
 
 static void take(struct app_engine *en, const struct app_msg *msg)
 {
+#ifdef APP_TRACE
+    uint64_t t0 = wm_tsc();
+#endif
     struct app_session *s = session_get(en, msg->session, 1, msg->ts);
     if (!s) {
         cnt(en, WM_EN_DROP_SESSION_TABLE_FULL, 1);
         return;
     }
+#ifdef APP_TRACE
+    en->tr_s = wm_tsc();
+#endif
     /* Replies follow the session's latest flow. */
     s->addr = msg->src_addr;
     s->port = msg->src_port;
@@ -241,12 +259,27 @@ static void take(struct app_engine *en, const struct app_msg *msg)
         cnt(en, WM_EN_REFUSED, 1);
         return;
     }
-    apply(en, &cmd);
-    if (en->rx_to_match) {
-        uint64_t now = wm_clock_ticks(en->app->clock);
-        uint64_t d = now > msg->ts ? now - msg->ts : 0;
-        wm_hist_record(en->rx_to_match, wm_clock_cycles_to_ns(en->app->clock, d));
+#ifdef APP_TRACE
+    uint64_t ta = wm_tsc();
+    apply(en, &cmd, msg->ts);
+    uint64_t tb = wm_tsc();
+    {
+        const struct wm_clock *ck = en->app->clock;
+        uint32_t tq;
+        memcpy(&tq, msg->pad, 4);
+        uint32_t t_rx = (uint32_t)msg->ts;
+        uint32_t t_deq = (uint32_t)en->tr_deq;
+        wm_hist_record(en->tr[0], wm_clock_cycles_to_ns(ck, tq - t_rx));          /* rx stage */
+        wm_hist_record(en->tr[1], wm_clock_cycles_to_ns(ck, t_deq - tq));         /* ring */
+        wm_hist_record(en->tr[2], wm_clock_cycles_to_ns(ck, (uint32_t)t0 - t_deq)); /* behind burst */
+        wm_hist_record(en->tr[3], wm_clock_cycles_to_ns(ck, en->tr_s - t0));
+        wm_hist_record(en->tr[4], wm_clock_cycles_to_ns(ck, ta - en->tr_s));
+        wm_hist_record(en->tr[5], wm_clock_cycles_to_ns(ck, en->tr_m - ta));
+        wm_hist_record(en->tr[6], wm_clock_cycles_to_ns(ck, tb - en->tr_m));
     }
+#else
+    apply(en, &cmd, msg->ts);
+#endif
 }
 
 static void control(struct app_engine *en, const struct app_ctl *c)
@@ -268,13 +301,13 @@ static void control(struct app_engine *en, const struct app_ctl *c)
         }
         cmd.type = c->op == WM_APP_CTL_HALT ? WM_CMD_HALT : WM_CMD_RESUME;
         cmd.instrument = (uint16_t)c->arg;
-        a->value = apply(en, &cmd);
+        a->value = apply(en, &cmd, 0);
         break;
     case WM_APP_CTL_CANCEL_ALL:
         cmd.type = WM_CMD_MASS_CANCEL;
         cmd.session = c->arg;
         cmd.flags = WM_CMDF_ALL_INSTRUMENTS;
-        a->value = apply(en, &cmd);
+        a->value = apply(en, &cmd, 0);
         break;
     case WM_APP_CTL_BOOK: {
         if (wm_matcher_instrument_status(en->m, c->arg, &st) != 0) {
@@ -355,6 +388,9 @@ unsigned app_engine_poll(struct app_engine *en)
         return work;
     }
     uint64_t t0 = wm_tsc();
+#ifdef APP_TRACE
+    en->tr_deq = t0;
+#endif
     for (unsigned i = 0; i < n; i++)
         take(en, &en->msgs[i]);
     /* Open packets go out when no more work is waiting, or after a few

@@ -27,6 +27,11 @@ static int flush_pending(struct app_rx *rx)
         uint32_t left = rx->npend[s] - rx->pend_off[s];
         if (!left)
             continue;
+#ifdef APP_TRACE
+        uint32_t tq = (uint32_t)wm_tsc();
+        for (uint32_t j = 0; j < left; j++)
+            memcpy(rx->pend[s][rx->pend_off[s] + j].pad, &tq, 4);
+#endif
         unsigned k = wm_ring_mp_enqueue_burst(rx->app->en[s]->in, rx->pend[s] + rx->pend_off[s],
                                               left);
         rx->pend_off[s] += k;
@@ -149,6 +154,18 @@ static void take_payload(struct app_rx *rx, const struct wm_flow_key *key, const
     wm_flow_count(app->cfg.flows, (uint32_t)slot, 1, len, res.apply < total ? 1 : 0, now);
 }
 
+/* 1 when a shard's engine has rx_backlog records or more still to take. */
+static int engines_behind(const struct app_rx *rx)
+{
+    uint32_t limit = rx->app->cfg.rx_backlog;
+    if (!limit)
+        return 0;
+    for (uint32_t s = 0; s < rx->app->cfg.n_shards; s++)
+        if (wm_ring_count(rx->app->en[s]->in) >= limit)
+            return 1;
+    return 0;
+}
+
 unsigned app_rx_poll(struct app_rx *rx)
 {
     struct wm_app *app = rx->app;
@@ -158,6 +175,13 @@ unsigned app_rx_poll(struct app_rx *rx)
     }
     if (rx->quiet)
         return 0;
+    /* Orders already received are matched before more packets are taken:
+     * a packet waiting in the NIC's ring costs the orders ahead of it
+     * nothing, one parsed into the in ring delays their engine. */
+    if (engines_behind(rx)) {
+        cnt(rx, WM_RX_BACKLOG_WAITS, 1);
+        return 0;
+    }
     int n = wm_nic_rx_burst(rx->nq, rx->pkts, app->cfg.burst);
     if (n <= 0) {
         if (__atomic_load_n(&app->phase, __ATOMIC_ACQUIRE) == APP_STOP_RX &&

@@ -75,6 +75,11 @@ int app_tx_idle(const struct app_tx_stage *tx)
     return tx->held_off == tx->nheld && wm_ring_count(tx->ring) == 0;
 }
 
+int app_tx_backlog(const struct app_tx_stage *tx)
+{
+    return tx->held_off != tx->nheld || wm_ring_count(tx->ring) >= tx->app->cfg.burst;
+}
+
 unsigned app_tx_poll(struct app_tx_stage *tx)
 {
     struct wm_app *app = tx->app;

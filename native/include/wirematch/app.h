@@ -99,7 +99,10 @@ struct wm_app_config {
     int64_t  ts_offset_ns;             /* realtime ns since midnight = clock ns + this */
     uint32_t max_orders;               /* live orders per shard (the gateway's order table;
                                           0 = the gateway's default) */
-    uint32_t reserved2;
+    uint32_t rx_backlog;               /* an rx stage receives only while each shard's in
+                                          ring holds fewer records than this, so its
+                                          engine runs before more packets are parsed
+                                          (0 = until the ring is full) */
     struct wm_shm *shm;                /* the region the stages' objects go in */
     struct wm_flow_table *flows;
     struct wm_rate_table *rates;       /* buckets named by flow decisions (may be NULL) */
@@ -159,6 +162,7 @@ int wm_app_parse_frame(const uint8_t *frame, uint32_t len, uint32_t *src_addr,
     X(WM_RX_BUSY_CYCLES, "busy_cycles")                                         \
     X(WM_RX_MESSAGES, "messages")               /* OUCH messages to the engine */ \
     X(WM_RX_RING_FULL_WAITS, "ring_full_waits") /* receive paused: in ring full */ \
+    X(WM_RX_BACKLOG_WAITS, "backlog_waits")     /* receive paused: engine behind (rx_backlog) */ \
     X(WM_RX_FLOW_MISSES, "flow_misses")         /* to the slow-path gate */     \
     X(WM_RX_DROP_SHORT_FRAME, "drop_short_frame")                               \
     X(WM_RX_DROP_NOT_IPV4, "drop_not_ipv4")                                     \

@@ -297,7 +297,9 @@ class Queue:
         return done
 
     def flush(self) -> None:
+        """Reap and push transmits, and fold the kernel's counts in now."""
         lib.wm_nic_flush(self._q)
+        lib.wm_nic_sync_stats(self._q)
 
     def close(self) -> None:
         if getattr(self, "_q", None) is not None:

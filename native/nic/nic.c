@@ -156,6 +156,7 @@ int wm_nic_open(const char *name, const struct wm_nic_opts *opts, struct wm_nic_
     }
     q->ctr = wm_counters_values(q->counters);
     q->clk = wm_clock_default();
+    q->stats_every = q->clk->tsc_hz ? q->clk->tsc_hz / (1000000 / WM_NIC_STATS_BEAT_US) : 0;
 
     snprintf(q->info.backend, sizeof q->info.backend, "%s", ops->name);
     q->info.queue = q->opts.queue;
@@ -204,7 +205,26 @@ int wm_nic_tx_burst(struct wm_nic_queue *q, const struct wm_nic_pkt *pkts, uint3
 
 int wm_nic_flush(struct wm_nic_queue *q)
 {
-    return q->ops->flush(q);
+    int rc = q->ops->flush(q);
+    if (q->ops->fold_stats) {
+        uint64_t now = wm_tsc();
+        if (now >= q->stats_due) {
+            q->ops->fold_stats(q);
+            q->stats_due = now + q->stats_every;
+        }
+    }
+    return rc;
+}
+
+int wm_nic_sync_stats(struct wm_nic_queue *q)
+{
+    if (q == NULL)
+        return -EINVAL;
+    if (q->ops->fold_stats) {
+        q->ops->fold_stats(q);
+        q->stats_due = wm_tsc() + q->stats_every;
+    }
+    return 0;
 }
 
 int wm_nic_wait(struct wm_nic_queue *q, uint32_t timeout_us)

@@ -291,9 +291,14 @@ static int sock_tx_burst(struct wm_nic_queue *q, const struct wm_nic_pkt *pkts, 
 
 static int sock_flush(struct wm_nic_queue *q)
 {
+    (void)q;
+    return 0;
+}
+
+static void sock_fold_stats(struct wm_nic_queue *q)
+{
     struct sock_q *s = q->priv;
     wm_nic_fold_socket_drops(q, s->fd, &s->last_ovfl);
-    return 0;
 }
 
 static int sock_wait(struct wm_nic_queue *q, uint32_t timeout_us)
@@ -316,5 +321,6 @@ const struct wm_nic_ops wm_nic_socket_ops = {
     .rx_release = sock_rx_release,
     .tx_burst = sock_tx_burst,
     .flush = sock_flush,
+    .fold_stats = sock_fold_stats,
     .wait = sock_wait,
 };

@@ -394,10 +394,15 @@ static int uring_tx_burst(struct wm_nic_queue *q, const struct wm_nic_pkt *pkts,
     return (int)done;
 }
 
-static int uring_flush(struct wm_nic_queue *q)
+static void uring_fold_stats(struct wm_nic_queue *q)
 {
     struct uring_q *u = q->priv;
     wm_nic_fold_socket_drops(q, u->fd, &u->last_ovfl);
+}
+
+static int uring_flush(struct wm_nic_queue *q)
+{
+    struct uring_q *u = q->priv;
     submit_pending(u);
     if (u->need_events || (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_CQ_OVERFLOW))
         io_uring_get_events(&u->ring);
@@ -652,5 +657,6 @@ const struct wm_nic_ops wm_nic_io_uring_ops = {
     .rx_release = uring_rx_release,
     .tx_burst = uring_tx_burst,
     .flush = uring_flush,
+    .fold_stats = uring_fold_stats,
     .wait = uring_wait,
 };

@@ -943,7 +943,6 @@ static int xdp_flush(struct wm_nic_queue *q)
         if (x->tx_outstanding == before && !xsk_ring_prod__needs_wakeup(&x->tx))
             break;
     }
-    fold_kernel_stats(q);
     return 0;
 }
 
@@ -1008,6 +1007,7 @@ const struct wm_nic_ops wm_nic_af_xdp_ops = {
     .rx_release = xdp_rx_release,
     .tx_burst = xdp_tx_burst,
     .flush = xdp_flush,
+    .fold_stats = fold_kernel_stats,
     .wait = xdp_wait,
     .xstats = xdp_xstats,
 };

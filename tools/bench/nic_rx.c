@@ -102,7 +102,8 @@ int main(int argc, char **argv)
                 break;
         }
     }
-    wm_nic_flush(q);             /* fold the kernel's/port's drop counts in */
+    wm_nic_flush(q);
+    wm_nic_sync_stats(q);        /* fold the kernel's drop counts in */
     struct wm_counters *ctr = wm_nic_counters(q);
     double secs = t_last > t_first ? t_last - t_first : 1e-9;
     printf("{\"backend\": \"%s\", \"mode\": \"%s\", \"packets\": %llu, \"seconds\": %.6f, "

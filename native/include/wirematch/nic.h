@@ -209,9 +209,13 @@ void wm_nic_rx_release(struct wm_nic_queue *q, const struct wm_nic_pkt *pkts, ui
 int wm_nic_tx_burst(struct wm_nic_queue *q, const struct wm_nic_pkt *pkts, uint32_t n);
 
 /* Control path: reap transmit completions and push queued sends (0 or
- * -errno); wait until packets may be ready or timeout_us passes (1 ready,
- * 0 timeout, -ENODATA at the end of a finite source, -errno). */
+ * -errno), and every WM_NIC_STATS_BEAT_US (1 ms) fold the kernel's own
+ * counts in (socket drops, XDP_STATISTICS); wm_nic_sync_stats folds them
+ * now (the queue's thread only; close folds them too).  wm_nic_wait: wait
+ * until packets may be ready or timeout_us passes (1 ready, 0 timeout,
+ * -ENODATA at the end of a finite source, -errno). */
 int wm_nic_flush(struct wm_nic_queue *q);
+int wm_nic_sync_stats(struct wm_nic_queue *q);
 int wm_nic_wait(struct wm_nic_queue *q, uint32_t timeout_us);
 
 int wm_nic_info(const struct wm_nic_queue *q, struct wm_nic_info *info);

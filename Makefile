@@ -179,9 +179,18 @@ FUZZ_BINS  := $(patsubst native/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB   := $(wildcard native/codec/*.c native/matcher/*.c native/pool/*.c) native/app/frame.c
 FUZZ_FLAGS := -std=gnu11 -g -O1 -march=x86-64-v3 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Inative/include -Inative -D_GNU_SOURCE
 
-build/fuzz/%: native/fuzz/%.c $(FUZZ_LIB) $(LIB_HDRS)
+# The library part is compiled once into objects every target links (the
+# sanitizer and coverage flags are the same), not once per target.
+FUZZ_OBJS  := $(patsubst native/%.c,build/fuzz/obj/%.o,$(FUZZ_LIB))
+.SECONDARY: $(FUZZ_OBJS)
+
+build/fuzz/obj/%.o: native/%.c $(LIB_HDRS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -c -o $@ $<
+
+build/fuzz/%: native/fuzz/%.c $(FUZZ_OBJS) $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_OBJS)
 
 fuzz: $(FUZZ_BINS)
 	@set -e; for bin in $(FUZZ_BINS); do t=$$(basename $$bin); \

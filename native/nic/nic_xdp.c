@@ -31,7 +31,8 @@
  * empty.
  *
  * The kernel's socket statistics (XDP_STATISTICS) are folded into the
- * queue's counters by wm_nic_flush and at close; wm_nic_xstats reads them
+ * queue's counters by wm_nic_flush (once per ms), wm_nic_sync_stats and at
+ * close; wm_nic_xstats reads them
  * and the program's counters on demand.
  *
  * Close detaches the program when the process's last queue on that

@@ -160,6 +160,57 @@ struct client_cfg {
     double timeout_ms, duration;
 };
 
+/* --breakdown: each round trip split at the two TSC stamps a stamping
+ * server (xsk_echo_min --stamp) writes into its reply: when it saw the
+ * request and when it kicked the reply out. */
+enum { B_SEND, B_TO_SERVER, B_SERVER, B_TO_CLIENT, B_LAST, B_N };
+struct breakdown {
+    int on;
+    const char *last;            /* the client's last wait: "last_recv" / "last_poll" */
+    uint64_t stamped;
+    struct wm_hist *h[B_N];
+};
+
+static void breakdown_init(struct breakdown *b, int on, const char *last)
+{
+    memset(b, 0, sizeof *b);
+    b->on = on;
+    b->last = last;
+    for (int k = 0; on && k < B_N; k++)
+        wm_hist_create(1000000000ull, &b->h[k]);
+}
+
+/* t0 send started, t_sent send returned, t_last the last wait started, t1
+ * the reply seen; seen/kick the server's stamps. */
+static void breakdown_record(struct breakdown *b, const struct wm_clock *clk, uint64_t t0,
+                             uint64_t t_sent, uint64_t t_last, uint64_t t1, uint64_t seen,
+                             uint64_t kick)
+{
+    if (!b->on || seen < t0 || kick < seen || t1 < kick)
+        return;                  /* no stamps (another server), or a TSC step */
+    uint64_t part[B_N] = { t_sent - t0, seen - t0, kick - seen, t1 - kick, t1 - t_last };
+    for (int k = 0; k < B_N; k++)
+        wm_hist_record_value(b->h[k], wm_clock_cycles_to_ns(clk, part[k]));
+    b->stamped++;
+}
+
+/* Appends the breakdown's JSON fields (if on) and frees it. */
+static void breakdown_finish(struct breakdown *b)
+{
+    static const char *const names[B_N - 1] = { "send_call", "to_server", "server",
+                                                "kick_to_reply" };
+    if (b->on)
+        printf(", \"stamped\": %llu", (unsigned long long)b->stamped);
+    for (int k = 0; b->on && k < B_N; k++) {
+        const char *name = k == B_LAST ? b->last : names[k];
+        if (b->stamped)
+            printf(", \"%s_p50_us\": %.3f, \"%s_p99_us\": %.3f", name,
+                   wm_hist_percentile(b->h[k], 50) / 1e3, name,
+                   wm_hist_percentile(b->h[k], 99) / 1e3);
+        wm_hist_destroy(b->h[k]);
+    }
+}
+
 static int client_socket(const struct client_cfg *cfg);
 static int client_xdp(const struct client_cfg *cfg);
 
@@ -223,13 +274,9 @@ static int client_socket(const struct client_cfg *cfg)
     struct wm_hist *h;
     wm_hist_create(1000000000ull, &h);
     uint8_t msg[64] = { 0 }, rep[2048];
-    uint64_t lost = 0, stamped = 0;
-    enum { B_SEND, B_TO_SERVER, B_SERVER, B_TO_CLIENT, B_LAST_RECV, B_N };
-    static const char *const b_names[B_N] = { "send_call", "to_server", "server",
-                                              "kick_to_reply", "last_recv" };
-    struct wm_hist *bh[B_N] = { 0 };
-    for (int k = 0; breakdown && k < B_N; k++)
-        wm_hist_create(1000000000ull, &bh[k]);
+    uint64_t lost = 0;
+    struct breakdown bd;
+    breakdown_init(&bd, breakdown, "last_recv");
     for (uint64_t i = 0; i < count + warmup; i++) {
         memcpy(msg, &i, sizeof i);
         uint64_t t0 = wm_tsc_start();
@@ -263,27 +310,14 @@ static int client_socket(const struct client_cfg *cfg)
             uint64_t seen, kick;
             memcpy(&seen, rep + 16, 8);
             memcpy(&kick, rep + 24, 8);
-            if (seen < t0 || kick < seen || t1 < kick)
-                continue;        /* no stamps (another server), or a TSC step */
-            uint64_t part[B_N] = { t_sent - t0, seen - t0, kick - seen, t1 - kick, t1 - t_call };
-            for (int k = 0; k < B_N; k++)
-                wm_hist_record_value(bh[k], wm_clock_cycles_to_ns(clk, part[k]));
-            stamped++;
+            breakdown_record(&bd, clk, t0, t_sent, t_call, t1, seen, kick);
         }
     }
     printf("{\"count\": %llu, \"lost\": %llu, \"p50_us\": %.3f, \"p99_us\": %.3f, "
            "\"p999_us\": %.3f",
            (unsigned long long)count, (unsigned long long)lost, wm_hist_percentile(h, 50) / 1e3,
            wm_hist_percentile(h, 99) / 1e3, wm_hist_percentile(h, 99.9) / 1e3);
-    if (breakdown)
-        printf(", \"stamped\": %llu", (unsigned long long)stamped);
-    for (int k = 0; breakdown && k < B_N; k++) {
-        if (stamped)
-            printf(", \"%s_p50_us\": %.3f, \"%s_p99_us\": %.3f", b_names[k],
-                   wm_hist_percentile(bh[k], 50) / 1e3, b_names[k],
-                   wm_hist_percentile(bh[k], 99) / 1e3);
-        wm_hist_destroy(bh[k]);
-    }
+    breakdown_finish(&bd);
     printf("}\n");
     wm_hist_destroy(h);
     close(fd);
@@ -469,19 +503,15 @@ static int client_xdp(const struct client_cfg *cfg)
     const uint64_t end_ticks = wm_tsc_start() + (uint64_t)((double)clk->tsc_hz * cfg->duration);
     struct wm_hist *h;
     wm_hist_create(1000000000ull, &h);
-    enum { B_SEND, B_TO_SERVER, B_SERVER, B_TO_CLIENT, B_LAST_POLL, B_N };
-    static const char *const b_names[B_N] = { "send_call", "to_server", "server",
-                                              "kick_to_reply", "last_poll" };
-    struct wm_hist *bh[B_N] = { 0 };
-    for (int k = 0; cfg->breakdown && k < B_N; k++)
-        wm_hist_create(1000000000ull, &bh[k]);
+    struct breakdown bd;
+    breakdown_init(&bd, cfg->breakdown, "last_poll");
 
     static uint8_t req[FRAME_LEN];
     build_request(req, dmac, smac, src, dst, (uint16_t)cfg->sport, (uint16_t)cfg->port);
     struct wm_nic_pkt out = { .data = req, .len = FRAME_LEN, .kind = WM_NIC_PKT_L2 };
     struct wm_nic_pkt pk[32];
     uint64_t sent = 0, answered = 0, lost = 0, late = 0, other = 0, tx_refused = 0;
-    uint64_t stamped = 0, i;
+    uint64_t i;
     int duration_limited = 0;
     uint8_t stamps[16];
     for (i = 0; i < cfg->count + cfg->warmup && !stop; i++) {
@@ -546,15 +576,10 @@ static int client_xdp(const struct client_cfg *cfg)
             uint64_t seen, kick;
             memcpy(&seen, stamps, 8);
             memcpy(&kick, stamps + 8, 8);
-            if (seen < t0 || kick < seen || t1 < kick)
-                continue;        /* no stamps (another server), or a TSC step */
-            uint64_t part[B_N] = { t_sent - t0, seen - t0, kick - seen, t1 - kick, t1 - t_poll };
-            for (int k = 0; k < B_N; k++)
-                wm_hist_record_value(bh[k], wm_clock_cycles_to_ns(clk, part[k]));
-            stamped++;
+            breakdown_record(&bd, clk, t0, t_sent, t_poll, t1, seen, kick);
         }
     }
-    wm_nic_flush(q);        /* fold the kernel's statistics into the counters */
+    wm_nic_sync_stats(q);   /* fold the kernel's statistics into the counters */
     struct wm_counters *ctr = wm_nic_counters(q);
     printf("{\"count\": %llu, \"lost\": %llu, \"p50_us\": %.3f, \"p99_us\": %.3f, "
            "\"p999_us\": %.3f, \"recorded\": %llu, \"client\": \"af_xdp\", \"mode\": \"%s\", \"requests\": %llu, "
@@ -570,15 +595,7 @@ static int client_xdp(const struct client_cfg *cfg)
            (unsigned long long)wm_counters_get(ctr, WM_NIC_RX_WAKEUPS),
            (unsigned long long)wm_counters_get(ctr, WM_NIC_TX_WAKEUPS),
            (unsigned long long)wm_counters_get(ctr, WM_NIC_DROP_KERNEL_RX));
-    if (cfg->breakdown)
-        printf(", \"stamped\": %llu", (unsigned long long)stamped);
-    for (int k = 0; cfg->breakdown && k < B_N; k++) {
-        if (stamped)
-            printf(", \"%s_p50_us\": %.3f, \"%s_p99_us\": %.3f", b_names[k],
-                   wm_hist_percentile(bh[k], 50) / 1e3, b_names[k],
-                   wm_hist_percentile(bh[k], 99) / 1e3);
-        wm_hist_destroy(bh[k]);
-    }
+    breakdown_finish(&bd);
     printf("}\n");
     wm_hist_destroy(h);
     wm_nic_close(q);

@@ -22,7 +22,9 @@ def summarize(final: dict[str, Any], seconds: float) -> dict[str, Any]:
     rejects = {
         k[7:]: v for k, v in m.items() if k.startswith("reject_") and v and k != "reject_none"
     }
-    refused = {k[10:]: v for k, v in gw.items() if k.startswith("gw_in_drop_") and v}
+    refused = {
+        k[len("gw_in_drop_") :]: v for k, v in gw.items() if k.startswith("gw_in_drop_") and v
+    }
     dropped: dict[str, int] = {}
     for name, block in c.items():
         stage = name.split(".")[0]

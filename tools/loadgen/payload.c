@@ -129,10 +129,16 @@ static uint32_t mix_message(struct lg_source *s, uint32_t session, uint8_t *m)
     uint64_t off = s->tick * (1 + (r >> 8) % 10);
     int buy = (r >> 16) & 1;
     char clordid[16];
-    if (pick >= 55 && pick < 85 && *n_live) {
+    /* A client keeps at most LG_MIX_LIVE orders open per session, as a real
+     * one bounds its exposure: a new order with the set full is a cancel of
+     * one of them instead, so the book stays stationary at top speed (it
+     * used to grow by every untracked order until the appliance's order
+     * table was full). */
+    int full = *n_live == LG_MIX_LIVE && (pick < 55 || pick >= 85);
+    if ((full || (pick >= 55 && pick < 85)) && *n_live) {
         uint32_t k = (uint32_t)((r >> 24) % *n_live);
         uint32_t ref = live[k];
-        if (pick < 75) {                                  /* cancel */
+        if (full || pick < 75) {                          /* cancel */
             live[k] = live[--*n_live];
             m[0] = 'X';
             put_be32(m + 1, ref);
@@ -174,10 +180,7 @@ static uint32_t mix_message(struct lg_source *s, uint32_t session, uint8_t *m)
     snprintf(clordid, sizeof clordid, "S%03uO%09u", session % 1000, ref % 1000000000u);
     put_text(m + 31, clordid, 14);
     put_be16(m + 45, 0);
-    if (*n_live == LG_MIX_LIVE)
-        live[(r >> 48) % LG_MIX_LIVE] = ref;
-    else
-        live[(*n_live)++] = ref;
+    live[(*n_live)++] = ref;
     s->mix_counts[aggressive ? 1 : 0]++;
     return 47;
 }

@@ -38,6 +38,17 @@ def open_on(host, backend: str, options: list[str], **kw):  # noqa: ANN001, ANN2
     return open_queue(backend, addr=host.host_addr, port=0, options=options, **kw)
 
 
+def hold_up_to(q, n: int, deadline_s: float) -> tuple[list, int]:  # noqa: ANN001
+    """Receive up to n packets without releasing them (to exhaust buffers)."""
+    held, n_held = [], 0
+    end = time.monotonic() + deadline_s
+    while n_held < n and time.monotonic() < end:
+        hd = q.hold(n - n_held)
+        held.append(hd)
+        n_held += hd[1]
+    return held, n_held
+
+
 @pytest.mark.parametrize(("backend", "options"), BACKENDS, ids=IDS)
 def test_receives_exactly_the_order_stream(veth_pair, backend, options) -> None:
     """Loadgen (sendmmsg, 3 sessions, 2 orders per packet) -> backend: every
@@ -199,15 +210,8 @@ def test_buffer_exhaustion_is_counted_and_recovered(veth_pair, backend, options)
         client.bind((h.peer_addr, 0))
         for k in range(48):
             client.sendto(b"held-%02d" % k, (h.host_addr, q.port))
-        held, n_held = [], 0
-        # io_uring moves all 16 into its buffers at once; the socket backend
-        # receives what its small socket buffer kept (the rest is dropped).
-        end = time.monotonic() + (5 if backend == "io_uring" else 0.5)
-        while n_held < 16 and time.monotonic() < end:
-            hd = q.hold(16 - n_held)
-            held.append(hd)
-            n_held += hd[1]
-        assert n_held == 16 if backend == "io_uring" else 0 < n_held <= 16
+        held, n_held = hold_up_to(q, 16, deadline_s=5)
+        assert n_held == 16
         for _ in range(5):
             assert q.recv(8, timeout=0.002) == []
         assert q.stats()["rx_no_buffers"] > 0
@@ -236,14 +240,9 @@ def test_counts_socket_overflow(veth_pair, backend, options) -> None:
         client.bind((h.peer_addr, 0))
         for k in range(16):
             client.sendto(b"held-%02d" % k, (h.host_addr, q.port))
-        held, n_held = [], 0
         # io_uring moves all 16 into its buffers at once; the socket backend
         # receives what its small socket buffer kept (the rest is dropped).
-        end = time.monotonic() + (5 if backend == "io_uring" else 0.5)
-        while n_held < 16 and time.monotonic() < end:
-            hd = q.hold(16 - n_held)
-            held.append(hd)
-            n_held += hd[1]
+        held, n_held = hold_up_to(q, 16, deadline_s=5 if backend == "io_uring" else 0.5)
         assert n_held == 16 if backend == "io_uring" else 0 < n_held <= 16
         for k in range(300):  # far more than a 4 KB receive buffer holds
             client.sendto(b"over-%03d" % k, (h.host_addr, q.port))

@@ -72,15 +72,20 @@ struct mt_order {
     uint64_t client_id;
     int64_t price;        /* 0 for market orders */
     int64_t leaves;
+    /* session .. side: the order's event tail word (ev_tail) with the type
+     * byte 0, written whole by cmd_new and read whole by order_tail. */
     uint32_t session;
+    uint16_t instrument;
+    uint8_t tail_type;    /* always 0 */
+    uint8_t side;
     uint32_t account;
     uint32_t prev, next;  /* FIFO links within the level */
     uint32_t sprev, snext; /* links in its session's list of live orders */
-    uint16_t instrument;
-    uint8_t side, tif, stp, flags, ord_type;
-    uint8_t pad;
+    uint8_t tif, stp, flags, ord_type;
 };
 _Static_assert(sizeof(struct mt_order) == 64, "order is one cache line");
+_Static_assert(offsetof(struct mt_order, side) - offsetof(struct mt_order, session) == 7,
+               "session, instrument, type byte, side form the event tail word");
 
 struct mt_level {
     int64_t price;
@@ -164,7 +169,9 @@ struct wm_matcher {
     struct mt_job job;
     /* current output buffer */
     struct wm_event *ev;
-    unsigned nev, cap;
+    struct wm_event *ev_next;  /* where the next event goes */
+    struct wm_event *ev_last;  /* ev + cap - WM_MATCHER_MIN_EVENTS: a step may
+                                * start while ev_next <= ev_last */
     uint64_t counters[C_N];
 };
 
@@ -605,7 +612,7 @@ MT_HOT void order_free_at(struct wm_matcher *m, struct mt_instr *in, struct mt_o
     wm_pool_put(m->orders, o);
 }
 
-static inline void order_free(struct wm_matcher *m, struct mt_instr *in, struct mt_order *o)
+MT_HOT void order_free(struct wm_matcher *m, struct mt_instr *in, struct mt_order *o)
 {
     order_free_at(m, in, o, ID_NONE);
 }
@@ -621,12 +628,21 @@ static inline uint64_t ev_tail(uint32_t session, uint16_t instrument, uint8_t ty
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ev_tail is little endian");
 _Static_assert(offsetof(struct wm_event, session) == 56, "tail word");
 
+/* The tail word of an event about order o: its session, instrument and side
+ * in one load; the caller ors in the type (<< 48) and extra flags (<< 56). */
+static inline uint64_t order_tail(const struct mt_order *o)
+{
+    uint64_t w;
+    memcpy(&w, &o->session, sizeof(w));
+    return w;
+}
+
 /* Write the next event whole: every field once, the tail in one store.  The
  * hash is computed over the batch's events at the end of wm_matcher_apply. */
 static inline void put_event(struct wm_matcher *m, uint64_t order_ref, uint64_t client_id,
                              int64_t price, int64_t qty, uint64_t aux, uint64_t tail)
 {
-    struct wm_event *e = &m->ev[m->nev++];
+    struct wm_event *e = m->ev_next++;
     uint64_t seq = ++m->seq, ts = m->job.ts;
     e->seq = seq;
     e->ts = ts;
@@ -642,7 +658,7 @@ static inline void emit_order(struct wm_matcher *m, uint8_t type, const struct m
                               int64_t qty, uint64_t aux, uint8_t extra_flags)
 {
     put_event(m, o->order_ref, o->client_id, o->price, qty, aux,
-              ev_tail(o->session, o->instrument, type, (uint8_t)(o->side | extra_flags)));
+              order_tail(o) | (uint64_t)type << 48 | (uint64_t)extra_flags << 56);
 }
 
 static inline void emit_level(struct wm_matcher *m, uint16_t instrument, int s,
@@ -930,10 +946,9 @@ static void match_step(struct wm_matcher *m)
     l->total -= q;
     /* Fill price is the maker's price, in both events. */
     put_event(m, mk->order_ref, mk->client_id, l->price, q, trade,
-              ev_tail(mk->session, o->instrument, WM_EV_EXECUTED,
-                      (uint8_t)(mk->side | WM_EVF_MAKER)));
+              order_tail(mk) | (uint64_t)WM_EV_EXECUTED << 48 | (uint64_t)WM_EVF_MAKER << 56);
     put_event(m, o->order_ref, o->client_id, l->price, q, trade,
-              ev_tail(o->session, o->instrument, WM_EV_EXECUTED, o->side));
+              order_tail(o) | (uint64_t)WM_EV_EXECUTED << 48);
     if (mk->leaves == 0)
         maker_gone(m, in, mk, l, li, cs);
     else
@@ -1012,7 +1027,7 @@ static bool sweep_step(struct wm_matcher *m)
 static void run_job(struct wm_matcher *m)
 {
     while (m->job.kind != JOB_NONE) {
-        if (m->cap - m->nev < WM_MATCHER_MIN_EVENTS) {
+        if (m->ev_next > m->ev_last) {
             m->counters[C_PENDING_SPLITS]++;
             return;
         }
@@ -1108,11 +1123,10 @@ static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
     o->client_id = c->client_id;
     o->price = c->price;
     o->leaves = c->qty;
-    o->session = c->session;
+    uint64_t tail = c->session | (uint64_t)c->instrument << 32 | (uint64_t)c->side << 56;
+    memcpy(&o->session, &tail, sizeof(tail)); /* session, instrument, type byte 0, side */
     o->account = c->account;
     o->prev = o->next = NONE;
-    o->instrument = c->instrument;
-    o->side = c->side;
     o->tif = c->tif;
     o->stp = c->stp;
     o->flags = c->flags;
@@ -1476,8 +1490,8 @@ int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n
         (cmds == NULL && n > 0))
         return -EINVAL;
     m->ev = events;
-    m->nev = 0;
-    m->cap = events_cap;
+    m->ev_next = events;
+    m->ev_last = events + (events_cap - WM_MATCHER_MIN_EVENTS);
     unsigned i = 0;
     if (m->job.kind != JOB_NONE)
         run_job(m);
@@ -1491,7 +1505,7 @@ int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n
             found[k & 15] = prefetch_order(m, &cmds[k]);
     }
     MT_CMD_STAMP();
-    while (m->job.kind == JOB_NONE && i < n && m->cap - m->nev >= WM_MATCHER_MIN_EVENTS) {
+    while (m->job.kind == JOB_NONE && i < n && m->ev_next <= m->ev_last) {
         if (pf) {
             if (i + PF_SLOT < n)
                 prefetch_slot(m, &cmds[i + PF_SLOT]);
@@ -1507,9 +1521,10 @@ int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n
     }
     if (consumed)
         *consumed = i;
-    m->counters[C_EVENTS] += m->nev;
-    m->hash = hash_events(m->hash, events, m->nev);
-    return (int)m->nev;
+    unsigned nev = (unsigned)(m->ev_next - events);
+    m->counters[C_EVENTS] += nev;
+    m->hash = hash_events(m->hash, events, nev);
+    return (int)nev;
 }
 
 int wm_matcher_pending(const struct wm_matcher *m)

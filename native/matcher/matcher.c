@@ -1048,6 +1048,21 @@ static void run_job(struct wm_matcher *m)
 static int validate_new(const struct mt_instr *in, const struct wm_cmd *c)
 {
     int r;
+    /* The common NEW first, behind one branch: a limit order with side, time
+     * in force and STP mode in range and none of post-only, minimum or
+     * display quantity.  It passes every check below up to the quantity, so
+     * only these remain, in the same order (the same reason as below). */
+    if (WM_LIKELY((unsigned)c->side - WM_SIDE_BUY <= WM_SIDE_SELL - WM_SIDE_BUY &&
+                  c->ord_type == WM_ORD_LIMIT &&
+                  (unsigned)c->tif - WM_TIF_DAY <= WM_TIF_FOK - WM_TIF_DAY &&
+                  c->stp <= WM_STP_DECREMENT &&
+                  ((uint64_t)c->flags | (uint64_t)c->min_qty | (uint64_t)c->display_qty) == 0)) {
+        if ((r = check_qty(in, c->qty)) != 0)
+            return r;
+        if ((r = check_price(in, c->price)) != 0)
+            return r;
+        return check_state(in);
+    }
     if (c->side != WM_SIDE_BUY && c->side != WM_SIDE_SELL)
         return WM_REJ_BAD_SIDE;
     if (c->ord_type != WM_ORD_LIMIT && c->ord_type != WM_ORD_MARKET)
@@ -1118,7 +1133,7 @@ static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
     if (ss == NULL)
         ss = sess_get(m, c->session); /* a session is known from its first accepted order */
     struct mt_order *o = wm_pool_get(m->orders);
-    uint32_t oi = wm_pool_index(m->orders, o);
+    uint32_t oi = (uint32_t)(o - m->ob); /* wm_pool_index without its division */
     o->order_ref = ++m->next_ref;
     o->client_id = c->client_id;
     o->price = c->price;

@@ -1108,6 +1108,21 @@ static int validate_new(const struct mt_instr *in, const struct wm_cmd *c)
     return check_state(in);
 }
 
+/* ACCEPTED's aux: tif | ord_type << 8 | flags << 16 | stp << 24 | account << 32.
+ * The command holds ord_type, tif, flags, stp in that order in one word:
+ * load it whole and swap its two low bytes. */
+_Static_assert(offsetof(struct wm_cmd, tif) == offsetof(struct wm_cmd, ord_type) + 1 &&
+                   offsetof(struct wm_cmd, flags) == offsetof(struct wm_cmd, ord_type) + 2 &&
+                   offsetof(struct wm_cmd, stp) == offsetof(struct wm_cmd, ord_type) + 3,
+               "ord_type, tif, flags, stp are one word");
+static inline uint64_t accepted_aux(const struct wm_cmd *c)
+{
+    uint32_t w;
+    memcpy(&w, &c->ord_type, sizeof(w));
+    w = (w & 0xffff0000u) | (uint16_t)(w << 8 | (w >> 8 & 0xffu));
+    return (uint64_t)w | (uint64_t)c->account << 32;
+}
+
 static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
 {
     m->counters[C_CMD_NEW]++;
@@ -1167,10 +1182,7 @@ static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
     in->live++;
     m->live++;
     m->counters[C_ACCEPTED]++;
-    emit_order(m, WM_EV_ACCEPTED, o, c->qty,
-               (uint64_t)c->tif | (uint64_t)c->ord_type << 8 | (uint64_t)c->flags << 16 |
-                   (uint64_t)c->stp << 24 | (uint64_t)c->account << 32,
-               0);
+    emit_order(m, WM_EV_ACCEPTED, o, c->qty, accepted_aux(c), 0);
     if (!cross && may_rest && c->min_qty == 0) {
         /* Fast path, the same events as the matching job would give: the
          * order rests at once (its level was found above). */
@@ -1428,13 +1440,13 @@ static inline uint32_t prefetch_target(const struct wm_matcher *m, const struct 
 /* A NEW order's first maker: the head of the contra side's best level. */
 static inline uint32_t prefetch_maker(const struct wm_matcher *m, const struct wm_cmd *c)
 {
-    if (c->type != WM_CMD_NEW || c->instrument >= m->max_instruments ||
-        (c->side != WM_SIDE_BUY && c->side != WM_SIDE_SELL))
+    if (c->type != WM_CMD_NEW || c->instrument >= m->max_instruments)
         return NONE;
     const struct mt_instr *in = &m->instr[c->instrument];
     if (!in->used)
         return NONE;
-    uint32_t b = in->side[1 - side_ix(c->side)].best;
+    /* A bad side reads the ask side: a hint only (the command is rejected). */
+    uint32_t b = in->side[c->side != WM_SIDE_SELL].best;
     if (b == NONE)
         return NONE;
     uint32_t h = lvl(in, b)->head;

@@ -44,6 +44,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pipeline.httpserve import BackgroundServer
 from pipeline.status import DEFAULT_NAME
 
 if TYPE_CHECKING:
@@ -369,32 +370,10 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-class ApiServer:
+class ApiServer(BackgroundServer):
     """A running operator API; close() stops it."""
 
-    def __init__(self, httpd: _Server, thread: threading.Thread) -> None:
-        self._httpd: _Server | None = httpd
-        self._thread = thread
-        host, port = httpd.server_address[:2]
-        self.address: tuple[str, int] = (str(host), int(port))
-
-    @property
-    def url(self) -> str:
-        host, port = self.address
-        return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-
-    def close(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._thread.join(timeout=5)
-            self._httpd = None
-
-    def __enter__(self) -> ApiServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    path = ""
 
 
 def _is_loopback(host: str) -> bool:

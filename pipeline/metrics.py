@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from pipeline.httpserve import BackgroundServer
 from pipeline.status import (
     APPLIANCE_BLOCK,
     DEFAULT_NAME,
@@ -273,33 +274,10 @@ def parse_address(address: str | tuple[str, int]) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-class MetricsServer:
+class MetricsServer(BackgroundServer):
     """A running /metrics endpoint; close() stops it."""
 
-    def __init__(self, httpd: Any, thread: Any) -> None:
-        self._httpd = httpd
-        self._thread = thread
-        host, port = httpd.server_address[:2]
-        self.address: tuple[str, int] = (host, port)
-
-    @property
-    def url(self) -> str:
-        host, port = self.address
-        host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{port}/metrics"
-
-    def close(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._thread.join(timeout=5)
-            self._httpd = None
-
-    def __enter__(self) -> MetricsServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    path = "/metrics"
 
 
 def make_registry(region_name: str) -> Any:

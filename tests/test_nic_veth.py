@@ -29,6 +29,8 @@ BACKENDS = [
     ("io_uring", ["sqpoll"]),
     ("io_uring", ["defer_taskrun"]),
     ("io_uring", ["coop_taskrun"]),
+    # busy polls through io_uring_enter when its CQ is empty (docs/nic.md)
+    ("io_uring", ["napi"]),
 ]
 IDS = ["-".join([b, *o]) for b, o in BACKENDS]
 

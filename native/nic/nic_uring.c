@@ -296,7 +296,15 @@ static int uring_rx_burst(struct wm_nic_queue *q, struct wm_nic_pkt *pkts, uint3
             nic_count(q, WM_NIC_RX_CQ_OVERFLOWS, 1);
             io_uring_get_events(&u->ring);
         }
-        if (reap(q) == 0 && u->need_events) {
+        if (reap(q) == 0 && (q->opts.flags & WM_NIC_O_NAPI)) {
+            /* NAPI busy polling happens only in a waiting io_uring_enter:
+             * one wait of 1 us, in which the kernel polls the socket's NAPI
+             * context for up to napi_busy_poll_us or until a completion. */
+            struct __kernel_timespec ts = { 0, 1000 };
+            struct io_uring_cqe *cqe;
+            io_uring_wait_cqes(&u->ring, &cqe, 1, &ts, NULL);
+            reap(q);
+        } else if (u->pend_head == u->pend_tail && u->need_events) {
             /* DEFER_TASKRUN always, COOP_TASKRUN when the kernel flags pending work. */
             if (!u->coop || (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN)) {
                 io_uring_get_events(&u->ring);

@@ -28,7 +28,7 @@ int main(int argc, char **argv)
         { "options", 1, 0, 'o' }, { "cpu", 1, 0, 'c' },     { "sqpoll-cpu", 1, 0, 's' },
         { "expect", 1, 0, 'e' },  { "timeout", 1, 0, 't' }, { "idle", 1, 0, 'i' },
         { "burst", 1, 0, 'B' },   { "buffers", 1, 0, 'n' }, { "ifname", 1, 0, 'I' },
-        { "eal", 1, 0, 'E' },     { "device", 1, 0, 'D' },  { 0, 0, 0, 0 },
+        { "eal", 1, 0, 'E' },     { "device", 1, 0, 'D' },  { "rcvbuf", 1, 0, 'R' }, { 0, 0, 0, 0 },
     };
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -47,6 +47,7 @@ int main(int argc, char **argv)
         case 'I': ifname = optarg; break;
         case 'E': eal = optarg; break;
         case 'D': device = optarg; break;
+        case 'R': rcvbuf = (uint32_t)strtoul(optarg, NULL, 10); break;
         default: return 2;
         }
     }

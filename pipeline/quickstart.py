@@ -43,7 +43,7 @@ def config_text(ifname: str, addr: str, peer: str, md: str, core: int, name: str
     return f"""
 [appliance]
 name = "{name}"
-hugepages = false
+hugepages = true
 shm_size = 134217728
 # the load generator never resends: apply what follows a loss
 on_sequence_gap = "accept"

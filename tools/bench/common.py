@@ -13,7 +13,8 @@ import json
 import os
 import statistics
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -76,6 +77,44 @@ def raise_priority() -> str:
     except OSError as exc:
         done.append(f"nice unchanged ({exc.strerror})")
     return ", ".join(done)
+
+
+@contextmanager
+def hugepages_reserved(pages: int, mount: Path = Path("/dev/hugepages")) -> Iterator[str]:
+    """At least `pages` free 2 MiB pages in a hugetlbfs mount for the
+    duration (the appliance's shared memory region uses one when it has room,
+    else /dev/shm); mounts hugetlbfs at `mount` if none is mounted and raises
+    vm.nr_hugepages; both are put back afterwards.  Yields what was done (a
+    machine that cannot, e.g. without root, runs on /dev/shm: said, not
+    fatal)."""
+    nr = Path("/proc/sys/vm/nr_hugepages")
+    mounted = any(
+        line.split()[2] == "hugetlbfs" for line in Path("/proc/mounts").read_text().splitlines()
+    )
+    before = int(nr.read_text())
+    did_mount = False
+    try:
+        if not mounted:
+            mount.mkdir(exist_ok=True)
+            subprocess.run(["mount", "-t", "hugetlbfs", "none", str(mount)], check=True,
+                           capture_output=True)  # fmt: skip
+            did_mount = True
+        free = int(next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines()
+                        if ln.startswith("HugePages_Free:")))  # fmt: skip
+        if free < pages:
+            nr.write_text(f"{before + pages - free}\n")
+        got = int(next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines()
+                       if ln.startswith("HugePages_Free:")))  # fmt: skip
+        said = f"{got} free 2 MiB pages" + (" (hugetlbfs mounted)" if did_mount else "")
+    except (OSError, subprocess.CalledProcessError) as exc:
+        said = f"no huge pages ({exc}): shared memory on /dev/shm"
+    try:
+        yield said
+    finally:
+        if int(nr.read_text()) != before:
+            nr.write_text(f"{before}\n")
+        if did_mount:
+            subprocess.run(["umount", "--lazy", str(mount)], capture_output=True)
 
 
 def median(values: Sequence[float]) -> float:

@@ -58,7 +58,7 @@ struct uring_q {
     bool ring_ok;
     int fd;
     uint32_t setup_flags;
-    bool no_addr, zc, need_events, coop;
+    bool no_addr, zc, need_events, coop, napi;
     int fd_owner;                /* thread that registered the ring fd (0: none yet) */
     bool armed;
 
@@ -296,7 +296,8 @@ static int uring_rx_burst(struct wm_nic_queue *q, struct wm_nic_pkt *pkts, uint3
             nic_count(q, WM_NIC_RX_CQ_OVERFLOWS, 1);
             io_uring_get_events(&u->ring);
         }
-        if (reap(q) == 0 && (q->opts.flags & WM_NIC_O_NAPI)) {
+        uint32_t reaped = reap(q);
+        if (reaped == 0 && u->napi) {
             /* NAPI busy polling happens only in a waiting io_uring_enter:
              * one wait of 1 us, in which the kernel polls the socket's NAPI
              * context for up to napi_busy_poll_us or until a completion. */
@@ -304,7 +305,7 @@ static int uring_rx_burst(struct wm_nic_queue *q, struct wm_nic_pkt *pkts, uint3
             struct io_uring_cqe *cqe;
             io_uring_wait_cqes(&u->ring, &cqe, 1, &ts, NULL);
             reap(q);
-        } else if (u->pend_head == u->pend_tail && u->need_events) {
+        } else if (reaped == 0 && u->need_events) {
             /* DEFER_TASKRUN always, COOP_TASKRUN when the kernel flags pending work. */
             if (!u->coop || (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN)) {
                 io_uring_get_events(&u->ring);
@@ -595,6 +596,7 @@ static int uring_open(struct wm_nic_queue *q)
     u->zc = o->flags & WM_NIC_O_SEND_ZC;
     u->coop = (o->flags & WM_NIC_O_COOP_TASKRUN) && !(o->flags & WM_NIC_O_DEFER_TASKRUN);
     u->need_events = o->flags & (WM_NIC_O_DEFER_TASKRUN | WM_NIC_O_COOP_TASKRUN);
+    u->napi = (o->flags & WM_NIC_O_NAPI) != 0;
     if ((o->flags & WM_NIC_O_SQPOLL) && (o->flags & WM_NIC_O_DEFER_TASKRUN)) {
         uring_close(q);
         return wm_nic_error(-EINVAL, "sqpoll and defer_taskrun exclude each other (the kernel "

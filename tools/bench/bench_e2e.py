@@ -37,7 +37,7 @@ PEER = "socket"
 SECONDS = 2.0
 # (case suffix, packets/s (0 = top speed), orders per packet)
 LOADS = (("", 0.0, 16), ("_at_320k", 20_000.0, 16), ("_at_50k_1msg", 50_000.0, 1))
-HUGE_PAGES = 72  # the quick start's 128 MiB region, and some
+HUGE_PAGES = 72  # 64 for the quick start's 128 MiB region, 8 spare
 KEYS = ("match_p50", "match_p99", "reply_p50", "reply_p99")
 
 

@@ -79,6 +79,13 @@ def raise_priority() -> str:
     return ", ".join(done)
 
 
+def _free_hugepages() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("HugePages_Free:"):
+            return int(line.split()[1])
+    return 0
+
+
 @contextmanager
 def hugepages_reserved(pages: int, mount: Path = Path("/dev/hugepages")) -> Iterator[str]:
     """At least `pages` free 2 MiB pages in a hugetlbfs mount for the
@@ -99,13 +106,12 @@ def hugepages_reserved(pages: int, mount: Path = Path("/dev/hugepages")) -> Iter
             subprocess.run(["mount", "-t", "hugetlbfs", "none", str(mount)], check=True,
                            capture_output=True)  # fmt: skip
             did_mount = True
-        free = int(next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines()
-                        if ln.startswith("HugePages_Free:")))  # fmt: skip
+        free = _free_hugepages()
         if free < pages:
             nr.write_text(f"{before + pages - free}\n")
-        got = int(next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines()
-                       if ln.startswith("HugePages_Free:")))  # fmt: skip
-        said = f"{got} free 2 MiB pages" + (" (hugetlbfs mounted)" if did_mount else "")
+        said = f"{_free_hugepages()} free 2 MiB pages"
+        if did_mount:
+            said += " (hugetlbfs mounted)"
     except (OSError, subprocess.CalledProcessError) as exc:
         said = f"no huge pages ({exc}): shared memory on /dev/shm"
     try:

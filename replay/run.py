@@ -230,6 +230,21 @@ def _appliance(cfg_text: str, name: str, md_mac: str) -> Iterator[Any]:
         Region.unlink(name, missing_ok=True)
 
 
+def _where_it_stopped(final: dict, got: Any, n_inputs: int) -> str:
+    """One line for a run that differs: how far the packets got."""
+    c = final.get("counters", {})
+
+    def n(block: str, key: str) -> int:
+        return int(c.get(block, {}).get(key, 0))
+
+    return (
+        f"inputs {n_inputs} packets; appliance: rx {n('rx.q0', 'packets')} packets / "
+        f"{n('rx.q0', 'messages')} messages, engine {n('engine.s0', 'messages')} messages, "
+        f"tx {n('tx.q0', 'packets')} packets; capture {len(got.records)} frames "
+        f"({got.outgoing} sent by the peer)"
+    )
+
+
 def _settle(app: Any, timeout: float) -> None:
     """Until the engine has taken every message rx accepted and nothing moves."""
     end = time.monotonic() + timeout
@@ -323,6 +338,8 @@ def golden_run(
     if got.kernel_drops:
         rep["problems"].append(f"the capture lost {got.kernel_drops} packets (kernel drops)")
         rep["identical"] = False
+    if not rep["identical"]:
+        rep["problems"].append(_where_it_stopped(final, got, len(records)))
     return RunResult(
         backend=backend,
         identical=bool(rep["identical"]),

@@ -83,3 +83,24 @@ def test_cli_gen_golden_report(tmp_path: Path, capsys) -> None:
     assert counts["flow_misses"] == 64 and counts["flow_denied"] == 200 - 64
     assert main(["replay", "golden", str(tmp_path / "missing.pcap")]) == 1
     assert "missing.pcap" in capsys.readouterr().err
+
+
+def test_a_differing_appliance_run_says_how_far_the_packets_got() -> None:
+    from replay.capture import Captured
+    from replay.run import _where_it_stopped
+
+    final = {
+        "counters": {
+            "rx.q0": {"packets": 1000, "messages": 1500},
+            "engine.s0": {"messages": 1500},
+            "tx.q0": {"packets": 0},
+        }
+    }
+    got = Captured()
+    got.outgoing = 1000
+    line = _where_it_stopped(final, got, 1000)
+    assert line == (
+        "inputs 1000 packets; appliance: rx 1000 packets / 1500 messages, engine 1500 "
+        "messages, tx 0 packets; capture 0 frames (1000 sent by the peer)"
+    )
+    assert "rx 0 packets" in _where_it_stopped({}, Captured(), 5)

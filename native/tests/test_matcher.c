@@ -356,6 +356,95 @@ static void test_cancel(void)
     wm_matcher_destroy(m);
 }
 
+/* The id table's home line, as docs/matching.md defines it (four
+ * consecutive client ids of a session share a 64-byte line of 16-byte slots). */
+static uint64_t id_home_line(uint32_t session, uint64_t cid, unsigned slot_bits)
+{
+    uint64_t h = ((cid >> 2) ^ ((uint64_t)session * 0xc2b2ae3d27d4eb4full)) * 0x9e3779b97f4a7c15ull;
+    return h >> (64 - slot_bits) >> 2;
+}
+
+/* Groups of four ids whose homes collide run on into the lines after them
+ * (distances up to and past the 15 the entry word stores exactly); every
+ * removal's backward shift keeps every other order findable.  Then random
+ * adds and cancels against a shadow set. */
+static void test_id_table_colliding_runs(void)
+{
+    enum { MAXO = 32, SLOT_BITS = 7, NS = 8 }; /* 4 x 32 orders = 128 slots */
+    struct wm_matcher_config mc = {.max_instruments = 8, .max_orders = MAXO};
+    struct wm_matcher *m = NULL;
+    CHECK_EQ(wm_matcher_create(&mc, &m), 0);
+    struct wm_instrument_config a = {.id = I1, .max_levels = 64, .window_ticks = 64,
+                                     .tick_size = 1, .lot_size = 1, .min_order_qty = 1,
+                                     .max_order_qty = INT64_MAX, .ref_price = 1000};
+    CHECK_EQ(wm_matcher_add_instrument(m, &a), 0);
+    /* Eight sessions whose ids 0..3 all have the same home line: a run of
+     * 32 entries, the last ones 16..31 past their home. */
+    uint32_t sess[NS] = {1};
+    uint64_t line = id_home_line(1, 0, SLOT_BITS);
+    for (uint32_t s = 2, k = 1; k < NS; s++)
+        if (id_home_line(s, 0, SLOT_BITS) == line)
+            sess[k++] = s;
+    for (int k = 0; k < NS; k++)
+        for (uint64_t id = 0; id < 4; id++) {
+            add(m, I1, sess[k], id, WM_SIDE_BUY, 990 - k, 1 + (int64_t)id, WM_TIF_DAY);
+            CHECK_EQ(seq()[0], 'A');
+        }
+    for (int k = 0; k < NS; k++)
+        for (uint64_t id = 0; id < 4; id++)
+            CHECK_EQ(leaves(m, sess[k], id), 1 + (int64_t)id);
+    add(m, I1, sess[NS - 1], 3, WM_SIDE_BUY, 990, 1, WM_TIF_DAY); /* duplicate, 31 past */
+    CHECK_EQ(ev[0].aux, WM_REJ_DUPLICATE_ID);
+    /* Remove the first group's entries (at home): the others shift back. */
+    for (uint64_t id = 0; id < 4; id++) {
+        cancel(m, I1, sess[0], id);
+        CHECK_EQ(seq()[0], 'C');
+        for (int k = 1; k < NS; k++)
+            for (uint64_t j = 0; j < 4; j++)
+                CHECK_EQ(leaves(m, sess[k], j), 1 + (int64_t)j);
+    }
+    /* Random adds and cancels over the colliding sessions and two others. */
+    enum { NA = NS + 2 };
+    uint32_t all[NA] = {0};
+    int live[NA][8] = {{0}};
+    for (int k = 0; k < NS; k++)
+        all[k] = sess[k];
+    all[NS] = 7000001;
+    all[NS + 1] = 7000002;
+    for (int k = 1; k < NS; k++)
+        for (int j = 0; j < 4; j++)
+            live[k][j] = 1;
+    int n_live = 4 * (NS - 1);
+    uint64_t rnd = 42;
+    for (int step = 0; step < 4000; step++) {
+        rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
+        int k = (int)((rnd >> 33) % NA), j = (int)((rnd >> 40) % 8);
+        if (live[k][j]) {
+            cancel(m, I1, all[k], (uint64_t)j);
+            CHECK_EQ(seq()[0], 'C');
+            live[k][j] = 0;
+            n_live--;
+        } else if (n_live < MAXO) {
+            add(m, I1, all[k], (uint64_t)j, WM_SIDE_BUY, 980 + k, 1 + j, WM_TIF_DAY);
+            CHECK_EQ(seq()[0], 'A');
+            live[k][j] = 1;
+            n_live++;
+        }
+        for (int kk = 0; kk < NA; kk++)
+            for (int jj = 0; jj < 8; jj++)
+                if (leaves(m, all[kk], (uint64_t)jj) != (live[kk][jj] ? 1 + jj : -1)) {
+                    check_failures++;
+                    fprintf(stderr, "step %d: session %u id %d lost in the id table\n", step,
+                            all[kk], jj);
+                    kk = NA;
+                    step = 4000;
+                    break;
+                }
+    }
+    check_count++;
+    wm_matcher_destroy(m);
+}
+
 static void test_replace(void)
 {
     struct wm_matcher *m = mk(64, 64);
@@ -866,6 +955,7 @@ int main(void)
     test_post_only();
     test_min_qty();
     test_cancel();
+    test_id_table_colliding_runs();
     test_replace();
     test_mass_cancel();
     test_mass_cancel_entry_order_and_sessions();

@@ -17,6 +17,14 @@ cases interleaved backend by backend, medians of the repeats.  Three loads:
   sensitive client: the `_at_50k_1msg` cases, where receive-to-match is the
   appliance's own path (rx stage, ring, gateway, matcher).
 
+Context rows `core_retouch_64_lines_<p>_after_<t>us`: the appliance's core
+walks 64 cache lines right after its previous walk and after idling (a
+`pause` spin, no memory access) for 20, 100 and 1000 us (cache_idle.c).
+Where they grow with the idle time, something outside the appliance (other
+tenants of the physical core, the hypervisor) evicts the core's caches
+while the worker waits for the next order, and the light-load latency
+tails carry that.
+
 Receive-to-match runs from the receive timestamp (taken when the backend's
 burst is reaped: a packet's wait in the NIC ring before that is not seen)
 to the matcher's result, before publishing; receive-to-reply to the reply
@@ -28,9 +36,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 
 from pipeline.quickstart import run_quickstart
-from tools.bench.common import BenchContext, Row, hugepages_reserved, median
+from tools.bench.common import BenchContext, Row, hugepages_reserved, median, run_json_lines
 
 BACKENDS = ("af_xdp", "io_uring", "socket")
 PEER = "socket"
@@ -39,6 +48,7 @@ SECONDS = 2.0
 LOADS = (("", 0.0, 16), ("_at_320k", 20_000.0, 16), ("_at_50k_1msg", 50_000.0, 1))
 HUGE_PAGES = 72  # 64 for the quick start's 128 MiB region, 8 spare
 KEYS = ("match_p50", "match_p99", "reply_p50", "reply_p99")
+RETOUCH_IDLE_US = (0, 20, 100, 1000)
 
 
 def _one(backend: str, pps: float, msgs: int) -> dict[str, float] | None:
@@ -79,7 +89,14 @@ def _run(ctx: BenchContext) -> list[Row]:
     results: dict[str, dict[str, list[dict[str, float]]]] = {
         suffix: {b: [] for b in BACKENDS} for suffix, _, _ in LOADS
     }
+    retouch: dict[tuple[int, str], list[float]] = {}
+    cpus = sorted(os.sched_getaffinity(0))
+    app_core = cpus[1] if len(cpus) > 1 else cpus[0]  # the quick start's worker core
     for i in range(repeats):
+        for rec in run_json_lines([str(ctx.binary("cache_idle")), "--cpu", str(app_core)]):
+            if rec["case"] == "retouch" and rec["idle_us"] in RETOUCH_IDLE_US:
+                for q in ("p50", "p99"):
+                    retouch.setdefault((rec["idle_us"], q), []).append(rec[f"{q}_ns"])
         for b in BACKENDS:  # interleaved: A, B, C, A, B, C ...
             for suffix, pps, msgs in LOADS:
                 r = _one(b, pps, msgs)
@@ -112,4 +129,7 @@ def _run(ctx: BenchContext) -> list[Row]:
                 if peer and b != PEER and peer.get(key):
                     row.with_peer(_case(PEER, key, suffix), peer[key])
                 rows.append(row)
+    for (idle, q), vals in sorted(retouch.items()):
+        case = f"core_retouch_64_lines_{q}_after_{idle}us"
+        rows.append(Row("e2e", case, "latency", "ns", median(vals)))
     return rows

@@ -370,7 +370,12 @@ static uint64_t id_home_line(uint32_t session, uint64_t cid, unsigned slot_bits)
  * adds and cancels against a shadow set. */
 static void test_id_table_colliding_runs(void)
 {
-    enum { MAXO = 32, SLOT_BITS = 7, NS = 8 }; /* 4 x 32 orders = 128 slots */
+    enum { MAXO = 32, NS = 8 };
+    /* The table's size as wm_matcher_create makes it: a power of two, at
+     * least 64 and at least 4 slots per order. */
+    unsigned slot_bits = 6;
+    while ((1u << slot_bits) < 4u * MAXO)
+        slot_bits++;
     struct wm_matcher_config mc = {.max_instruments = 8, .max_orders = MAXO};
     struct wm_matcher *m = NULL;
     CHECK_EQ(wm_matcher_create(&mc, &m), 0);
@@ -379,11 +384,12 @@ static void test_id_table_colliding_runs(void)
                                      .max_order_qty = INT64_MAX, .ref_price = 1000};
     CHECK_EQ(wm_matcher_add_instrument(m, &a), 0);
     /* Eight sessions whose ids 0..3 all have the same home line: a run of
-     * 32 entries, the last ones 16..31 past their home. */
+     * 32 entries, group k sitting 4k past its home (the last ones 28..31,
+     * past the 15 the entry word holds exactly). */
     uint32_t sess[NS] = {1};
-    uint64_t line = id_home_line(1, 0, SLOT_BITS);
+    uint64_t line = id_home_line(1, 0, slot_bits);
     for (uint32_t s = 2, k = 1; k < NS; s++)
-        if (id_home_line(s, 0, SLOT_BITS) == line)
+        if (id_home_line(s, 0, slot_bits) == line)
             sess[k++] = s;
     for (int k = 0; k < NS; k++)
         for (uint64_t id = 0; id < 4; id++) {

@@ -181,7 +181,7 @@ enum { WM_MATCHER_MIN_EVENTS = 8 };
 
 struct wm_matcher_config {
     uint32_t max_instruments;    /* instrument ids 0 .. max_instruments-1 (<= 65535) */
-    uint32_t max_orders;         /* live orders over all instruments (order pool, id table; <= 2^28) */
+    uint32_t max_orders;         /* live orders over all instruments (order pool, id table; < 2^28) */
     uint32_t max_sessions;       /* distinct session ids over the matcher's life (0 = 1024) */
     uint32_t reserved;
 };

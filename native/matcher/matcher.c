@@ -1650,9 +1650,10 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     m->hash = HASH_INIT;
     /* At least 4 slots per order: groups of four consecutive ids fill whole
      * lines, so a colliding group runs on into the next line; at <= 25% load
-     * those runs stay short (with 2 slots per order the mixed benchmark took
-     * 541 instructions per command and the 20k-order book ran ~8% slower;
-     * with 4, 531, and no slower).  Indices stay below 2^28 - 1, so an entry
+     * those runs stay short (measured before the batch prefetch worked: with
+     * 2 slots per order the mixed benchmark took 541 instructions per
+     * command and the 20k-order book ran ~8% slower; with 4, 531, and no
+     * slower).  Indices stay below 2^28 - 1, so an entry
      * word (index | distance << 28) never equals SLOT_EMPTY. */
     uint64_t slots = 64;
     while (slots < 4ull * cfg->max_orders)

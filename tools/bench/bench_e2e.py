@@ -19,11 +19,10 @@ cases interleaved backend by backend, medians of the repeats.  Three loads:
 
 Context rows `core_retouch_64_lines_<p>_after_<t>us`: the appliance's core
 walks 64 cache lines right after its previous walk and after idling (a
-`pause` spin, no memory access) for 20, 100 and 1000 us (cache_idle.c).
-Where they grow with the idle time, something outside the appliance (other
-tenants of the physical core, the hypervisor) evicts the core's caches
-while the worker waits for the next order, and the light-load latency
-tails carry that.
+`pause` spin, no memory access) for 20, 100 and 1000 us (cache_idle.c,
+which also prints the share of spins that were interrupted).  Where they
+grow with the idle time, the core lost those lines while it only spun;
+the appliance's worker waits the same way between light-load orders.
 
 Receive-to-match runs from the receive timestamp (taken when the backend's
 burst is reaped: a packet's wait in the NIC ring before that is not seen)

@@ -607,15 +607,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "batched latency run: unexpected apply result\n");
                 return 1;
             }
-            for (unsigned j = 0; j < n; j++) {
+            for (unsigned j = 0; j < n; j++)
                 lat[w.kinds[i + j]][nl[w.kinds[i + j]]++] = stamps[j + 1] - stamps[j];
-                if (w.kinds[i + j] == 0 || w.kinds[i + j] == 1) {
-                    static FILE *dbg;
-                    if (!dbg) dbg = fopen("/tmp/exp/addlat.txt", "w");
-                    const struct wm_cmd *cc = &w.mixed[i + j];
-                    fprintf(dbg, "%d %llu %u %llu %lld\n", w.kinds[i + j], (unsigned long long)(stamps[j + 1] - stamps[j]), j, (unsigned long long)(cc->client_id & 3), (long long)cc->price);
-                }
-            }
             if (n == o.lat_batch) {
                 batch_sum += stamps[n] - stamps[0];
                 nbatch++;

@@ -333,10 +333,12 @@ static inline uint32_t slot_ent(uint32_t idx, uint64_t dist)
 
 #define ID_NONE UINT64_MAX
 
-/* Position of (session, cid) in the table, or ID_NONE. */
-static inline uint64_t id_find_pos(const struct wm_matcher *m, uint32_t session, uint64_t cid)
+/* Position of (session, cid) in the table, probing from its home slot
+ * (id_slot), or ID_NONE. */
+static inline uint64_t id_find_from(const struct wm_matcher *m, uint64_t home, uint32_t session,
+                                    uint64_t cid)
 {
-    uint64_t i = id_slot(m, session, cid);
+    uint64_t i = home;
     for (;;) {
         const struct mt_slot *s = &m->ids[i];
         if (s->ent == SLOT_EMPTY)
@@ -347,22 +349,52 @@ static inline uint64_t id_find_pos(const struct wm_matcher *m, uint32_t session,
     }
 }
 
+static inline uint64_t id_find_pos(const struct wm_matcher *m, uint32_t session, uint64_t cid)
+{
+    return id_find_from(m, id_slot(m, session, cid), session, cid);
+}
+
 static inline uint32_t id_find(const struct wm_matcher *m, uint32_t session, uint64_t cid)
 {
     uint64_t i = id_find_pos(m, session, cid);
     return i == ID_NONE ? NONE : slot_idx(m->ids[i].ent);
 }
 
-static inline void id_insert(struct wm_matcher *m, uint32_t session, uint64_t cid, uint32_t idx)
+/* One probe for a NEW order's id: its position when present (a duplicate);
+ * when absent, ID_ABSENT | the empty slot that ends the chain, which is
+ * where id_put will store it as long as the table does not change in
+ * between (linear probing without tombstones), *dist its distance from home. */
+#define ID_ABSENT (1ull << 63)
+static inline uint64_t id_probe(const struct wm_matcher *m, uint64_t home, uint32_t session,
+                                uint64_t cid, uint64_t *dist)
 {
-    uint64_t i = id_slot(m, session, cid), dist = 0;
-    while (m->ids[i].ent != SLOT_EMPTY) {
+    uint64_t i = home, d = 0;
+    for (;;) {
+        const struct mt_slot *s = &m->ids[i];
+        if (s->ent == SLOT_EMPTY) {
+            *dist = d;
+            return i | ID_ABSENT;
+        }
+        if (s->client_id == cid && s->session == session)
+            return i;
         i = (i + 1) & m->id_mask;
-        dist++;
+        d++;
     }
+}
+
+static inline void id_put(struct wm_matcher *m, uint64_t i, uint64_t dist, uint32_t session,
+                          uint64_t cid, uint32_t idx)
+{
     m->ids[i].client_id = cid;
     m->ids[i].session = session;
     m->ids[i].ent = slot_ent(idx, dist);
+}
+
+static inline void id_insert(struct wm_matcher *m, uint32_t session, uint64_t cid, uint32_t idx)
+{
+    uint64_t dist = 0;
+    uint64_t i = id_probe(m, id_slot(m, session, cid), session, cid, &dist);
+    id_put(m, i & ~ID_ABSENT, dist, session, cid, idx);
 }
 
 /* Remove the entry at position i (found by id_find_pos). */
@@ -666,11 +698,23 @@ static inline void sess_unlink(struct wm_matcher *m, struct mt_sess *ss, struct 
         ss->tail = o->sprev;
 }
 
+/* sess_unlink that looks the session up only when the order is its list's
+ * head or tail (an order between two others just joins its neighbours). */
+static inline void sess_unlink_lazy(struct wm_matcher *m, struct mt_order *o)
+{
+    if (o->sprev != NONE && o->snext != NONE) {
+        ord(m, o->sprev)->snext = o->snext;
+        ord(m, o->snext)->sprev = o->sprev;
+        return;
+    }
+    sess_unlink(m, sess_find(m, o->session), o);
+}
+
 /* Free a live order; id_pos is its id-table position, or ID_NONE (found here). */
 MT_HOT void order_free_at(struct wm_matcher *m, struct mt_instr *in, struct mt_order *o,
                                  uint64_t id_pos)
 {
-    sess_unlink(m, sess_find(m, o->session), o);
+    sess_unlink_lazy(m, o);
     id_remove_at(m, id_pos != ID_NONE ? id_pos : id_find_pos(m, o->session, o->client_id));
     in->live--;
     m->live--;
@@ -1110,7 +1154,7 @@ static void run_job(struct wm_matcher *m)
 
 /* ---- commands -------------------------------------------------------------- */
 
-static int validate_new(const struct mt_instr *in, const struct wm_cmd *c)
+MT_HOT int validate_new(const struct mt_instr *in, const struct wm_cmd *c)
 {
     int r;
     /* The common NEW first, behind one branch: a limit order with side, time
@@ -1172,7 +1216,9 @@ static inline uint64_t accepted_aux(const struct wm_cmd *c)
     return (uint64_t)w | (uint64_t)c->account << 32;
 }
 
-static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
+/* home: id_slot(m, c->session, c->client_id), computed once per command
+ * (by the batch prefetch's first stage, or by apply). */
+MT_HOT void cmd_new(struct wm_matcher *m, const struct wm_cmd *c, uint64_t home)
 {
     m->counters[C_CMD_NEW]++;
     struct mt_instr *in = instr_of(m, c->instrument);
@@ -1185,7 +1231,9 @@ static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
         reject(m, c, (uint8_t)r);
         return;
     }
-    if (id_find(m, c->session, c->client_id) != NONE) {
+    uint64_t id_dist = 0;
+    uint64_t id_pos = id_probe(m, home, c->session, c->client_id, &id_dist);
+    if (!(id_pos & ID_ABSENT)) {
         reject(m, c, WM_REJ_DUPLICATE_ID);
         return;
     }
@@ -1226,7 +1274,8 @@ static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
     o->stp = c->stp;
     o->flags = c->flags;
     o->ord_type = c->ord_type;
-    id_insert(m, c->session, c->client_id, oi);
+    /* Nothing since the probe changed the id table. */
+    id_put(m, id_pos & ~ID_ABSENT, id_dist, c->session, c->client_id, oi);
     sess_append(m, ss, oi);
     in->live++;
     m->live++;
@@ -1254,10 +1303,10 @@ static void cmd_new(struct wm_matcher *m, const struct wm_cmd *c)
     m->job.touched = NONE;
 }
 
-static void cmd_cancel(struct wm_matcher *m, const struct wm_cmd *c)
+MT_HOT void cmd_cancel(struct wm_matcher *m, const struct wm_cmd *c, uint64_t home)
 {
     m->counters[C_CMD_CANCEL]++;
-    uint64_t pos = id_find_pos(m, c->session, c->client_id);
+    uint64_t pos = id_find_from(m, home, c->session, c->client_id);
     if (pos == ID_NONE) {
         reject(m, c, WM_REJ_UNKNOWN_ORDER);
         return;
@@ -1270,10 +1319,10 @@ static void cmd_cancel(struct wm_matcher *m, const struct wm_cmd *c)
     cancel_resting(m, &m->instr[o->instrument], o, WM_CXL_USER, pos);
 }
 
-static void cmd_replace(struct wm_matcher *m, const struct wm_cmd *c)
+MT_HOT void cmd_replace(struct wm_matcher *m, const struct wm_cmd *c, uint64_t home)
 {
     m->counters[C_CMD_REPLACE]++;
-    uint64_t pos = id_find_pos(m, c->session, c->client_id);
+    uint64_t pos = id_find_from(m, home, c->session, c->client_id);
     if (pos == ID_NONE) {
         reject(m, c, WM_REJ_UNKNOWN_ORDER);
         return;
@@ -1421,18 +1470,19 @@ static void cmd_set_ref(struct wm_matcher *m, const struct wm_cmd *c)
     put_event(m, 0, 0, c->price, 0, 0, ev_tail(0, c->instrument, WM_EV_REF_PRICE, 0));
 }
 
-static void process(struct wm_matcher *m, const struct wm_cmd *c)
+/* home: the command's id_slot when it carries an order id (cmd_has_id). */
+MT_HOT void process(struct wm_matcher *m, const struct wm_cmd *c, uint64_t home)
 {
     m->job.ts = c->ts;
     switch (c->type) {
     case WM_CMD_NEW:
-        cmd_new(m, c);
+        cmd_new(m, c, home);
         break;
     case WM_CMD_CANCEL:
-        cmd_cancel(m, c);
+        cmd_cancel(m, c, home);
         break;
     case WM_CMD_REPLACE:
-        cmd_replace(m, c);
+        cmd_replace(m, c, home);
         break;
     case WM_CMD_MASS_CANCEL:
         cmd_mass_cancel(m, c);
@@ -1465,24 +1515,47 @@ static void process(struct wm_matcher *m, const struct wm_cmd *c)
  * index read is bounds-safe pool memory) and change nothing. */
 enum { PF_SLOT = 20, PF_ORDER = 12, PF_LINKS = 6 };
 
+static inline bool cmd_has_id(const struct wm_cmd *c);
+static inline uint64_t cmd_home(const struct wm_matcher *m, const struct wm_cmd *c);
+
+/* A command applied without the batch prefetch (its own copy of the command
+ * code: the batch loop in wm_matcher_apply keeps everything inlined). */
+static __attribute__((noinline)) void process_alone(struct wm_matcher *m, const struct wm_cmd *c)
+{
+    process(m, c, cmd_home(m, c));
+}
+
 static inline bool cmd_has_id(const struct wm_cmd *c)
 {
     return c->type == WM_CMD_NEW || c->type == WM_CMD_CANCEL || c->type == WM_CMD_REPLACE;
 }
 
-static inline void prefetch_slot(const struct wm_matcher *m, const struct wm_cmd *c)
+/* The command's id_slot (0 when it has no order id): computed once, here or
+ * by stage 1, and handed to process. */
+static inline uint64_t cmd_home(const struct wm_matcher *m, const struct wm_cmd *c)
 {
-    if (cmd_has_id(c))
-        pf_read(&m->ids[id_slot(m, c->session, c->client_id)]);
-    if (c->type == WM_CMD_REPLACE) /* the replacement id: checked and inserted */
-        pf_write(&m->ids[id_slot(m, c->session, c->new_client_id)]);
+    return cmd_has_id(c) ? id_slot(m, c->session, c->client_id) : 0;
 }
 
-static inline uint32_t prefetch_target(const struct wm_matcher *m, const struct wm_cmd *c)
+/* Stage 1: the command's id slot (and a replace's new one); returns the
+ * home for the later stages and process. */
+static inline uint64_t prefetch_slot(const struct wm_matcher *m, const struct wm_cmd *c)
+{
+    uint64_t home = cmd_home(m, c);
+    if (cmd_has_id(c))
+        pf_read(&m->ids[home]);
+    if (c->type == WM_CMD_REPLACE) /* the replacement id: checked and inserted */
+        pf_write(&m->ids[id_slot(m, c->session, c->new_client_id)]);
+    return home;
+}
+
+static inline uint32_t prefetch_target(const struct wm_matcher *m, const struct wm_cmd *c,
+                                       uint64_t home)
 {
     if (c->type != WM_CMD_CANCEL && c->type != WM_CMD_REPLACE)
         return NONE;
-    uint32_t oi = id_find(m, c->session, c->client_id);
+    uint64_t pos = id_find_from(m, home, c->session, c->client_id);
+    uint32_t oi = pos == ID_NONE ? NONE : slot_idx(m->ids[pos].ent);
     return oi < m->orders->capacity ? oi : NONE;
 }
 
@@ -1506,9 +1579,10 @@ static inline uint32_t prefetch_maker(const struct wm_matcher *m, const struct w
  * cancel/replace, or the first maker of a NEW order) and prefetch it;
  * returns it (or NONE | 1<<31 for a maker, NONE) for stage 3. */
 #define PF_MAKER 0x80000000u
-static inline uint32_t prefetch_order(const struct wm_matcher *m, const struct wm_cmd *c)
+static inline uint32_t prefetch_order(const struct wm_matcher *m, const struct wm_cmd *c,
+                                      uint64_t home)
 {
-    uint32_t oi = prefetch_target(m, c);
+    uint32_t oi = prefetch_target(m, c, home);
     uint32_t tag = 0;
     if (oi == NONE) {
         oi = prefetch_maker(m, c);
@@ -1587,29 +1661,43 @@ int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n
     unsigned i = 0;
     if (m->job.kind != JOB_NONE)
         run_job(m);
-    /* found[k & 15]: stage 2's result for command k, read by stage 3. */
+    /* home[k & 31]: stage 1's id slot for command k (stages 2 and process);
+     * found[k & 15]: stage 2's result for command k, read by stage 3. */
+    uint64_t home[32];
     uint32_t found[16];
+    _Static_assert(PF_SLOT < 32 && PF_ORDER < 16 && PF_LINKS < PF_ORDER && PF_ORDER < PF_SLOT,
+                   "prefetch rings hold the commands in flight");
     bool pf = n > PF_LINKS;
     if (pf) {
         for (unsigned k = 0; k < n && k < PF_SLOT; k++)
-            prefetch_slot(m, &cmds[k]);
+            home[k & 31] = prefetch_slot(m, &cmds[k]);
         for (unsigned k = 0; k < n && k < PF_ORDER; k++)
-            found[k & 15] = prefetch_order(m, &cmds[k]);
+            found[k & 15] = prefetch_order(m, &cmds[k], home[k & 31]);
     }
     MT_CMD_STAMP();
-    while (m->job.kind == JOB_NONE && i < n && m->ev_next <= m->ev_last) {
-        if (pf) {
+    if (pf) {
+        while (m->job.kind == JOB_NONE && i < n && m->ev_next <= m->ev_last) {
             if (i + PF_SLOT < n)
-                prefetch_slot(m, &cmds[i + PF_SLOT]);
+                home[(i + PF_SLOT) & 31] = prefetch_slot(m, &cmds[i + PF_SLOT]);
             if (i + PF_ORDER < n)
-                found[(i + PF_ORDER) & 15] = prefetch_order(m, &cmds[i + PF_ORDER]);
+                found[(i + PF_ORDER) & 15] =
+                    prefetch_order(m, &cmds[i + PF_ORDER], home[(i + PF_ORDER) & 31]);
             if (i + PF_LINKS < n)
                 prefetch_links(m, &cmds[i + PF_LINKS], found[(i + PF_LINKS) & 15]);
+            process(m, &cmds[i], home[i & 31]);
+            i++;
+            if (m->job.kind != JOB_NONE)
+                run_job(m);
+            MT_CMD_STAMP();
         }
-        process(m, &cmds[i++]);
-        if (m->job.kind != JOB_NONE)
-            run_job(m);
-        MT_CMD_STAMP();
+    } else {
+        while (m->job.kind == JOB_NONE && i < n && m->ev_next <= m->ev_last) {
+            process_alone(m, &cmds[i]);
+            i++;
+            if (m->job.kind != JOB_NONE)
+                run_job(m);
+            MT_CMD_STAMP();
+        }
     }
     if (consumed)
         *consumed = i;

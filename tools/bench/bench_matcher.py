@@ -66,6 +66,16 @@ def _callgrind_ir(binary: Path, cpu: int) -> tuple[float, int]:
         return float(m.group(1)), int(CALLGRIND_ARGS[CALLGRIND_ARGS.index("--cmds") + 1])
 
 
+def _check_run(rec: dict) -> None:
+    """A timed run must replay the generator's events, and the workload has
+    no invalid command: a reject (for capacity, say) would be timed as a
+    cheap reject instead of the command the workload names."""
+    if not rec["hash_ok"]:
+        raise RuntimeError("matcher replay hash differs from the generator's")
+    if rec["rejected"]:
+        raise RuntimeError(f"matcher workload had {rec['rejected']} rejected commands")
+
+
 def run(ctx: BenchContext) -> list[Row]:
     binary = ctx.binary("matcher_bench")
     cpu = _cpu()
@@ -76,6 +86,7 @@ def run(ctx: BenchContext) -> list[Row]:
     lat: dict[str, dict[str, list[float]]] = {
         k + how: {"p50": [], "p99": [], "p999": []} for k in KINDS for how in ("", "_alone")
     }
+    control: dict[str, list[float]] = {"p50": [], "p99": [], "p999": []}
     batched_ns: list[float] = []
     overhead: list[float] = []
     workload: dict = {}
@@ -87,13 +98,13 @@ def run(ctx: BenchContext) -> list[Row]:
             if rec["case"] == "workload":
                 workload = rec
             elif rec["case"] == "mixed_throughput":
-                if not rec["hash_ok"]:
-                    raise RuntimeError("matcher replay hash differs from the generator's")
+                _check_run(rec)
                 thr.append(rec["mcmd_per_s"])
         # The same mix on a 20,000-order book (fits in cache): the CPU cost alone.
         small = [str(binary), "--mode", "throughput", "--cpu", str(cpu), "--seed", seed]
         for rec in run_json_lines([*small, "--orders", "20000", "--levels", "50"]):
             if rec["case"] == "mixed_throughput":
+                _check_run(rec)
                 thr_small.append(rec["mcmd_per_s"])
         for rec in run_json_lines(
             [str(binary), "--mode", "latency", "--cpu", str(cpu), "--seed", seed]
@@ -104,6 +115,9 @@ def run(ctx: BenchContext) -> list[Row]:
                 if not rec["hash_ok"]:
                     raise RuntimeError("batched latency run: hash differs from the generator's")
                 batched_ns.append(rec["ns_per_cmd"])
+            elif rec["case"] == "control_latency":
+                for q in control:
+                    control[q].append(rec[f"{q}_ns"])
             elif "_latency" in rec["case"]:
                 kind = rec["case"].replace("_latency", "")
                 for q in ("p50", "p99", "p999"):
@@ -127,6 +141,10 @@ def run(ctx: BenchContext) -> list[Row]:
                 )
     rows.append(Row("matcher", "batched32_ns_per_cmd", "latency", "ns", median(batched_ns)))
     rows.append(Row("matcher", "tsc_overhead_p50", "latency", "ns", median(overhead)))
+    # The machine's own spread: a fixed 40-multiply chain timed like the
+    # batched commands (not a peer: nothing of the matcher in it).
+    for q in ("p50", "p99", "p999"):
+        rows.append(Row("matcher", f"control_fixed_work_{q}", "latency", "ns", median(control[q])))
     ir, ncmds = _callgrind_ir(binary, cpu)
     rows.append(Row("matcher", "mixed_instructions_per_cmd", "instructions", "instr", ir / ncmds))
     return rows

@@ -319,10 +319,13 @@ static uint64_t pick_live(const struct live_set *l)
     return l->ids[rnd_below(l->n)];
 }
 
-static void gen_mixed(const struct opts *o, struct wm_cmd *c, uint8_t *kinds,
-                      struct wm_matcher *gm, struct live_set *l)
+/* Generates the stream against gm; returns the most orders live after any
+ * command (the timed matchers are made large enough for it). */
+static uint32_t gen_mixed(const struct opts *o, struct wm_cmd *c, uint8_t *kinds,
+                          struct wm_matcher *gm, struct live_set *l)
 {
     struct wm_instrument_status st;
+    uint32_t peak = wm_matcher_live_orders(gm);
     for (uint32_t i = 0; i < o->cmds; i++) {
         struct wm_cmd *x = &c[i];
         memset(x, 0, sizeof(*x));
@@ -383,7 +386,10 @@ static void gen_mixed(const struct opts *o, struct wm_cmd *c, uint8_t *kinds,
         }
         kinds[i] = (uint8_t)kind;
         apply_all(gm, x, 1, l);
+        if (wm_matcher_live_orders(gm) > peak)
+            peak = wm_matcher_live_orders(gm);
     }
+    return peak;
 }
 
 struct workload {
@@ -391,7 +397,19 @@ struct workload {
     struct wm_cmd *mixed;
     uint8_t *kinds;
     uint64_t expect_hash;
+    uint32_t capacity; /* max_orders of the timed matchers */
 };
+
+/* Orders live before the 1024 the capacity keeps spare: the prefill plus
+ * half (the default mix grows the book by ~6% over its 2M commands), or
+ * the stream's peak when it grows more (an add-heavy --mix).  A command
+ * rejected for capacity would be timed as a cheap reject, not as the
+ * command the workload names, so the capacity never runs out. */
+static uint32_t capacity_for(uint32_t orders, uint32_t peak)
+{
+    uint32_t base = orders + orders / 2;
+    return (peak > base ? peak : base) + 1024;
+}
 
 static void build(const struct opts *o, struct workload *w)
 {
@@ -417,9 +435,10 @@ static void build(const struct opts *o, struct workload *w)
     }
     memset(l.pos, 0xff, max_ids * sizeof(uint32_t));
     prefill_cmds(o, w->prefill);
-    struct wm_matcher *gm = make_matcher(o->orders + o->orders / 2 + 1024);
+    /* The generator never runs out of room: every add of the stream fits. */
+    struct wm_matcher *gm = make_matcher(o->orders + o->cmds + 1024);
     apply_all(gm, w->prefill, o->orders, &l);
-    gen_mixed(o, w->mixed, w->kinds, gm, &l);
+    w->capacity = capacity_for(o->orders, gen_mixed(o, w->mixed, w->kinds, gm, &l));
     w->expect_hash = wm_matcher_hash(gm);
     wm_matcher_destroy(gm);
     free(l.ids);
@@ -429,9 +448,17 @@ static void build(const struct opts *o, struct workload *w)
     free(l.side);
 }
 
+static uint64_t counter(const struct wm_matcher *m, const char *name)
+{
+    for (unsigned i = 0; i < wm_matcher_counter_count(); i++)
+        if (strcmp(wm_matcher_counter_name(i), name) == 0)
+            return wm_matcher_counter_value(m, i);
+    return 0;
+}
+
 static struct wm_matcher *fresh(const struct opts *o, const struct workload *w)
 {
-    struct wm_matcher *m = make_matcher(o->orders + o->orders / 2 + 1024);
+    struct wm_matcher *m = make_matcher(w->capacity);
     apply_all(m, w->prefill, o->orders, NULL);
     return m;
 }
@@ -457,6 +484,37 @@ static void print_latency(const char *how, uint64_t **lat, const unsigned *nl, d
                lat[k][(size_t)(n * 0.99)] / ghz, lat[k][(size_t)(n * 0.999)] / ghz,
                lat[k][n - 1] / ghz);
     }
+}
+
+/* The control for the latency figures: a fixed computation with no memory
+ * access (a dependent chain of CONTROL_CHAIN multiplies, ~3 cycles each,
+ * ~30 ns here: near an add's p50) timed alone with the batched run's stamps
+ * (lfence; rdtsc), CONTROL_N times.  It does the same work every time, so
+ * its spread is the machine's own (interrupts, the hypervisor, clock
+ * changes); what a command's p99 exceeds it by is the matcher's. */
+#define CONTROL_CHAIN 40
+#define CONTROL_N 200000
+static void print_control(double ghz)
+{
+    uint64_t *t = malloc(CONTROL_N * sizeof(uint64_t));
+    if (t == NULL)
+        return;
+    uint64_t x = 3;
+    for (int i = 0; i < CONTROL_N; i++) {
+        _mm_lfence();
+        uint64_t a = __rdtsc();
+        for (int j = 0; j < CONTROL_CHAIN; j++)
+            __asm__ volatile("imul %0, %0" : "+r"(x));
+        x |= 3;
+        _mm_lfence();
+        t[i] = __rdtsc() - a;
+    }
+    qsort(t, CONTROL_N, sizeof(uint64_t), cmp_u64);
+    printf("{\"case\": \"control_latency\", \"chain\": %d, \"count\": %d, \"p50_ns\": %.2f, "
+           "\"p99_ns\": %.2f, \"p999_ns\": %.2f, \"odd\": %llu}\n",
+           CONTROL_CHAIN, CONTROL_N, t[CONTROL_N / 2] / ghz, t[CONTROL_N / 100 * 99] / ghz,
+           t[CONTROL_N / 1000 * 999] / ghz, (unsigned long long)(x & 1));
+    free(t);
 }
 
 static void pin(int cpu)
@@ -515,10 +573,10 @@ int main(int argc, char **argv)
     wm_matcher_instrument_status(m, INSTR, &st);
     printf("{\"case\": \"workload\", \"orders\": %u, \"bid_levels\": %u, \"ask_levels\": %u, "
            "\"cmds\": %u, \"add\": %u, \"cancel\": %u, \"replace\": %u, \"aggressive\": %u, "
-           "\"seed\": %llu, \"cpu\": %d}\n",
+           "\"seed\": %llu, \"cpu\": %d, \"capacity\": %u}\n",
            wm_matcher_live_orders(m), st.bid_levels, st.ask_levels, o.cmds, kcount[K_ADD],
            kcount[K_CANCEL], kcount[K_REPLACE], kcount[K_AGGR], (unsigned long long)o.seed,
-           o.cpu);
+           o.cpu, w.capacity);
 
     if (strcmp(o.mode, "throughput") == 0) {
       for (uint32_t rep = 0; rep < o.reps; rep++) {
@@ -526,10 +584,7 @@ int main(int argc, char **argv)
             wm_matcher_destroy(m);
             m = fresh(&o, &w);
         }
-        uint64_t trades0 = 0;
-        for (unsigned i = 0; i < wm_matcher_counter_count(); i++)
-            if (strcmp(wm_matcher_counter_name(i), "trades") == 0)
-                trades0 = wm_matcher_counter_value(m, i);
+        uint64_t trades0 = counter(m, "trades"), rejected0 = counter(m, "rejected");
         unsigned events = 0;
         double t0 = now_s();
         for (uint32_t i = 0; i < o.cmds; i += o.batch) {
@@ -537,17 +592,17 @@ int main(int argc, char **argv)
             events += apply_all(m, w.mixed + i, n, NULL);
         }
         double t1 = now_s();
-        uint64_t trades = 0;
-        for (unsigned i = 0; i < wm_matcher_counter_count(); i++)
-            if (strcmp(wm_matcher_counter_name(i), "trades") == 0)
-                trades = wm_matcher_counter_value(m, i) - trades0;
+        uint64_t trades = counter(m, "trades") - trades0;
+        uint64_t rejected = counter(m, "rejected") - rejected0;
         struct wm_instrument_status st2;
         wm_matcher_instrument_status(m, INSTR, &st2);
         printf("{\"case\": \"mixed_throughput\", \"mcmd_per_s\": %.4f, \"seconds\": %.6f, "
-               "\"events\": %u, \"trades\": %llu, \"live_after\": %u, \"levels_after\": %u, "
+               "\"events\": %u, \"trades\": %llu, \"rejected\": %llu, \"live_after\": %u, "
+               "\"levels_after\": %u, "
                "\"fallback_levels_after\": %u, \"best_bid_after\": %lld, "
                "\"best_ask_after\": %lld, \"hash_ok\": %s}\n",
                o.cmds / (t1 - t0) / 1e6, t1 - t0, events, (unsigned long long)trades,
+               (unsigned long long)rejected,
                wm_matcher_live_orders(m), st2.bid_levels + st2.ask_levels, st2.levels_in_fallback,
                (long long)st2.best_bid, (long long)st2.best_ask,
                wm_matcher_hash(m) == w.expect_hash ? "true" : "false");
@@ -620,6 +675,7 @@ int main(int argc, char **argv)
                o.lat_batch, nbatch ? batch_sum / ghz / nbatch / o.lat_batch : 0.0,
                wm_matcher_hash(m) == w.expect_hash ? "true" : "false");
         print_latency("batched", lat, nl, ghz);
+        print_control(ghz);
         for (int k = 0; k < K_N; k++)
             free(lat[k]);
         free(ovh);

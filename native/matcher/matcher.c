@@ -303,7 +303,7 @@ uint64_t wm_matcher_hash_event(uint64_t h, const struct wm_event *ev)
  * increase per session (OUCH UserRefNum), so a NEW order's duplicate check
  * and insert, and a cancel of a recent order, land on the line the session
  * touched for its previous order instead of a random line of the table (on
- * the benchmark's 1M-order book: adds 2x faster, the mixed workload +30%,
+ * the benchmark's 1M-order book: the mixed workload +30%,
  * docs/matching.md).  The slot is still a likely miss for an old order;
  * wm_matcher_apply prefetches it for the commands ahead. */
 static inline uint64_t id_slot(const struct wm_matcher *m, uint32_t session, uint64_t client_id)

@@ -66,6 +66,17 @@ ifneq ($(DPDK_LIBS),)
   $(BUILD)/obj/nic/nic_dpdk.o: CFLAGS_ALL += -DWM_HAVE_DPDK
 endif
 
+# What a build depends on besides its sources and the Makefile: whether
+# pkg-config found DPDK, and EXTRA_CFLAGS.  The stamp is rewritten only when
+# that changes, and the objects depend on it, so a tree built before
+# libdpdk-dev was installed is rebuilt with the DPDK backend instead of
+# keeping objects compiled without it.
+CONFIG_STAMP := $(BUILD)/config.stamp
+CONFIG_LINE  := dpdk=$(if $(DPDK_LIBS),yes,no) extra=$(EXTRA_CFLAGS)
+ifneq ($(shell cat $(CONFIG_STAMP) 2>/dev/null),$(CONFIG_LINE))
+  $(shell mkdir -p $(BUILD) && echo '$(CONFIG_LINE)' > $(CONFIG_STAMP))
+endif
+
 # The load generator (tools/loadgen/*.c), with AF_XDP transmit through libxdp.
 LOADGEN_SRCS := $(wildcard tools/loadgen/*.c)
 LOADGEN_HDRS := $(wildcard tools/loadgen/*.h)
@@ -102,10 +113,10 @@ $(BPF_OBJ): native/bpf/wm_xdp.bpf.c native/bpf/wm_xdp_maps.h Makefile
 	@mkdir -p $(dir $@)
 	$(BPF_CC) -O2 -g -target bpf -I/usr/include/x86_64-linux-gnu -Wall -Werror -c $< -o $@
 
-$(DPDK_PLUGIN): $(wildcard native/nic/dpdk/*.c) $(LIB) $(LIB_HDRS)
+$(DPDK_PLUGIN): $(wildcard native/nic/dpdk/*.c) $(LIB) $(LIB_HDRS) $(CONFIG_STAMP)
 	$(CC) -DWM_HAVE_DPDK $(DPDK_CFLAGS) $(CFLAGS_ALL) -shared -o $@ $(filter %.c,$^) -L$(BUILD) -lwirematch -Wl,-rpath,'$$ORIGIN' $(DPDK_LIBS) -lpthread
 
-$(BUILD)/obj/%.o: native/%.c $(LIB_HDRS) Makefile
+$(BUILD)/obj/%.o: native/%.c $(LIB_HDRS) Makefile $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
@@ -116,7 +127,7 @@ $(BUILD)/tests/%: native/tests/%.c $(LIB) $(LIB_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(BUILD) -lwirematch -Wl,-rpath,'$$ORIGIN/..' $(LDLIBS)
 
-$(BUILD)/bench/%: tools/bench/%.c $(LIB) $(LIB_HDRS)
+$(BUILD)/bench/%: tools/bench/%.c $(LIB) $(LIB_HDRS) $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_DPDK) $(CFLAGS_ALL) -o $@ $< -L$(BUILD) -lwirematch -Wl,-rpath,'$$ORIGIN/..' $(DPDK_LIBS) $(LDLIBS)
 

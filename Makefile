@@ -72,10 +72,11 @@ endif
 # libdpdk-dev was installed is rebuilt with the DPDK backend instead of
 # keeping objects compiled without it.
 CONFIG_STAMP := $(BUILD)/config.stamp
-CONFIG_LINE  := dpdk=$(if $(DPDK_LIBS),yes,no) extra=$(EXTRA_CFLAGS)
-ifneq ($(shell cat $(CONFIG_STAMP) 2>/dev/null),$(CONFIG_LINE))
-  $(shell mkdir -p $(BUILD) && echo '$(CONFIG_LINE)' > $(CONFIG_STAMP))
-endif
+export WM_CONFIG_LINE := dpdk=$(if $(DPDK_LIBS),yes,no) extra=$(EXTRA_CFLAGS)
+$(CONFIG_STAMP): FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' "$$WM_CONFIG_LINE" | cmp -s - $@ || printf '%s\n' "$$WM_CONFIG_LINE" > $@
+FORCE:
 
 # The load generator (tools/loadgen/*.c), with AF_XDP transmit through libxdp.
 LOADGEN_SRCS := $(wildcard tools/loadgen/*.c)
@@ -86,7 +87,7 @@ REPLAYER     := $(BUILD)/tools/wm_replay
 
 PYEXT_STAMP:= $(BUILD)/python/.built
 
-.PHONY: all help deps build native python-ext test test-c asan tsan lint run bench clean fuzz
+.PHONY: FORCE all help deps build native python-ext test test-c asan tsan lint run bench clean fuzz
 
 all: build
 
@@ -131,13 +132,13 @@ $(BUILD)/bench/%: tools/bench/%.c $(LIB) $(LIB_HDRS) $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_DPDK) $(CFLAGS_ALL) -o $@ $< -L$(BUILD) -lwirematch -Wl,-rpath,'$$ORIGIN/..' $(DPDK_LIBS) $(LDLIBS)
 
-$(LOADGEN): $(LOADGEN_SRCS) $(LOADGEN_HDRS) $(LIB) $(LIB_HDRS)
+$(LOADGEN): $(LOADGEN_SRCS) $(LOADGEN_HDRS) $(LIB) $(LIB_HDRS) $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itools/loadgen -o $@ $(LOADGEN_SRCS) -L$(BUILD) -lwirematch -Wl,-rpath,'$$ORIGIN/..' -lxdp -lbpf $(LDLIBS)
 
-$(REPLAYER): $(wildcard tools/replay/*.c)
+$(REPLAYER): $(wildcard tools/replay/*.c) $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ -lm
+	$(CC) $(CFLAGS_ALL) -o $@ $(filter %.c,$^) -lm
 
 python-ext: $(PYEXT_STAMP)
 

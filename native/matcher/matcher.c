@@ -375,8 +375,10 @@ static inline uint64_t id_probe(const struct wm_matcher *m, uint64_t home, uint3
             *dist = d;
             return i | ID_ABSENT;
         }
-        if (s->client_id == cid && s->session == session)
+        if (s->client_id == cid && s->session == session) {
+            *dist = d; /* id_insert of a present key rewrites it in place */
             return i;
+        }
         i = (i + 1) & m->id_mask;
         d++;
     }

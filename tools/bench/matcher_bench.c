@@ -487,8 +487,8 @@ static void print_latency(const char *how, uint64_t **lat, const unsigned *nl, d
 }
 
 /* The control for the latency figures: a fixed computation with no memory
- * access (a dependent chain of CONTROL_CHAIN multiplies, ~3 cycles each,
- * ~30 ns here: near an add's p50) timed alone with the batched run's stamps
+ * access (a dependent chain of CONTROL_CHAIN multiplies, ~3 cycles each:
+ * 40 ns here with the stamps, near an add's p50) timed alone with the batched run's stamps
  * (lfence; rdtsc), CONTROL_N times.  It does the same work every time, so
  * its spread is the machine's own (interrupts, the hypervisor, clock
  * changes); what a command's p99 exceeds it by is the matcher's. */

@@ -1517,16 +1517,6 @@ MT_HOT void process(struct wm_matcher *m, const struct wm_cmd *c, uint64_t home)
  * index read is bounds-safe pool memory) and change nothing. */
 enum { PF_SLOT = 20, PF_ORDER = 12, PF_LINKS = 6 };
 
-static inline bool cmd_has_id(const struct wm_cmd *c);
-static inline uint64_t cmd_home(const struct wm_matcher *m, const struct wm_cmd *c);
-
-/* A command applied without the batch prefetch (its own copy of the command
- * code: the batch loop in wm_matcher_apply keeps everything inlined). */
-static __attribute__((noinline)) void process_alone(struct wm_matcher *m, const struct wm_cmd *c)
-{
-    process(m, c, cmd_home(m, c));
-}
-
 static inline bool cmd_has_id(const struct wm_cmd *c)
 {
     return c->type == WM_CMD_NEW || c->type == WM_CMD_CANCEL || c->type == WM_CMD_REPLACE;
@@ -1537,6 +1527,13 @@ static inline bool cmd_has_id(const struct wm_cmd *c)
 static inline uint64_t cmd_home(const struct wm_matcher *m, const struct wm_cmd *c)
 {
     return cmd_has_id(c) ? id_slot(m, c->session, c->client_id) : 0;
+}
+
+/* A command applied without the batch prefetch (its own copy of the command
+ * code: the batch loop in wm_matcher_apply keeps everything inlined). */
+static __attribute__((noinline)) void process_alone(struct wm_matcher *m, const struct wm_cmd *c)
+{
+    process(m, c, cmd_home(m, c));
 }
 
 /* Stage 1: the command's id slot (and a replace's new one); returns the

@@ -9,7 +9,9 @@
 # named by WIREMATCH_BUILD (default release).
 
 SHELL      := /bin/bash
-PYTHON     ?= python3
+# The project virtualenv `make deps` creates (tools/deps.sh); python3 before it exists.
+VENV_PY    := .venv/bin/python
+PYTHON     ?= $(if $(wildcard $(VENV_PY)),$(VENV_PY),python3)
 VARIANT    ?= release
 BUILD      := build/$(VARIANT)
 CC         ?= gcc
@@ -87,7 +89,7 @@ REPLAYER     := $(BUILD)/tools/wm_replay
 
 PYEXT_STAMP:= $(BUILD)/python/.built
 
-.PHONY: FORCE all help deps build native python-ext test test-c asan tsan lint run bench clean fuzz
+.PHONY: FORCE all help deps build native runtime python-ext test test-c asan tsan lint run bench clean fuzz
 
 all: build
 
@@ -109,6 +111,9 @@ deps:
 build: native python-ext
 
 native: $(LIB) $(PLUGINS) $(TEST_BINS) $(BENCH_BINS) $(LOADGEN) $(REPLAYER)
+
+# What the installed package carries (setup.py copies it into wirematch/_native).
+runtime: $(LIB) $(PLUGINS) $(LOADGEN) $(REPLAYER) python-ext
 
 $(BPF_OBJ): native/bpf/wm_xdp.bpf.c native/bpf/wm_xdp_maps.h Makefile
 	@mkdir -p $(dir $@)
@@ -168,14 +173,15 @@ tsan:
 	@$(MAKE) --no-print-directory build VARIANT=tsan
 	WIREMATCH_BUILD=tsan TSAN_OPTIONS=halt_on_error=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/test_native_units.py
 
+PY_DIRS := wirematch pipeline nic classify replay tests tools native setup.py
 lint:
-	$(PYTHON) -m ruff check pipeline nic classify tests tools native
-	$(PYTHON) -m ruff format --check pipeline nic classify tests tools native
+	$(PYTHON) -m ruff check $(PY_DIRS)
+	$(PYTHON) -m ruff format --check $(PY_DIRS)
 	@$(MAKE) --no-print-directory -B native VARIANT=release >/dev/null
 
 run: deps
 	@$(MAKE) --no-print-directory build
-	$(PYTHON) -m pipeline.cli demo
+	$(PYTHON) -m wirematch demo
 
 bench: deps
 	@$(MAKE) --no-print-directory build

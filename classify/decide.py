@@ -18,9 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-
-from classify.match import DEFAULT_DENY, first_match
-from classify.rules import AUTO, Rule, RuleSet
+from wirematch.classify.match import DEFAULT_DENY, first_match
+from wirematch.classify.rules import AUTO, Rule, RuleSet
 
 FlowKey = tuple[int, int, int, int, int, int]  # src, dst, sport, dport, vlan, proto
 KEY_FIELDS = ("src_addr", "dst_addr", "src_port", "dst_port", "vlan", "proto")

@@ -13,9 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-
-from classify.decide import Decision, FlowKey, Install, Op, Remove, SetRate
-from pipeline.native import check, ffi, lib
+from wirematch.classify.decide import Decision, FlowKey, Install, Op, Remove, SetRate
+from wirematch.pipeline.native import check, ffi, lib
 
 KEY_DTYPE = np.dtype(
     [

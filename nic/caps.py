@@ -154,7 +154,7 @@ def check_af_xdp(
 
 def backend_names() -> list[str]:
     """The NIC backends this build has (the C side's table)."""
-    from pipeline.native import ffi, lib
+    from wirematch.pipeline.native import ffi, lib
 
     return [
         ffi.string(lib.wm_nic_backend_name(i)).decode() for i in range(lib.wm_nic_backend_count())
@@ -191,7 +191,7 @@ def check_backend(
         check_af_xdp(ifname, options)
         ifname = None  # checked; the socket-binding check below is not for AF_XDP
     if backend == "dpdk":
-        from nic.dpdk import check_dpdk
+        from wirematch.nic.dpdk import check_dpdk
 
         check_dpdk()
         return

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nic.caps import NicUnavailable, interface_exists
+from wirematch.nic.caps import NicUnavailable, interface_exists
 
 # Virtual devices and the device argument each needs (None: none needed).
 VDEV_KINDS: dict[str, str | None] = {
@@ -226,7 +226,7 @@ def eal_args(cfg: DpdkConfig, check: bool = True) -> list[str]:
 
 def dpdk_built() -> bool:
     """Whether this build has the DPDK plugin (pkg-config found libdpdk)."""
-    from pipeline.native import build_dir
+    from wirematch.pipeline.native import build_dir
 
     return (build_dir() / "libwirematch_dpdk.so").exists()
 

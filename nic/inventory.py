@@ -124,7 +124,7 @@ def list_interfaces() -> list[Interface]:
         state = None
         if attached != "none":
             try:
-                from nic.xdp import XdpError, query
+                from wirematch.nic.xdp import XdpError, query
 
                 xs = query(name)
                 state = asdict(xs)
@@ -176,7 +176,7 @@ def list_rdma() -> tuple[list[dict[str, Any]], str]:
 
 
 def inventory() -> dict[str, Any]:
-    from nic.caps import kernel_version
+    from wirematch.nic.caps import kernel_version
 
     rdma, note = list_rdma()
     major, minor = kernel_version()
@@ -212,7 +212,7 @@ def format_inventory(data: dict[str, Any]) -> str:
 
 
 def cmd_nic_list(args: argparse.Namespace) -> None:
-    from pipeline.cli import _emit
+    from wirematch.output import emit as _emit
 
     data = inventory()
     _emit(args, data, format_inventory(data))

@@ -18,9 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from nic.caps import NicUnavailable, check_backend
-from pipeline.counters import Counters
-from pipeline.native import ffi, lib
+from wirematch.nic.caps import NicUnavailable, check_backend
+from wirematch.pipeline.native import ffi, lib
+from wirematch.pipeline.native.counters import Counters
 
 OPTION_FLAGS: dict[str, int] = {
     "sqpoll": lib.WM_NIC_O_SQPOLL,
@@ -148,7 +148,7 @@ class Queue:
         o.fill_policy = FILL_POLICIES[policy]
         eal = kw.pop("eal", None)
         if eal is not None:
-            from nic.dpdk import DpdkConfig, eal_args
+            from wirematch.nic.dpdk import DpdkConfig, eal_args
 
             argv = eal_args(eal) if isinstance(eal, DpdkConfig) else [str(a) for a in eal]
             self.eal_argv = argv

@@ -15,7 +15,7 @@ import socket
 import struct
 from dataclasses import asdict, dataclass
 
-from nic.caps import NicUnavailable
+from wirematch.nic.caps import NicUnavailable
 
 
 class XdpError(Exception):
@@ -54,14 +54,14 @@ class XdpState:
 
 
 def _error() -> str:
-    from pipeline.native import ffi, lib
+    from wirematch.pipeline.native import ffi, lib
 
     return ffi.string(lib.wm_nic_last_error()).decode()
 
 
 def query(ifname: str) -> XdpState:
     """What is attached to ifname now (read from the kernel)."""
-    from pipeline.native import ffi, lib
+    from wirematch.pipeline.native import ffi, lib
 
     st = ffi.new("struct wm_nic_xdp_state *")
     rc = lib.wm_nic_xdp_query(ifname.encode(), st)
@@ -90,7 +90,7 @@ def query(ifname: str) -> XdpState:
 def detach(ifname: str, force: bool = False) -> int:
     """Detach wirematch's program from ifname; returns how many were detached.
     Refuses another program, and ours while its owner runs (unless force)."""
-    from pipeline.native import lib
+    from wirematch.pipeline.native import lib
 
     rc = lib.wm_nic_xdp_detach(ifname.encode(), 1 if force else 0)
     if rc < 0:
@@ -99,7 +99,7 @@ def detach(ifname: str, force: bool = False) -> int:
 
 
 def cmd_nic_detach(args: argparse.Namespace) -> None:
-    from pipeline.cli import _emit
+    from wirematch.output import emit as _emit
 
     try:
         before = query(args.ifname)

@@ -27,16 +27,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from classify import decide
-from classify.rules import RuleSet, parse_rules
-from classify.table import MISS_DTYPE, FlowTable, RateTable
-from classify.table import apply as apply_ops
-from nic.queue import Queue
-from pipeline import matcher as mt
-from pipeline.config import Config, split_host_port
-from pipeline.native import ffi, lib
-from pipeline.shm import Region
+from wirematch.classify import decide
+from wirematch.classify.rules import RuleSet, parse_rules
+from wirematch.classify.table import MISS_DTYPE, FlowTable, RateTable
+from wirematch.classify.table import apply as apply_ops
+from wirematch.nic.queue import Queue
+from wirematch.pipeline.config import Config, split_host_port
+from wirematch.pipeline.native import ffi, lib
+from wirematch.pipeline.native import matcher as mt
+from wirematch.pipeline.native.shm import Region
 
 NIC_COUNTERS = lib.WM_NIC_N_COUNTERS
 IDLE = {"spin": 0, "spin_yield": 1, "sleep": 2}

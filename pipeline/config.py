@@ -125,7 +125,7 @@ def cores(v: list[Any]) -> str | None:
 
 
 def backend(v: str) -> str | None:
-    from nic.caps import backend_names
+    from wirematch.nic.caps import backend_names
 
     names = backend_names()
     return None if v in names else f"unknown backend {v!r}: choose one of {', '.join(names)}"
@@ -518,7 +518,7 @@ class Config:
 
 
 def _cross_checks(cfg: dict[str, Any], base: Path | None) -> Any:
-    from classify.rules import AUTO, RuleError, parse_rules
+    from wirematch.classify.rules import AUTO, RuleError, parse_rules
 
     for sec, key in (("instruments", "id"), ("instruments", "symbol"), ("sessions", "id")):
         seen: dict[Any, int] = {}

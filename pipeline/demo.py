@@ -18,12 +18,11 @@ import zlib
 from typing import Any
 
 import numpy as np
-
-from pipeline import matcher as mt
-from pipeline.matcher_worker import COUNTER_NAMES, MatcherWorker
-from pipeline.native import lib
-from pipeline.orderflow import FlowSpec, generate
-from pipeline.shm import Region
+from wirematch.pipeline.native import lib
+from wirematch.pipeline.native import matcher as mt
+from wirematch.pipeline.native.matcher_worker import COUNTER_NAMES, MatcherWorker
+from wirematch.pipeline.native.shm import Region
+from wirematch.pipeline.orderflow import FlowSpec, generate
 
 CMD_RING = 1 << 14
 EVENT_RING = 1 << 18
@@ -193,7 +192,7 @@ def format_summary(r: dict[str, Any]) -> str:
 def cmd_demo(args: argparse.Namespace) -> None:
     import json
 
-    from pipeline.cli import CliError
+    from wirematch.output import CliError
 
     spec = FlowSpec(commands=args.commands, seed=args.seed, sessions=args.sessions)
     result = run_demo(spec, batch=args.batch, idle=args.idle, max_inflight=args.max_inflight)

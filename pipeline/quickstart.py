@@ -22,19 +22,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pipeline.appliance import Appliance, ApplianceError
-from pipeline.config import parse_config
-from pipeline.summary import render, summarize
+from wirematch.pipeline.appliance import Appliance, ApplianceError
+from wirematch.pipeline.config import parse_config
+from wirematch.pipeline.native import native_dir
+from wirematch.pipeline.summary import render, summarize
 
-ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("af_xdp", "io_uring", "socket")
 PORT = 15000
 MD_PORT = 26400
 
 
 def loadgen_path() -> Path:
-    variant = os.environ.get("WIREMATCH_BUILD", "release")
-    return ROOT / "build" / variant / "tools" / "loadgen"
+    return native_dir() / "tools" / "loadgen"
 
 
 def config_text(ifname: str, addr: str, peer: str, md: str, core: int, name: str) -> str:
@@ -92,7 +91,7 @@ def _network(force_loopback: bool) -> Iterator[tuple[Any, str]]:
     if os.geteuid() != 0:
         yield None, "not root: no network namespace, so loopback sockets instead of veth"
         return
-    from nic.testhost import TestHostError, veth_host
+    from wirematch.nic.testhost import TestHostError, veth_host
 
     try:
         cm = veth_host()
@@ -185,7 +184,7 @@ def run_quickstart(
             if md_sock is not None:
                 md_sock.close()
             with contextlib.suppress(OSError):
-                from pipeline.shm import Region
+                from wirematch.pipeline.native.shm import Region
 
                 Region.unlink(name, missing_ok=True)
     s = summarize(final, sent.get("seconds", elapsed))

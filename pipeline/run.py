@@ -17,17 +17,17 @@ import threading
 import time
 from typing import Any
 
-from pipeline.appliance import Appliance, ApplianceError
-from pipeline.config import ConfigError, default_config, load_config
-from pipeline.summary import render, summarize
+from wirematch.pipeline.appliance import Appliance, ApplianceError
+from wirematch.pipeline.config import ConfigError, default_config, load_config
+from wirematch.pipeline.summary import render, summarize
 
 
 def serve_surfaces(app: Appliance) -> list[Any]:
     """The metrics endpoint and the operator API of a started appliance."""
     import secrets
 
-    from pipeline.api import serve_api, write_token_file
-    from pipeline.metrics import serve_metrics
+    from wirematch.pipeline.ops.api import serve_api, write_token_file
+    from wirematch.pipeline.ops.metrics import serve_metrics
 
     handles: list[Any] = []
     maddr = app.config["metrics"]["address"]

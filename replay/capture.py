@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from replay.pcapio import write_pcap
+from wirematch.replay.pcapio import write_pcap
 
 ETH_P_ALL = 0x0003
 SO_TIMESTAMPNS = 35
@@ -83,7 +83,7 @@ class Capturer:
 
     def start(self) -> Capturer:
         if self.netns:
-            from nic.testhost import in_netns
+            from wirematch.nic.testhost import in_netns
 
             with in_netns(self.netns):
                 self._sock = self._open()

@@ -17,25 +17,19 @@ instruments, flow rules, market-data destination) and --json.
 from __future__ import annotations
 
 import argparse
-import json
-from types import ModuleType
+from collections.abc import Callable
 from typing import Any
 
-
-class CliError(Exception):
-    """Replaced at registration by the CLI's own CliError (pipeline/cli.py)."""
-
-
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, indent=2, default=str) if args.json else text)
+from wirematch.output import CliError, Command
+from wirematch.output import emit as _emit
 
 
 def _setup(args: argparse.Namespace) -> Any:
-    from replay.setup import Setup
+    from wirematch.replay.setup import Setup
 
     if not getattr(args, "config", None):
         return Setup()
-    from pipeline.config import ConfigError, load_config
+    from wirematch.pipeline.config import ConfigError, load_config
 
     try:
         return Setup.from_config(load_config(args.config))
@@ -44,7 +38,7 @@ def _setup(args: argparse.Namespace) -> Any:
 
 
 def _read(path: str) -> list[Any]:
-    from replay.pcapio import PcapError, read_pcap
+    from wirematch.replay.pcapio import PcapError, read_pcap
 
     try:
         return read_pcap(path)
@@ -53,7 +47,7 @@ def _read(path: str) -> list[Any]:
 
 
 def cmd_gen(args: argparse.Namespace) -> None:
-    from replay.gen import GenSpec, addresses, adversarial, generate
+    from wirematch.replay.gen import GenSpec, addresses, adversarial, generate
 
     setup = _setup(args)
     spec = GenSpec(
@@ -73,7 +67,7 @@ def cmd_gen(args: argparse.Namespace) -> None:
 
 
 def cmd_send(args: argparse.Namespace) -> None:
-    from replay.send import Pace, ReplayError, replay_argv, run_replay
+    from wirematch.replay.send import Pace, ReplayError, replay_argv, run_replay
 
     if bool(args.iface) == bool(args.udp):
         raise CliError("give one of --iface IF or --udp HOST:PORT")
@@ -101,7 +95,7 @@ def cmd_send(args: argparse.Namespace) -> None:
 
 
 def cmd_capture(args: argparse.Namespace) -> None:
-    from replay.capture import capture
+    from wirematch.replay.capture import capture
 
     try:
         got = capture(args.iface, args.seconds, args.max_packets, args.netns)
@@ -136,7 +130,7 @@ def _divergence_text(d: dict[str, Any]) -> str:
 
 
 def cmd_golden(args: argparse.Namespace) -> None:
-    from replay import compare, inprocess, model
+    from wirematch.replay import compare, inprocess, model
 
     setup = _setup(args)
     inputs = _read(args.input)
@@ -192,7 +186,7 @@ def cmd_golden(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from replay.measure import report
+    from wirematch.replay.measure import report
 
     rep = report(
         _read(args.sent), _read(args.output), _setup(args), args.dir, args.bin_ms * 1_000_000
@@ -208,9 +202,9 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from replay import compare
-    from replay.run import RunError, golden_run
-    from replay.send import Pace, ReplayError
+    from wirematch.replay import compare
+    from wirematch.replay.run import RunError, golden_run
+    from wirematch.replay.send import Pace, ReplayError
 
     pace = Pace(pps=args.pps or 0.0, topspeed=False, speed=args.speed)
     try:
@@ -238,7 +232,7 @@ def cmd_run(args: argparse.Namespace) -> None:
         )
         out["recorded"] = args.record
     if args.report:
-        from replay.measure import report
+        from wirematch.replay.measure import report
 
         rep2 = report(res.sent, res.output, res.setup, args.report)
         out["report"] = rep2["files"]
@@ -260,13 +254,10 @@ def cmd_run(args: argparse.Namespace) -> None:
         raise CliError("the appliance's output differs")
 
 
-def register_commands(cli: ModuleType) -> None:
-    """Add the `replay` commands to pipeline.cli's table (cli is that module,
-    also when it runs as __main__); errors become its CliError."""
-    global CliError
-    CliError = cli.CliError  # noqa: N806
+def register_commands(register: Callable[[Command], None]) -> None:
+    """Add the `replay` commands to the CLI's command table."""
     for path, func, help_, arguments in COMMANDS:
-        cli.register(cli.Command(path, func, help_, arguments))
+        register(Command(path, func, help_, arguments))
 
 
 _CONFIG = (("--config",), {"help": "appliance configuration (default: the harness's setup)"})

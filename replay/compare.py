@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import codec
-from replay.model import Expected
-from replay.pcapio import Record, parse_udp
-from replay.setup import Setup
+from wirematch.pipeline.protocols import codec
+from wirematch.replay.model import Expected
+from wirematch.replay.pcapio import Record, parse_udp
+from wirematch.replay.setup import Setup
 
 IGNORED = [
     "OUCH outbound Timestamp (bytes 1-8 of each message)",

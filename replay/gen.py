@@ -35,11 +35,10 @@ from typing import Any
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw, raw
-
-from pipeline.protocols import MoldOuchIn, mold_packet
-from pipeline.protocols.ouch import CancelOrder, EnterOrder, ReplaceOrder
-from replay.pcapio import write_pcap
-from replay.setup import Instrument, Setup
+from wirematch.pipeline.protocols.layers import MoldOuchIn, mold_packet
+from wirematch.pipeline.protocols.ouch import CancelOrder, EnterOrder, ReplaceOrder
+from wirematch.replay.pcapio import write_pcap
+from wirematch.replay.setup import Instrument, Setup
 
 CLIENT_MAC = "02:00:00:00:00:02"
 APPLIANCE_MAC = "02:00:00:00:00:01"
@@ -264,7 +263,7 @@ def generate(spec: GenSpec, setup: Setup | None = None) -> Capture:
 
 def _unknown_source(setup: Setup) -> str:
     """An address no allow rule admits (the flood's source)."""
-    from replay.setup import SessionMap
+    from wirematch.replay.setup import SessionMap
 
     app, port = setup.appliance
     for cand in ("192.0.2.66", "198.51.100.66", "203.0.113.66"):
@@ -336,7 +335,7 @@ def adversarial(spec: GenSpec, setup: Setup | None = None, flood: int = 200) -> 
             i = f.emit(f.records[last][1], c)
             mark(i, "drop", "seq_duplicate_packets", f"a resend of packet {last}")
         elif name == "overlap" and c.orders:  # [last message again, a new one]
-            from pipeline import codec
+            from wirematch.pipeline.protocols import codec
 
             _, seq, count, old = codec.mold_unpack(f.records[c.orders[-1]][1][42:])
             if seq + count == c.seq:
@@ -422,8 +421,8 @@ NOT_SEEN_BY_RX = {"not_ipv4", "not_order_entry"}
 def _appliance_counts(expect: list[dict[str, Any]], records: list[Any]) -> dict[str, Any]:
     """The appliance counters the faults must move (block -> counter ->
     count; message counters count the packet's messages)."""
-    from pipeline import codec
-    from replay.model import appliance_counters
+    from wirematch.pipeline.protocols import codec
+    from wirematch.replay.model import appliance_counters
 
     out: dict[str, dict[str, int]] = {}
     for e in expect:

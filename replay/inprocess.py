@@ -20,12 +20,12 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pipeline import codec
-from pipeline.gateway import Gateway, Stream
-from pipeline.matcher import InstrumentRules, Matcher
-from pipeline.native import check, ffi, lib
-from replay.pcapio import Record, parse_udp, udp_frame
-from replay.setup import SessionMap, Setup
+from wirematch.pipeline.native import check, ffi, lib
+from wirematch.pipeline.native.matcher import InstrumentRules, Matcher
+from wirematch.pipeline.protocols import codec
+from wirematch.pipeline.protocols.gateway import Gateway, Stream
+from wirematch.replay.pcapio import Record, parse_udp, udp_frame
+from wirematch.replay.setup import SessionMap, Setup
 
 APPLIANCE_MAC = "02:00:00:00:00:01"
 CLIENT_MAC = "02:00:00:00:00:02"

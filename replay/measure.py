@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from replay import compare, model
-from replay.pcapio import Record, parse_udp
-from replay.setup import Setup
+from wirematch.replay import compare, model
+from wirematch.replay.pcapio import Record, parse_udp
+from wirematch.replay.setup import Setup
 
 PERCENTILES = (50, 90, 99, 99.9)
 

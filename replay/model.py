@@ -29,10 +29,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pipeline import codec
-from replay import refbook as rb
-from replay.pcapio import Record, Udp, parse_udp
-from replay.setup import Instrument, SessionMap, Setup
+from wirematch.pipeline.protocols import codec
+from wirematch.replay import refbook as rb
+from wirematch.replay.pcapio import Record, Udp, parse_udp
+from wirematch.replay.setup import Instrument, SessionMap, Setup
 
 DAY_NS = 86_400 * 1_000_000_000
 END_OF_SESSION = 0xFFFF

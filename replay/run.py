@@ -36,10 +36,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from replay import compare, model
-from replay.pcapio import Record, parse_udp, read_pcap, udp_frame, write_pcap
-from replay.send import Pace, replay_argv, run_replay
-from replay.setup import Setup
+from wirematch.replay import compare, model
+from wirematch.replay.pcapio import Record, parse_udp, read_pcap, udp_frame, write_pcap
+from wirematch.replay.send import Pace, replay_argv, run_replay
+from wirematch.replay.setup import Setup
 
 MD_PORT_DEFAULT = 26400
 
@@ -217,9 +217,9 @@ def predicted_counters(exp: model.Expected) -> dict[str, dict[str, int]]:
 
 @contextmanager
 def _appliance(cfg_text: str, name: str, md_mac: str) -> Iterator[Any]:
-    from pipeline.appliance import Appliance
-    from pipeline.config import parse_config
-    from pipeline.shm import Region
+    from wirematch.pipeline.appliance import Appliance
+    from wirematch.pipeline.config import parse_config
+    from wirematch.pipeline.native.shm import Region
 
     app = Appliance(parse_config(cfg_text, "<replay run>"), md_mac=md_mac)
     try:
@@ -278,7 +278,7 @@ def golden_run(
     output with the golden model.  `host`: a nic.testhost.VethHost to use
     (else one is made and removed)."""
     if host is None:
-        from nic.testhost import veth_host
+        from wirematch.nic.testhost import veth_host
 
         with veth_host() as h:
             return golden_run(
@@ -293,7 +293,7 @@ def golden_run(
                 capture, backend, host=host, pace=pace, name=name, work_dir=tmp,
                 on_sequence_gap=on_sequence_gap, settle_s=settle_s,
             )  # fmt: skip
-    from replay.capture import Capturer
+    from wirematch.replay.capture import Capturer
 
     setup, clients = setup_of_capture(capture)
     records = read_pcap(capture)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.native import build_dir
+from wirematch.pipeline.native import build_dir
 
 
 class ReplayError(RuntimeError):

@@ -15,9 +15,9 @@ import ipaddress
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from classify.rules import AUTO, RuleSet, parse_rules
-from pipeline.config import split_host_port
-from replay import refbook as rb
+from wirematch.classify.rules import AUTO, RuleSet, parse_rules
+from wirematch.pipeline.config import split_host_port
+from wirematch.replay import refbook as rb
 
 AUTO_FIRST = 1 << 15  # classify.decide.Policy.auto_first: ids of `as session auto`
 
@@ -144,7 +144,7 @@ class SessionMap:
         key = (src, sport, dst, dport)
         if key in self.sessions:
             return self.sessions[key]
-        from classify.match import first_match_scalar
+        from wirematch.classify.match import first_match_scalar
 
         k = {
             "src_addr": int(ipaddress.IPv4Address(src)),

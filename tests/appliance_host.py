@@ -12,12 +12,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from nic.testhost import VethHost
-from pipeline import codec
-from pipeline.appliance import Appliance
-from pipeline.config import parse_config
-from pipeline.gateway import Gateway, Stream
-from pipeline.matcher import InstrumentRules, Matcher
+from wirematch.nic.testhost import VethHost
+from wirematch.pipeline.appliance import Appliance
+from wirematch.pipeline.config import parse_config
+from wirematch.pipeline.native.matcher import InstrumentRules, Matcher
+from wirematch.pipeline.protocols import codec
+from wirematch.pipeline.protocols.gateway import Gateway, Stream
 
 PORT = 15000
 MD_PORT = 26400
@@ -196,7 +196,7 @@ def running_appliance(h: VethHost, name: str, backend: str = "socket",
         yield app
     finally:
         app.close()
-        from pipeline.shm import Region
+        from wirematch.pipeline.native.shm import Region
 
         Region.unlink(name, missing_ok=True)
 

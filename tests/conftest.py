@@ -7,14 +7,13 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-
-from nic.testhost import veth_pair  # noqa: F401  (fixture: veth pair + netns)
+from wirematch.nic.testhost import veth_pair  # noqa: F401  (fixture: veth pair + netns)
 
 
 @pytest.fixture
 def shm_name() -> Iterator[str]:
     """A unique shared-memory region name, unlinked after the test."""
-    from pipeline import shm
+    from wirematch.pipeline.native import shm
 
     name = f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     yield name

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from classify.decide import Decision, FlowKey, Install, Op, Remove, SetRate
+from wirematch.classify.decide import Decision, FlowKey, Install, Op, Remove, SetRate
 
 
 @dataclass

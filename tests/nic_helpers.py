@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from pipeline.native import build_dir
+from wirematch.pipeline.native import build_dir
 
 ENTER_ORDER = struct.Struct(">cIcI8sQccccc14sH")  # 47 bytes
 assert ENTER_ORDER.size == 47

@@ -11,14 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from classify.decide import ALLOW, DENY, Decision
-from classify.table import FlowTable
-from pipeline.counters import Counters
-from pipeline.hist import Histogram
-from pipeline.native import ffi, lib
-from pipeline.ring import Ring
-from pipeline.shm import Region
+from wirematch.classify.decide import ALLOW, DENY, Decision
+from wirematch.classify.table import FlowTable
+from wirematch.pipeline.native import ffi, lib
+from wirematch.pipeline.native.counters import Counters
+from wirematch.pipeline.native.hist import Histogram
+from wirematch.pipeline.native.ring import Ring
+from wirematch.pipeline.native.shm import Region
 
 INSTANCE_BLOB_SIZE = 4096
 ELEM = np.dtype([("a", "<u8"), ("b", "<u8"), ("c", "<u8"), ("d", "<u8")])  # 32 bytes

@@ -12,8 +12,8 @@ import urllib.request
 from typing import Any
 
 import pytest
+from wirematch.nic.testhost import VethHost
 
-from nic.testhost import VethHost
 from tests.appliance_host import (
     Reference,
     cancel,
@@ -133,8 +133,8 @@ def test_status_from_another_process_metrics_and_api(veth_pair: VethHost) -> Non
     promtool = program("promtool", "apt-get install prometheus (make deps)")
     name = _name("ops")
     with running_appliance(h, name) as app:
-        from pipeline.api import serve_api
-        from pipeline.metrics import serve_metrics
+        from wirematch.pipeline.ops.api import serve_api
+        from wirematch.pipeline.ops.metrics import serve_metrics
 
         c1 = client(h, 21001, 1)
         c1.hello(h)
@@ -142,7 +142,7 @@ def test_status_from_another_process_metrics_and_api(veth_pair: VethHost) -> Non
         c1.send(h, [enter(1), enter(2, side="S", price=1_000_000)])
         assert wait_for(lambda: len(c1.drain()) >= 2)
         out = subprocess.run(
-            [sys.executable, "-m", "pipeline.cli", "status", "--name", name, "--json",
+            [sys.executable, "-m", "wirematch", "status", "--name", name, "--json",
              "--interval", "0"],
             capture_output=True, text=True, timeout=60, cwd=ROOT,
         )  # fmt: skip

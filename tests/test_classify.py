@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from wirematch.classify import decide as dc
+from wirematch.classify.match import first_match, first_match_scalar
+from wirematch.classify.rules import AUTO, RuleError, RuleSet, parse_rule, parse_rules
+from wirematch.classify.table import C_STRUCTS, MISS_DTYPE, FlowTable, RateTable, apply
+from wirematch.pipeline.native import ffi, lib
 
-from classify import decide as dc
-from classify.match import first_match, first_match_scalar
-from classify.rules import AUTO, RuleError, RuleSet, parse_rule, parse_rules
-from classify.table import C_STRUCTS, MISS_DTYPE, FlowTable, RateTable, apply
-from pipeline.native import ffi, lib
 from tests.flowmodel import FlowModel
 
 RULES = """
@@ -318,7 +318,7 @@ def test_rate_table_and_apply() -> None:
 
 
 def test_table_in_region(shm_name: str) -> None:
-    from pipeline.shm import Region
+    from wirematch.pipeline.native.shm import Region
 
     with Region.create(shm_name, size=4 << 20, hugepages=False) as r:
         t = FlowTable.in_region(r, "flows", 100)

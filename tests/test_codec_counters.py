@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipeline import codec
-from pipeline.native import ffi, lib
+from wirematch.pipeline.native import ffi, lib
+from wirematch.pipeline.protocols import codec
 
 NAME_LEN = 48  # WM_COUNTER_NAME_LEN: the names must fit a shared counters block
 

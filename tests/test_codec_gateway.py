@@ -11,10 +11,8 @@ from typing import Any
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from pipeline import codec
-from pipeline.gateway import Gateway, Stream, counter_name
-from pipeline.matcher import (
+from wirematch.pipeline.native import ffi, lib
+from wirematch.pipeline.native.matcher import (
     ALL_INSTRUMENTS,
     BUY,
     CANCEL_REASON,
@@ -33,9 +31,10 @@ from pipeline.matcher import (
     InstrumentRules,
     Matcher,
 )
-from pipeline.native import ffi, lib
-from pipeline.protocols import itch as sitch
-from pipeline.protocols import ouch as souch
+from wirematch.pipeline.protocols import codec
+from wirematch.pipeline.protocols import itch as sitch
+from wirematch.pipeline.protocols import ouch as souch
+from wirematch.pipeline.protocols.gateway import Gateway, Stream, counter_name
 
 INS = 3
 LOCATE = 7

@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from pipeline import codec
-from pipeline.protocols import MoldItch, MoldOuchIn, MoldOuchOut, itch, mold_packet, ouch
+from wirematch.pipeline.protocols import codec, itch, ouch
+from wirematch.pipeline.protocols.layers import MoldItch, MoldOuchIn, MoldOuchOut, mold_packet
 
 TS = 34_200_123_456_789  # 09:30:00.123456789
 

@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from pipeline import config as cf
+from wirematch.pipeline import config as cf
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,7 +130,7 @@ def test_docs_are_generated_from_the_declarations() -> None:
 def run_cli(*argv: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *argv],
+        [sys.executable, "-m", "wirematch", *argv],
         capture_output=True,
         text=True,
         cwd=ROOT,

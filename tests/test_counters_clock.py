@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-
-from pipeline.clock import Clock
-from pipeline.counters import Counters
-from pipeline.native import ffi, lib
+from wirematch.pipeline.native import ffi, lib
+from wirematch.pipeline.native.clock import Clock
+from wirematch.pipeline.native.counters import Counters
 
 
 def test_counters_names_values_and_snapshot() -> None:

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.native import ROOT
-from tests import needs
+from tests import ROOT, needs
 
 TARGETS = sorted(p.stem for p in (ROOT / "native" / "fuzz").glob("fuzz_*.c"))
 SECONDS = int(os.environ.get("WIREMATCH_FUZZ_SECONDS", "3"))

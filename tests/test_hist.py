@@ -7,9 +7,13 @@ import pytest
 from hdrh.histogram import HdrHistogram
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from pipeline.hist import RELATIVE_PRECISION, Histogram, highest_values, lowest_values
-from pipeline.native import lib
+from wirematch.pipeline.native import lib
+from wirematch.pipeline.native.hist import (
+    RELATIVE_PRECISION,
+    Histogram,
+    highest_values,
+    lowest_values,
+)
 
 PERCENTILES = [0.1, 1, 10, 25, 50, 75, 90, 95, 99, 99.9, 99.99, 100]
 

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from wirematch.pipeline.native.matcher import BUY, SELL, InstrumentRules, Matcher
+from wirematch.pipeline.protocols import codec
+from wirematch.pipeline.protocols.gateway import Gateway, Stream
 
-from pipeline import codec
-from pipeline.gateway import Gateway, Stream
-from pipeline.matcher import BUY, SELL, InstrumentRules, Matcher
 from tests import needs  # noqa: E402
 
 meatpy = needs.module("meatpy", "pip install meatpy; part of the dev extras")
@@ -288,7 +288,7 @@ def test_ouch_replies_of_the_session() -> None:
 
 
 def lib_reject(name: str) -> int:
-    from pipeline.native import lib
+    from wirematch.pipeline.native import lib
 
     return int(getattr(lib, f"WM_OUCH_REJECT_{name}"))
 

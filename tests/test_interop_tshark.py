@@ -12,9 +12,9 @@ import pytest
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
+from wirematch.pipeline.protocols import codec
+from wirematch.pipeline.protocols.layers import ITCH_PORT, OUCH_PORT
 
-from pipeline import codec
-from pipeline.protocols import ITCH_PORT, OUCH_PORT
 from tests import needs
 
 TSHARK = shutil.which("tshark") or "tshark"
@@ -206,7 +206,7 @@ def test_tshark_reports_no_expert_problems(tmp_path: Path) -> None:
 def test_tshark_decodes_a_retransmission_request_and_answer(tmp_path: Path) -> None:
     """A client asks the feed's history for messages 3..5 (a MoldUDP64
     request: the header alone); the C history answers from what it recorded."""
-    from pipeline.native import ffi, lib
+    from wirematch.pipeline.native import ffi, lib
 
     hist = ffi.new("struct wm_mold_history **")
     assert lib.wm_mold_history_create(64, 1 << 17, 1, hist) == 0
@@ -260,7 +260,7 @@ def test_tshark_decodes_a_retransmission_request_and_answer(tmp_path: Path) -> N
 
 
 def n_refused(hist: object, session: bytes, request: bytes) -> int:
-    from pipeline.native import ffi, lib
+    from wirematch.pipeline.native import ffi, lib
 
     out = ffi.new("uint8_t[]", 1472)
     return int(lib.wm_mold_history_answer(hist, session, request, 20, out, 1472, ffi.NULL))

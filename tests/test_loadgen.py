@@ -37,7 +37,7 @@ def test_refuses_unbounded_or_incomplete_runs() -> None:
 
 
 def test_rate_summary_and_content_over_sendmmsg(veth_pair) -> None:
-    from nic.queue import open_queue
+    from wirematch.nic.queue import open_queue
 
     with open_queue("socket", addr=veth_pair.host_addr, rcvbuf=4 << 20) as q:
         summary, text = run_loadgen(

@@ -9,9 +9,8 @@ import random
 
 import numpy as np
 import pytest
-
-from pipeline import matcher as mt
-from pipeline.native import ffi
+from wirematch.pipeline.native import ffi
+from wirematch.pipeline.native import matcher as mt
 
 
 @pytest.mark.parametrize("name", sorted(mt.LAYOUTS))

@@ -10,9 +10,8 @@ import random
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from pipeline import matcher as mt
-from replay import refbook as rb
+from wirematch.pipeline.native import matcher as mt
+from wirematch.replay import refbook as rb
 
 INT64_MAX = (1 << 63) - 1
 MAX_ORDERS = 24

@@ -8,14 +8,13 @@ import time
 
 import numpy as np
 import pytest
-
-from pipeline import matcher as mt
-from pipeline.counters import Counters
-from pipeline.demo import run_demo
-from pipeline.hist import Histogram
-from pipeline.matcher_worker import COUNTER_NAMES, MatcherWorker
-from pipeline.orderflow import FlowSpec, generate
-from pipeline.ring import Ring
+from wirematch.pipeline.demo import run_demo
+from wirematch.pipeline.native import matcher as mt
+from wirematch.pipeline.native.counters import Counters
+from wirematch.pipeline.native.hist import Histogram
+from wirematch.pipeline.native.matcher_worker import COUNTER_NAMES, MatcherWorker
+from wirematch.pipeline.native.ring import Ring
+from wirematch.pipeline.orderflow import FlowSpec, generate
 
 
 def _matcher(spec: FlowSpec) -> mt.Matcher:

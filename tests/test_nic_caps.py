@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
+from wirematch.nic import caps
+from wirematch.nic.queue import NicError, open_queue
 
-from nic import caps
-from nic.queue import NicError, open_queue
 from tests.nic_helpers import udp_frame, write_pcap
 
 
@@ -60,7 +60,7 @@ def test_io_uring_reports_what_it_got() -> None:
 
 def test_nic_list_json_and_text() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "nic", "list", "--json"],
+        [sys.executable, "-m", "wirematch", "nic", "list", "--json"],
         capture_output=True,
         text=True,
         timeout=30,
@@ -71,7 +71,7 @@ def test_nic_list_json_and_text() -> None:
     assert lo["rx_queues"] >= 1 and lo["driver"] == "loopback"
     assert data["rdma"] or data["rdma_note"].startswith("none")
     text = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "nic", "list"],
+        [sys.executable, "-m", "wirematch", "nic", "list"],
         capture_output=True,
         text=True,
         timeout=30,

@@ -16,9 +16,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from wirematch.nic import dpdk
+from wirematch.nic.caps import NicUnavailable
 
-from nic import dpdk
-from nic.caps import NicUnavailable
 from tests.nic_helpers import check_enter_order, parse_mold, run_loadgen
 
 ROOT = Path(__file__).resolve().parent.parent

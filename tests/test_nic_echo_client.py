@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
-
-from nic.testhost import VethHost, in_netns
-from nic.xdp import query
-from pipeline.native import build_dir
+from wirematch.nic.testhost import VethHost, in_netns
+from wirematch.nic.xdp import query
+from wirematch.pipeline.native import build_dir
 
 CLIENT_PORT = 9301
 

@@ -11,8 +11,8 @@ import time
 from collections import defaultdict
 
 import pytest
+from wirematch.nic.queue import open_queue
 
-from nic.queue import open_queue
 from tests.nic_helpers import (
     check_enter_order,
     ipv4_frame,

@@ -18,10 +18,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from wirematch.nic import caps
+from wirematch.nic.queue import NicError, open_queue
+from wirematch.nic.xdp import XdpError, detach, query
 
-from nic import caps
-from nic.queue import NicError, open_queue
-from nic.xdp import XdpError, detach, query
 from tests.nic_frames import parse_udp, reply_frame
 from tests.nic_helpers import (
     check_enter_order,
@@ -286,7 +286,7 @@ def test_umem_in_hugepages(veth_pair) -> None:
 
 CHILD = """
 import sys, time
-from nic.queue import open_queue
+from wirematch.nic.queue import open_queue
 q = open_queue("af_xdp", ifname=sys.argv[1], port=int(sys.argv[2]))
 print(q.info()["xdp_prog_id"], flush=True)
 time.sleep(30)
@@ -335,7 +335,7 @@ def test_stale_program_is_replaced_and_live_owner_refused(veth_pair) -> None:
     owner.kill()
     owner.wait(10)
     out = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "nic", "detach", h.host_if, "--json"],
+        [sys.executable, "-m", "wirematch", "nic", "detach", h.host_if, "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr

@@ -15,14 +15,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from wirematch.classify.decide import ALLOW, Decision
+from wirematch.classify.table import FlowTable
+from wirematch.pipeline.cli import main
+from wirematch.pipeline.native import matcher as mt
+from wirematch.pipeline.ops import api
 
-from classify.decide import ALLOW, Decision
-from classify.table import FlowTable
-from pipeline import api
-from pipeline import matcher as mt
-from pipeline.cli import main
-from pipeline.native import ROOT
-from tests import opsregion
+from tests import ROOT, opsregion
 
 TOKEN = "s3cret-token-0123456789"
 SYMBOLS = {"WMTA": 1, "WMTB": 2}
@@ -392,7 +391,7 @@ def test_cli_without_api_or_stopped(
 def test_cli_from_another_process(instance: str, tmp_path: Path) -> None:
     env = dict(os.environ, WIREMATCH_RUN_DIR=str(tmp_path))
     p = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "book", "WMTB", "--name", instance, "--json"],
+        [sys.executable, "-m", "wirematch", "book", "WMTB", "--name", instance, "--json"],
         cwd=ROOT,
         env=env,
         capture_output=True,

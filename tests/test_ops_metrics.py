@@ -10,9 +10,9 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
+from wirematch.pipeline.native.shm import Region
+from wirematch.pipeline.ops.metrics import metric_name, parse_address, serve_metrics
 
-from pipeline.metrics import metric_name, parse_address, serve_metrics
-from pipeline.shm import Region
 from tests import needs, opsregion
 
 
@@ -137,10 +137,10 @@ def test_names_and_addresses() -> None:
 
 
 def test_metrics_command_prints_one_scrape(ops: opsregion.OpsRegion, shm_name: str) -> None:
-    from pipeline.native import ROOT
+    from tests import ROOT
 
     p = subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", "metrics", "--name", shm_name],
+        [sys.executable, "-m", "wirematch", "metrics", "--name", shm_name],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -153,8 +153,8 @@ def test_metrics_command_prints_one_scrape(ops: opsregion.OpsRegion, shm_name: s
 def test_bad_blobs_are_reported_not_fatal(
     shm_name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from pipeline import status
-    from pipeline.cli import main
+    from wirematch.pipeline.cli import main
+    from wirematch.pipeline.ops import status
 
     with Region.create(shm_name, size=1 << 20, hugepages=False) as r:
         r.create_counters("appliance", ["running"]).add("running", 1)

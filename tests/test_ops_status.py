@@ -14,12 +14,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from wirematch.pipeline.cli import main
+from wirematch.pipeline.native.shm import Region, RegionError
+from wirematch.pipeline.ops import status
 
-from pipeline import status
-from pipeline.cli import main
-from pipeline.native import ROOT
-from pipeline.shm import Region, RegionError
-from tests import opsregion
+from tests import ROOT, opsregion
 
 
 @pytest.fixture
@@ -43,7 +42,7 @@ def _ring(report: dict, name: str) -> dict:
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pipeline.cli", *args],
+        [sys.executable, "-m", "wirematch", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -187,7 +186,7 @@ def test_top_command_is_bounded_and_ctrl_c_is_clean(
     assert p.returncode == 0, p.stderr
     assert p.stdout.count("wirematch top") == 2
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pipeline.cli", "top", "--name", shm_name, "--interval", "0.1"],
+        [sys.executable, "-m", "wirematch", "top", "--name", shm_name, "--interval", "0.1"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

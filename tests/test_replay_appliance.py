@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from nic.testhost import VethHost
-from pipeline.cli import main
-from replay import compare, model
-from replay.gen import GenSpec, adversarial, generate
-from replay.pcapio import read_pcap
-from replay.run import RunResult, golden_run, predicted_counters
-from replay.send import Pace
-from replay.setup import Setup
+from wirematch.nic.testhost import VethHost
+from wirematch.pipeline.cli import main
+from wirematch.replay import compare, model
+from wirematch.replay.gen import GenSpec, adversarial, generate
+from wirematch.replay.pcapio import read_pcap
+from wirematch.replay.run import RunResult, golden_run, predicted_counters
+from wirematch.replay.send import Pace
+from wirematch.replay.setup import Setup
 
 PNG = b"\x89PNG\r\n\x1a\n"
 # A quarter of the recorded pace (about 5 kpps, bursts of 16 at 1 µs): the
@@ -108,7 +107,7 @@ def test_adversarial_capture_moves_exactly_the_sidecar_counters(
 
 
 def test_cli_run_records_golden_and_writes_the_report(tmp_path: Path, capsys: Any) -> None:
-    from nic.testhost import TestHostError, check_privileges
+    from wirematch.nic.testhost import TestHostError, check_privileges
 
     try:
         check_privileges()

@@ -10,12 +10,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
-from pipeline import codec
-from replay import compare, inprocess, model
-from replay.gen import GenSpec, addresses, adversarial, generate
-from replay.pcapio import read_pcap
-from replay.setup import Setup
+from wirematch.pipeline.protocols import codec
+from wirematch.replay import compare, inprocess, model
+from wirematch.replay.gen import GenSpec, addresses, adversarial, generate
+from wirematch.replay.pcapio import read_pcap
+from wirematch.replay.setup import Setup
 
 SETUP = Setup()
 

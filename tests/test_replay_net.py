@@ -12,12 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from replay.capture import Capturer
-from replay.gen import GenSpec, generate
-from replay.pcapio import parse_udp, read_pcap
-from replay.send import Pace, ReplayError, replay_argv, run_replay
-from replay.setup import Setup
+from wirematch.replay.capture import Capturer
+from wirematch.replay.gen import GenSpec, generate
+from wirematch.replay.pcapio import parse_udp, read_pcap
+from wirematch.replay.send import Pace, ReplayError, replay_argv, run_replay
+from wirematch.replay.setup import Setup
 
 SO_TIMESTAMPNS = 35
 SO_RCVBUFFORCE = 33
@@ -169,7 +168,7 @@ def test_topspeed_and_bounded_runs(veth_pair, tmp_path: Path) -> None:
     ],
 )
 def test_clear_argument_errors(args: list[str], needle: str) -> None:
-    from replay.send import replayer_path
+    from wirematch.replay.send import replayer_path
 
     proc = subprocess.run(
         [str(replayer_path()), *args], capture_output=True, text=True, timeout=10, check=False

@@ -8,12 +8,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-
-from pipeline.cli import main
-from replay import inprocess, measure
-from replay.gen import GenSpec, generate
-from replay.pcapio import Record, read_pcap, write_pcap
-from replay.setup import Setup
+from wirematch.pipeline.cli import main
+from wirematch.replay import inprocess, measure
+from wirematch.replay.gen import GenSpec, generate
+from wirematch.replay.pcapio import Record, read_pcap, write_pcap
+from wirematch.replay.setup import Setup
 
 SETUP = Setup()
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -86,8 +85,8 @@ def test_cli_gen_golden_report(tmp_path: Path, capsys) -> None:
 
 
 def test_a_differing_appliance_run_says_how_far_the_packets_got() -> None:
-    from replay.capture import Captured
-    from replay.run import _where_it_stopped
+    from wirematch.replay.capture import Captured
+    from wirematch.replay.run import _where_it_stopped
 
     final = {
         "counters": {

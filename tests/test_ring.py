@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from pipeline.native import ffi, lib
-from pipeline.ring import NO_SEQ, SYNC_MODES, Ring, RingStats
+from wirematch.pipeline.native import ffi, lib
+from wirematch.pipeline.native.ring import NO_SEQ, SYNC_MODES, Ring, RingStats
 
 ORDER = np.dtype(
     [("order_id", "<u8"), ("price", "<i8"), ("qty", "<u4"), ("side", "u1")], align=True

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from wirematch.pipeline.native import ffi, lib
+from wirematch.pipeline.native.shm import Region, RegionError
 
-from pipeline.native import ROOT, ffi, lib
-from pipeline.shm import Region, RegionError
+from tests import ROOT
 
 
 def test_create_enumerate_attach(shm_name: str) -> None:
@@ -103,7 +104,7 @@ def test_foreign_file_is_not_a_region() -> None:
 READER = """
 import json, sys
 import numpy as np
-from pipeline.shm import Region
+from wirematch.pipeline.native.shm import Region
 dt = np.dtype([("order_id", "<u8"), ("qty", "<i8")])
 with Region.attach(sys.argv[1]) as r:
     ring = r.ring("orders", dt)

@@ -2,12 +2,20 @@
 # Install what wirematch needs on Debian 12, as root.  Idempotent and quiet
 # when everything is already there; waits for a held apt/dpkg lock instead of
 # failing.  Called by `make deps` (and so by `make test` and `make run`).
+#
+# The Python side lives in a project virtualenv, .venv/ (Debian's own Python
+# is "externally managed" and refuses pip): the Makefile, .ci/run and the
+# `wirematch` entry point (.venv/bin/wirematch) use it.  BASE_PYTHON names the
+# interpreter that creates it (default: python3 on PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON=${PYTHON:-python3}
+BASE_PYTHON=${BASE_PYTHON:-python3}
+VENV=.venv
+PYTHON=$VENV/bin/python
 APT_PACKAGES=(
     build-essential pkg-config make gcc clang llvm libclang-rt-14-dev
+    python3-venv python3-dev
     liburing-dev libxdp-dev libbpf-dev libpcap-dev bpftool xdp-tools
     libdpdk-dev dpdk dpdk-dev
     tshark tcpreplay ethtool iproute2 valgrind linux-perf
@@ -50,9 +58,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
-# pyverbs (RDMA discovery): Debian's build works from this Python once its
-# package directory is importable; PyPI's needs a newer rdma-core than Debian
-# has (see ../shared/PLATFORM.md).  A .pth file in site-packages does it.
+# The project virtualenv.
+if [ ! -x "$PYTHON" ]; then
+    echo "deps: creating the project virtualenv $VENV ($("$BASE_PYTHON" --version 2>&1))"
+    "$BASE_PYTHON" -m venv "$VENV"
+fi
+
+# pyverbs (RDMA discovery): Debian's build (python3-pyverbs, rdma-core 44)
+# works from this Python once its package directory is importable; PyPI's
+# needs rdma-core 59 system libraries, which Debian 12 does not have.  A .pth
+# file in the virtualenv's site-packages does it.
 site=$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 if [ -d /usr/lib/python3/dist-packages/pyverbs ] && [ ! -f "$site/wirematch-pyverbs.pth" ]; then
     mkdir -p "$site/wirematch-pyverbs"
@@ -63,10 +78,12 @@ fi
 # The Python package (editable, with the test tools).  `pip install -e .`
 # builds the native core through the Makefile.
 if ! "$PYTHON" - <<'PY' >/dev/null 2>&1
-import importlib.metadata as md, shutil, sys
+import importlib.metadata as md, pathlib, sys
 import cffi, numpy, scapy, pyroute2, pytest, hypothesis, hdrh, prometheus_client, matplotlib  # noqa: F401
+import ruff, meatpy  # noqa: F401
+import wirematch.pipeline.cli  # noqa: F401  (the editable install maps the folders)
 md.version("wirematch")
-sys.exit(0 if shutil.which("wirematch") else 1)
+sys.exit(0 if pathlib.Path(sys.prefix, "bin", "wirematch").exists() else 1)
 PY
 then
     echo "deps: installing the wirematch Python package (editable) and its test tools"

@@ -3,7 +3,7 @@
 One valid message of every type (the samples of tests/test_codec_scapy.py,
 encoded by the C encoders) per decoder, and MoldUDP64 packets carrying them
 (plus a heartbeat and an end of session) for fuzz_mold.  Run from the
-worktree root after `make build`: python3 native/fuzz/make_corpus.py
+worktree root after `make build`: .venv/bin/python native/fuzz/make_corpus.py
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import test_codec_scapy as samples  # noqa: E402
-
-from pipeline import codec  # noqa: E402
+from wirematch.pipeline.protocols import codec  # noqa: E402
 
 CORPUS = ROOT / "native" / "fuzz" / "corpus"
 

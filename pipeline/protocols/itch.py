@@ -10,9 +10,8 @@ from typing import Any
 
 from scapy.fields import BitField, IntField, LongField, ShortField
 from scapy.packet import Packet, Raw
-
-from pipeline.protocols.common import AlphaField, CharField, Message
-from pipeline.protocols.mold import mold_class
+from wirematch.pipeline.protocols.common import AlphaField, CharField, Message
+from wirematch.pipeline.protocols.mold import mold_class
 
 
 def _header(type_: str) -> list[Any]:

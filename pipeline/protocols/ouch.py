@@ -26,9 +26,8 @@ from scapy.fields import (
     StrLenField,
 )
 from scapy.packet import Packet, Raw
-
-from pipeline.protocols.common import AlphaField, CharField, Message
-from pipeline.protocols.mold import mold_class
+from wirematch.pipeline.protocols.common import AlphaField, CharField, Message
+from wirematch.pipeline.protocols.mold import mold_class
 
 # name -> (tag, struct format of the value)
 TAGS: dict[str, tuple[int, str]] = {

@@ -37,7 +37,8 @@ import contextlib
 import io
 import os
 
-from pipeline.quickstart import run_quickstart
+from wirematch.pipeline.quickstart import run_quickstart
+
 from tools.bench.common import BenchContext, Row, hugepages_reserved, median, run_json_lines
 
 BACKENDS = ("af_xdp", "io_uring", "socket")

@@ -64,8 +64,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from nic.dpdk import DpdkConfig, device, eal_args
-from nic.testhost import VethHost, veth_host
+from wirematch.nic.dpdk import DpdkConfig, device, eal_args
+from wirematch.nic.testhost import VethHost, veth_host
+
 from tools.bench.common import BenchContext, Row, median
 
 RX_CASES: list[tuple[str, str, str]] = [
@@ -248,7 +249,7 @@ def testpmd_once(host: VethHost, loadgen: Path, vdev: str) -> dict:
 
 def _clear_xdp(host: VethHost) -> None:
     """A stale wirematch program (a killed case) would stop DPDK's net_af_xdp."""
-    from nic.xdp import XdpError, detach
+    from wirematch.nic.xdp import XdpError, detach
 
     try:
         detach(host.host_if)
@@ -286,8 +287,8 @@ def _clear_peer_xdp(host: VethHost) -> None:
     """The AF_XDP client detaches its program on exit; a killed one leaves it
     on the peer end (in the namespace), where it would take the next run's
     replies to its port."""
-    from nic.testhost import in_netns
-    from nic.xdp import XdpError, detach
+    from wirematch.nic.testhost import in_netns
+    from wirematch.nic.xdp import XdpError, detach
 
     try:
         with in_netns(host.netns):
@@ -383,7 +384,7 @@ def _comm(proc: Path) -> str:
 
 
 def run(ctx: BenchContext) -> list[Row]:
-    from pipeline.native import build_dir
+    from wirematch.pipeline.native import build_dir
 
     loadgen = build_dir() / "tools" / "loadgen"
     rows: list[Row] = []

@@ -9,7 +9,8 @@ import argparse
 import importlib
 import sys
 
-from pipeline.native import build_dir
+from wirematch.pipeline.native import build_dir
+
 from tools.bench.common import ROOT, BenchContext, format_table, raise_priority, write_rows
 
 ORDER = ["ring", "matcher", "codec", "nic", "e2e", "replay"]

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from pipeline.counters import Counters
-from pipeline.hist import MAX_VALUE_DEFAULT, Histogram
-from pipeline.native import ffi, lib
-from pipeline.ring import Ring
+from wirematch.pipeline.native import ffi, lib
+from wirematch.pipeline.native.counters import Counters
+from wirematch.pipeline.native.hist import MAX_VALUE_DEFAULT, Histogram
+from wirematch.pipeline.native.ring import Ring
 
 OBJ_TYPES = {
     lib.WM_OBJ_RING: "ring",

@@ -6,26 +6,18 @@ Subcommands are declared in one table (COMMANDS); every one takes --json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
+from wirematch.output import CliError, Command
+from wirematch.output import emit as _emit
 
-class CliError(Exception):
-    """An operator-facing error: printed as one line, exit status 1."""
-
-
-def _emit(args: argparse.Namespace, data: Any, text: str) -> None:
-    if args.json:
-        print(json.dumps(data, indent=2, default=str))
-    else:
-        print(text)
+__all__ = ["COMMANDS", "CliError", "Command", "build_parser", "main", "register"]
 
 
 def cmd_shm_ls(args: argparse.Namespace) -> None:
-    from pipeline.shm import Region, RegionError
+    from wirematch.pipeline.native.shm import Region, RegionError
 
     rows = []
     for name in Region.list_names():
@@ -48,7 +40,7 @@ def cmd_shm_ls(args: argparse.Namespace) -> None:
 
 def describe_region(name: str) -> dict[str, Any]:
     """Everything readable in a region, attached read-only."""
-    from pipeline.shm import Region
+    from wirematch.pipeline.native.shm import Region
 
     with Region.attach(name) as r:
         out: dict[str, Any] = {"region": r.info(), "objects": []}
@@ -65,7 +57,7 @@ def describe_region(name: str) -> dict[str, Any]:
 
 
 def cmd_shm_show(args: argparse.Namespace) -> None:
-    from pipeline.shm import RegionError
+    from wirematch.pipeline.native.shm import RegionError
 
     try:
         data = describe_region(args.name)
@@ -91,7 +83,7 @@ def cmd_shm_show(args: argparse.Namespace) -> None:
 
 
 def cmd_shm_rm(args: argparse.Namespace) -> None:
-    from pipeline.shm import Region, RegionError
+    from wirematch.pipeline.native.shm import Region, RegionError
 
     try:
         Region.unlink(args.name)
@@ -103,7 +95,7 @@ def cmd_shm_rm(args: argparse.Namespace) -> None:
 def cmd_clock(args: argparse.Namespace) -> None:
     import time
 
-    from pipeline.clock import Clock
+    from wirematch.pipeline.native.clock import Clock
 
     clk = Clock()
     time.sleep(args.seconds)
@@ -119,51 +111,43 @@ def cmd_clock(args: argparse.Namespace) -> None:
 
 
 def cmd_nic_list(args: argparse.Namespace) -> None:
-    from nic.inventory import cmd_nic_list as run
+    from wirematch.nic.inventory import cmd_nic_list as run
 
     run(args)
 
 
 def cmd_nic_detach(args: argparse.Namespace) -> None:
-    from nic.xdp import cmd_nic_detach as run
+    from wirematch.nic.xdp import cmd_nic_detach as run
 
     run(args)
 
 
-@dataclass(frozen=True)
-class Command:
-    path: tuple[str, ...]
-    func: Callable[[argparse.Namespace], None]
-    help: str
-    arguments: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = ()
-
-
 def cmd_demo_rings(args: argparse.Namespace) -> None:
-    from pipeline.demo import cmd_demo as run
+    from wirematch.pipeline.demo import cmd_demo as run
 
     run(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from pipeline.quickstart import cmd_demo as run
+    from wirematch.pipeline.quickstart import cmd_demo as run
 
     run(args)
 
 
 def cmd_run(args: argparse.Namespace) -> None:
-    from pipeline.run import cmd_run as run
+    from wirematch.pipeline.run import cmd_run as run
 
     run(args)
 
 
 def cmd_config_check(args: argparse.Namespace) -> None:
-    from pipeline.config import cmd_config_check as run
+    from wirematch.pipeline.config import cmd_config_check as run
 
     run(args)
 
 
 def cmd_config_default(args: argparse.Namespace) -> None:
-    from pipeline.config import cmd_config_default as run
+    from wirematch.pipeline.config import cmd_config_default as run
 
     run(args)
 
@@ -251,21 +235,17 @@ COMMANDS: list[Command] = [
 
 
 def register(command: Command) -> None:
-    """Later modules (demo, appliance) add their subcommands here."""
+    """Add a subcommand to the table (the operator and replay modules declare theirs)."""
     COMMANDS.append(command)
 
 
-def _register_operator_commands() -> None:
-    """status, top, flows, metrics, book, halt, resume, cancel-all."""
-    from pipeline import api, metrics, status
+def _register_commands() -> None:
+    """status, top, flows, metrics, book, halt, resume, cancel-all; replay ..."""
+    from wirematch.pipeline.ops import api, metrics, status
+    from wirematch.replay import cli as replay_cli
 
-    for module in (status, metrics, api):
+    for module in (status, metrics, api, replay_cli):
         module.register_commands(register)
-
-
-from replay.cli import register_commands  # noqa: E402
-
-register_commands(sys.modules[__name__])  # `wirematch replay ...`
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -288,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_register_operator_commands()
+_register_commands()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -301,7 +281,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,11 +12,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pipeline.counters import Counters
-from pipeline.hist import Histogram
-from pipeline.matcher import Matcher, matcher_ptr
-from pipeline.native import check, ffi, lib
-from pipeline.ring import Ring
+from wirematch.pipeline.native import check, ffi, lib
+from wirematch.pipeline.native.counters import Counters
+from wirematch.pipeline.native.hist import Histogram
+from wirematch.pipeline.native.matcher import Matcher, matcher_ptr
+from wirematch.pipeline.native.ring import Ring
 
 IDLE = {"spin": lib.WM_IDLE_SPIN, "spin_yield": lib.WM_IDLE_SPIN_YIELD, "sleep": lib.WM_IDLE_SLEEP}
 COUNTER_NAMES = [

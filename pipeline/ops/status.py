@@ -30,9 +30,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pipeline.cli import Command
-    from pipeline.hist import HistSnapshot
-    from pipeline.shm import Region
+    from wirematch.pipeline.native.hist import HistSnapshot
+    from wirematch.pipeline.native.shm import Region
+
+    from wirematch.output import Command
 
 DEFAULT_NAME = "wirematch"
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
@@ -86,7 +87,7 @@ def parse_object_name(name: str) -> ObjectName:
 
 def read_blob(region: Region, name: str) -> tuple[Any, int] | None:
     """(pointer, size) of blob `name`, or None when the region has none."""
-    from pipeline.native import ffi, lib
+    from wirematch.pipeline.native import ffi, lib
 
     ent = lib.wm_shm_find(region.handle, name.encode(), lib.WM_OBJ_BLOB)
     if ent == ffi.NULL:
@@ -99,7 +100,7 @@ def read_blob(region: Region, name: str) -> tuple[Any, int] | None:
 
 def read_instance(region: Region) -> dict[str, Any] | None:
     """The `instance` blob's JSON (NUL padded), or None when absent or unreadable."""
-    from pipeline.native import ffi
+    from wirematch.pipeline.native import ffi
 
     blob = read_blob(region, INSTANCE_BLOB)
     if blob is None:
@@ -114,8 +115,8 @@ def read_instance(region: Region) -> dict[str, Any] | None:
 
 def attach_flow_table(region: Region) -> Any:
     """The region's flow table (classify.table.FlowTable over blob `flows`), or None."""
-    from classify.table import FlowTable
-    from pipeline.native import lib
+    from wirematch.classify.table import FlowTable
+    from wirematch.pipeline.native import lib
 
     blob = read_blob(region, FLOWS_BLOB)
     if blob is None:
@@ -264,7 +265,7 @@ def tsc_hz() -> int:
     """This machine's calibrated TSC frequency (once per process)."""
     global _TSC_HZ
     if _TSC_HZ is None:
-        from pipeline.clock import Clock
+        from wirematch.pipeline.native.clock import Clock
 
         _TSC_HZ = Clock().info().tsc_hz
     return _TSC_HZ
@@ -272,7 +273,7 @@ def tsc_hz() -> int:
 
 def attach(name: str) -> Region:
     """Attach read-only; a missing instance is a clear error (RegionError)."""
-    from pipeline.shm import Region, RegionError
+    from wirematch.pipeline.native.shm import Region, RegionError
 
     try:
         return Region.attach(name, readonly=True)
@@ -397,7 +398,7 @@ PROTOCOLS = {6: "tcp", 17: "udp"}
 
 def read_flows(name: str = DEFAULT_NAME) -> dict[str, Any]:
     """The instance's flow table: stats and one dict per live flow."""
-    from pipeline.native import lib
+    from wirematch.pipeline.native import lib
 
     with attach(name) as region:
         table = attach_flow_table(region)
@@ -470,14 +471,15 @@ def render_flows(data: dict[str, Any]) -> str:
 
 
 def _cli_error(exc: Exception) -> Exception:
-    from pipeline.cli import CliError
+    from wirematch.output import CliError
 
     return CliError(str(exc))
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from pipeline.cli import CliError
-    from pipeline.shm import RegionError
+    from wirematch.pipeline.native.shm import RegionError
+
+    from wirematch.output import CliError
 
     if args.interval < 0:
         raise CliError("--interval must be >= 0 seconds")
@@ -529,8 +531,9 @@ def run_top(
 
 
 def cmd_top(args: argparse.Namespace) -> None:
-    from pipeline.cli import CliError
-    from pipeline.shm import RegionError
+    from wirematch.pipeline.native.shm import RegionError
+
+    from wirematch.output import CliError
 
     if args.interval <= 0:
         raise CliError("--interval must be > 0 seconds")
@@ -547,7 +550,7 @@ def cmd_top(args: argparse.Namespace) -> None:
 
 
 def cmd_flows(args: argparse.Namespace) -> None:
-    from pipeline.shm import RegionError
+    from wirematch.pipeline.native.shm import RegionError
 
     try:
         data = read_flows(args.name)
@@ -567,7 +570,7 @@ NAME_ARG = (
 
 def register_commands(register: Callable[[Command], None]) -> None:
     """Add status, top and flows to the CLI's command table."""
-    from pipeline.cli import Command
+    from wirematch.output import Command
 
     register(
         Command(

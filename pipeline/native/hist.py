@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from pipeline.native import check, ffi, lib
+from wirematch.pipeline.native import check, ffi, lib
 
 SUB_BITS = 7
 SUB_HALF = 1 << SUB_BITS

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from pipeline.httpserve import BackgroundServer
-from pipeline.status import (
+from wirematch.pipeline.ops.httpserve import BackgroundServer
+from wirematch.pipeline.ops.status import (
     APPLIANCE_BLOCK,
     DEFAULT_NAME,
     attach_flow_table,
@@ -31,7 +31,7 @@ from pipeline.status import (
 )
 
 if TYPE_CHECKING:
-    from pipeline.cli import Command
+    from wirematch.output import Command
 
 PREFIX = "wirematch"
 QUANTILES = (0.5, 0.9, 0.99, 0.999)
@@ -79,8 +79,7 @@ class RegionCollector:
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
-
-        from pipeline.shm import Region, RegionError
+        from wirematch.pipeline.native.shm import Region, RegionError
 
         up = GaugeMetricFamily(
             metric_name("up"),
@@ -305,7 +304,7 @@ def render_metrics(region_name: str) -> bytes:
 
 
 def cmd_metrics(args: argparse.Namespace) -> None:
-    from pipeline.cli import CliError
+    from wirematch.output import CliError
 
     if args.address is None:
         print(render_metrics(args.name).decode(), end="")
@@ -326,7 +325,7 @@ def cmd_metrics(args: argparse.Namespace) -> None:
 
 
 def register_commands(register: Callable[[Command], None]) -> None:
-    from pipeline.cli import Command
+    from wirematch.output import Command
 
     register(
         Command(

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
-from pipeline.native import check, ffi, lib
+from wirematch.pipeline.native import check, ffi, lib
 
 
 class Counters:

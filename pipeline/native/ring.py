@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from pipeline.native import check, ffi, lib
+from wirematch.pipeline.native import check, ffi, lib
 
 MIN_ELEM = 8
 MAX_ELEM = 64

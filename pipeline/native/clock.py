@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.native import check, ffi, lib
+from wirematch.pipeline.native import check, ffi, lib
 
 
 @dataclass

@@ -14,10 +14,9 @@ import errno
 from typing import Any
 
 import numpy as np
-
-from pipeline import codec
-from pipeline.matcher import EVENT_DTYPE, Matcher, commands, matcher_ptr
-from pipeline.native import check, ffi, lib
+from wirematch.pipeline.native import check, ffi, lib
+from wirematch.pipeline.native.matcher import EVENT_DTYPE, Matcher, commands, matcher_ptr
+from wirematch.pipeline.protocols import codec
 
 
 def counter_name(idx: int) -> str:

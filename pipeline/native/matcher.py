@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from pipeline.native import check, ffi, lib
+from wirematch.pipeline.native import check, ffi, lib
 
 # Field name, numpy type, offset.  `min_qty` and `new_client_id` share bytes
 # 32..40 (a C union): NEW uses min_qty, REPLACE uses new_client_id.

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pipeline.native import ffi, lib
+from wirematch.pipeline.native import ffi, lib
 
 # Union member of each message type.
 OUCH_IN_MEMBERS = {

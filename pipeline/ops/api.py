@@ -44,12 +44,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pipeline.httpserve import BackgroundServer
-from pipeline.status import DEFAULT_NAME
+from wirematch.pipeline.ops.httpserve import BackgroundServer
+from wirematch.pipeline.ops.status import DEFAULT_NAME
 
 if TYPE_CHECKING:
-    from pipeline.cli import Command
-    from pipeline.matcher import Matcher
+    from wirematch.pipeline.native.matcher import Matcher
+
+    from wirematch.output import Command
 
 log = logging.getLogger("wirematch.api")
 
@@ -112,7 +113,7 @@ def _json_default(o: Any) -> Any:
 
 
 def state_name(code: int) -> str:
-    from pipeline import matcher as m
+    from wirematch.pipeline.native import matcher as m
 
     return {m.OPEN: "open", m.HALTED: "halted", m.CLOSED: "closed"}.get(code, f"state{code}")
 
@@ -121,7 +122,7 @@ def book_from_matcher(matcher: Matcher, instrument: int, symbol: str, depth: int
     """L2 (the best `depth` levels per side) and L3 (the orders resting at
     those levels, in time priority) of one instrument, as the API serves it.
     Call it only where the matcher is not being run by another thread."""
-    from pipeline.matcher import BUY, SELL
+    from wirematch.pipeline.native.matcher import BUY, SELL
 
     st = matcher.status(instrument)
     out: dict[str, Any] = {
@@ -395,7 +396,7 @@ def serve_api(
 
     The token must be non-empty; a non-loopback address needs allow_remote
     (the API speaks plain HTTP)."""
-    from pipeline.metrics import parse_address
+    from wirematch.pipeline.ops.metrics import parse_address
 
     if not token:
         raise ValueError("the operator API needs a non-empty token")
@@ -493,8 +494,8 @@ def resolve_api(name: str, api: str | None, token: str | None) -> tuple[str, str
     """(address, token) of instance `name`: flags, else the region's instance
     blob and WIREMATCH_TOKEN / the token file."""
     if not api:
-        from pipeline.shm import RegionError
-        from pipeline.status import attach, read_instance
+        from wirematch.pipeline.native.shm import RegionError
+        from wirematch.pipeline.ops.status import attach, read_instance
 
         try:
             with attach(name) as region:
@@ -550,7 +551,7 @@ def render_book(data: dict[str, Any]) -> str:
 
 
 def _client_call(args: argparse.Namespace, method: str, path: str) -> Any:
-    from pipeline.cli import CliError
+    from wirematch.output import CliError
 
     try:
         api, token = resolve_api(args.name, args.api, args.token)
@@ -564,7 +565,7 @@ def _print(args: argparse.Namespace, data: Any, text: str) -> None:
 
 
 def cmd_book(args: argparse.Namespace) -> None:
-    from pipeline.cli import CliError
+    from wirematch.output import CliError
 
     if not 1 <= args.depth <= MAX_DEPTH:
         raise CliError(f"--depth must be 1..{MAX_DEPTH}")
@@ -608,7 +609,7 @@ CLIENT_ARGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
 
 
 def register_commands(register: Callable[[Command], None]) -> None:
-    from pipeline.cli import Command
+    from wirematch.output import Command
 
     sym = (("symbol",), {"help": "instrument symbol"})
     register(

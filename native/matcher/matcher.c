@@ -29,11 +29,11 @@
 
 /* Prefetch hints that the compiler keeps.  GCC treats __builtin_prefetch as
  * free of side effects, so a helper whose only work is prefetching is
- * found "const" and every call to it is deleted, inlined or not: until
- * session 5 the batch prefetch's id-slot and link stages (prefetch_slot,
- * prefetch_links) compiled to nothing (objdump of matcher.o: 3 prefetch
- * instructions in all).  An asm volatile prefetch is never deleted.  A
- * prefetch never faults, whatever the address. */
+ * found "const" and every call to it is deleted, inlined or not: written
+ * with __builtin_prefetch, the batch prefetch's id-slot and link stages
+ * (prefetch_slot, prefetch_links) compile to nothing (objdump of
+ * matcher.o: 3 prefetch instructions in all).  An asm volatile prefetch is
+ * never deleted.  A prefetch never faults, whatever the address. */
 static inline void pf_read(const void *p)
 {
     __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
@@ -1737,11 +1737,11 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     m->hash = HASH_INIT;
     /* At least 4 slots per order: groups of four consecutive ids fill whole
      * lines, so a colliding group runs on into the next line; at <= 25% load
-     * those runs stay short (measured before the batch prefetch worked: with
-     * 2 slots per order the mixed benchmark took 541 instructions per
-     * command and the 20k-order book ran ~8% slower; with 4, 531, and no
-     * slower).  Indices stay below 2^28 - 1, so an entry
-     * word (index | distance << 28) never equals SLOT_EMPTY. */
+     * those runs stay short (with 2 slots per order the mixed benchmark
+     * takes ~2% more instructions per command, 541 against 531 in
+     * callgrind, and the 20k-order book runs ~8% slower).  Indices stay
+     * below 2^28 - 1, so an entry word (index | distance << 28) never
+     * equals SLOT_EMPTY. */
     uint64_t slots = 64;
     while (slots < 4ull * cfg->max_orders)
         slots <<= 1;

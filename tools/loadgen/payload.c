@@ -131,9 +131,9 @@ static uint32_t mix_message(struct lg_source *s, uint32_t session, uint8_t *m)
     char clordid[16];
     /* A client keeps at most LG_MIX_LIVE orders open per session, as a real
      * one bounds its exposure: a new order with the set full is a cancel of
-     * one of them instead, so the book stays stationary at top speed (it
-     * used to grow by every untracked order until the appliance's order
-     * table was full). */
+     * one of them instead, so the book stays stationary at top speed
+     * (without the bound it grows by every untracked order until the
+     * appliance's order table is full). */
     int full = *n_live == LG_MIX_LIVE && (pick < 55 || pick >= 85);
     if ((full || (pick >= 55 && pick < 85)) && *n_live) {
         uint32_t k = (uint32_t)((r >> 24) % *n_live);

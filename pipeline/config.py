@@ -5,7 +5,7 @@ Every key is declared once below with its type, default and a sentence
 and bad values with one error type, ConfigError, whose message starts with
 the key's path (`instruments[2].tick_size: must be > 0, got 0`).
 docs/config.md is generated from these declarations (`python3 -m
-pipeline.config --markdown`), and a test keeps the two identical.
+wirematch.pipeline.config --markdown`), and a test keeps the two identical.
 """
 
 from __future__ import annotations
@@ -622,7 +622,7 @@ def config_markdown() -> str:
     lines = [
         "# Configuration",
         "",
-        "<!-- Generated from pipeline/config.py by `python3 -m pipeline.config --markdown`;",
+        "<!-- Generated from pipeline/config.py by `.venv/bin/python -m wirematch.pipeline.config --markdown`;",
         "     tests/test_config.py checks that it is up to date. -->",
         "",
         "The appliance reads one TOML file (`wirematch config check FILE` validates it;",
@@ -689,5 +689,5 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--markdown"]:
         sys.stdout.write(config_markdown())
     else:
-        print("usage: python3 -m pipeline.config --markdown", file=sys.stderr)
+        print("usage: .venv/bin/python -m wirematch.pipeline.config --markdown", file=sys.stderr)
         sys.exit(2)

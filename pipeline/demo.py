@@ -1,9 +1,9 @@
-"""`wirematch demo` (the README's run command until the appliance exists).
+"""`wirematch demo-rings`: the matcher's C thread between two rings, fed from Python.
 
 What runs: a shared-memory region with a command ring and an event ring, the
 matcher's C thread pinned to its own core, and a seeded order flow fed into
-the command ring in batches from Python (standing in for the receive workers
-that the NIC issues add).  At the end: what went in, what came out, how fast,
+the command ring in batches from Python (where the appliance has its
+receive stages).  At the end: what went in, what came out, how fast,
 and a check that a second matcher fed the same commands directly produces
 the identical event stream (same count, same hash): nothing was lost or
 reordered on the way through the rings.

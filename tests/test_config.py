@@ -120,7 +120,7 @@ def test_rules_file_relative_to_config(tmp_path: Path) -> None:
 def test_docs_are_generated_from_the_declarations() -> None:
     doc = (ROOT / "docs" / "config.md").read_text()
     assert doc == cf.config_markdown(), (
-        "regenerate: python3 -m pipeline.config --markdown > docs/config.md"
+        "regenerate: .venv/bin/python -m wirematch.pipeline.config --markdown > docs/config.md"
     )
     for sec in cf.SECTIONS:
         for key in sec.keys:

@@ -45,7 +45,7 @@ def test_matcher_bench_times_the_named_commands(mix: str) -> None:
     assert run["hash_ok"], run
     assert run["rejected"] == 0, run
     if mix == "100,0,0,0":
-        # Every add rests: the book grows 16x past the prefill, far beyond
-        # the 1.5x the timed matcher used to be given.
+        # Every add rests: the book grows 16x past the prefill, so the
+        # capacity must follow the stream's peak, not the prefill.
         assert run["live_after"] == 2000 + 30000
         assert work["capacity"] > run["live_after"]

@@ -38,8 +38,8 @@ def test_c_unit(source: Path) -> None:
 def test_matcher_batch_prefetch_survives_compilation() -> None:
     """The batch prefetch's hints are in the compiled matcher.  GCC deletes
     calls to a helper whose only work is __builtin_prefetch (it finds it
-    const): until session 5 two of the three stages compiled to nothing and
-    only a benchmark could tell.  Each stage's hints (id slot, order record,
+    const): written that way, two of the three stages compile to nothing and
+    only a benchmark can tell.  Each stage's hints (id slot, order record,
     the links) appear in the prologue and in the loop: at least 10."""
     obj = build_dir() / "obj" / "matcher" / "matcher.o"
     assert obj.exists(), f"{obj} not built: run `make build`"

@@ -1,5 +1,5 @@
-"""Golden runs through the real appliance (issue #8 hooked to issue #7): a
-generated capture replayed over a veth pair into `pipeline.appliance` gives
+"""Golden runs through the real appliance: a generated capture replayed over
+a veth pair into the appliance gives
 exactly the golden model's replies and market data on every backend here;
 an adversarial capture moves exactly the sidecar's drop counters and
 rejects and the appliance stops cleanly; the measurement report comes from

@@ -80,7 +80,7 @@ fi
 if ! "$PYTHON" - <<'PY' >/dev/null 2>&1
 import importlib.metadata as md, pathlib, sys
 import cffi, numpy, scapy, pyroute2, pytest, hypothesis, hdrh, prometheus_client, matplotlib  # noqa: F401
-import ruff, meatpy  # noqa: F401
+import ruff, meatpy, atheris  # noqa: F401
 import wirematch.pipeline.cli  # noqa: F401  (the editable install maps the folders)
 md.version("wirematch")
 sys.exit(0 if pathlib.Path(sys.prefix, "bin", "wirematch").exists() else 1)

@@ -11,7 +11,7 @@ Set-up (one veth test host, see nic/testhost.py):
 - the host end's receive processing is steered to core 0 with RPS (as a NIC
   queue's interrupt would be), the receiver is pinned to core 0 and runs in
   its own session whose autogroup is raised to nice -20 (RX_PRIORITY): at
-  nice 0 another helper's compile on the same core took half of it and the
+  nice 0 a compile on the same core took half of it and the
   receivers fell to ~0.05 Mpps (socket 0.045 vs 0.329 Mpps at -20, same
   minute); the RPS softirq work still runs (in interrupt context);
 - throughput is packets received over the longer of the receive window (first
@@ -186,7 +186,7 @@ def _finish(proc: subprocess.Popen, timeout: float = 30) -> dict:
 def _loadgen(host: VethHost, loadgen: Path, port: int) -> dict:
     # In a session of its own whose autogroup is raised like the receiver's
     # (RX_PRIORITY; set by the shell before it execs the generator, so from
-    # the first packet): at nice 0 another helper's compile on core 1 halved
+    # the first packet): at nice 0 a compile on core 1 halved
     # the offered rate (~0.5 against ~0.75-1.2 Mpps), below what the
     # receivers take, and every case then measured the sender (ratio ~1).
     argv = [

@@ -622,7 +622,8 @@ def config_markdown() -> str:
     lines = [
         "# Configuration",
         "",
-        "<!-- Generated from pipeline/config.py by `.venv/bin/python -m wirematch.pipeline.config --markdown`;",
+        "<!-- Generated from pipeline/config.py by"
+        " `.venv/bin/python -m wirematch.pipeline.config --markdown`;",
         "     tests/test_config.py checks that it is up to date. -->",
         "",
         "The appliance reads one TOML file (`wirematch config check FILE` validates it;",

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+
 from wirematch.classify.match import DEFAULT_DENY, first_match
 from wirematch.classify.rules import AUTO, Rule, RuleSet
 

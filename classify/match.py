@@ -10,6 +10,7 @@ host byte order.  A prefix match is a masked integer compare:
 from __future__ import annotations
 
 import numpy as np
+
 from wirematch.classify.rules import Rule, RuleSet
 
 DEFAULT_DENY = -1  # index returned when no rule matches

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+
 from wirematch.classify.decide import Decision, FlowKey, Install, Op, Remove, SetRate
 from wirematch.pipeline.native import check, ffi, lib
 

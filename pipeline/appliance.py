@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from wirematch.classify import decide
 from wirematch.classify.rules import RuleSet, parse_rules
 from wirematch.classify.table import MISS_DTYPE, FlowTable, RateTable

@@ -18,6 +18,7 @@ import zlib
 from typing import Any
 
 import numpy as np
+
 from wirematch.pipeline.native import lib
 from wirematch.pipeline.native import matcher as mt
 from wirematch.pipeline.native.matcher_worker import COUNTER_NAMES, MatcherWorker

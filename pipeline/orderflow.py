@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from wirematch.pipeline.native import matcher as mt
 
 KINDS = ("passive", "cancel", "replace", "aggressive", "bad")

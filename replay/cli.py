@@ -20,6 +20,7 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
+from wirematch.nic.caps import backend_names
 from wirematch.output import CliError, Command
 from wirematch.output import emit as _emit
 
@@ -270,13 +271,13 @@ COMMANDS: list[tuple[Any, ...]] = [
         "generate a seeded OUCH-in-MoldUDP64 capture (byte-identical for the same seed)",
         (
             (("out",), {"help": "pcap to write (sidecar: OUT.json)"}),
-            (("--seed",), {"type": int, "default": 1}),
+            (("--seed",), {"type": int, "default": 1, "help": "same seed, same bytes"}),
             (("--sessions",), {"type": int, "default": 16, "help": "client flows"}),
             (("--packets",), {"type": int, "default": 10_000, "help": "order packets"}),
             (("--pps",), {"type": float, "default": 20_000.0, "help": "mean recorded rate"}),
             (("--client",), {"default": "10.199.0.2", "help": "first client address"}),
             (("--clients",), {"type": int, "default": 1, "help": "client addresses"}),
-            (("--first-port",), {"type": int, "default": 40000}),
+            (("--first-port",), {"type": int, "default": 40000, "help": "first client port"}),
             (("--adversarial",), {"action": "store_true", "help": "inject faults (sidecar)"}),
             (("--flood",), {"type": int, "default": 200, "help": "packets of the denied flood"}),
             _CONFIG,
@@ -287,22 +288,25 @@ COMMANDS: list[tuple[Any, ...]] = [
         cmd_send,
         "replay a capture at its recorded pace, --pps or --topspeed (tools/replay/wm_replay)",
         (
-            (("pcap",), {}),
+            (("pcap",), {"help": "the capture to replay"}),
             (("--iface",), {"help": "send the frames on this interface (AF_PACKET)"}),
             (("--udp",), {"help": "send the UDP payloads to HOST:PORT"}),
-            (("--pps",), {"type": float}),
-            (("--topspeed",), {"action": "store_true"}),
+            (("--pps",), {"type": float, "help": "packets/s instead of the recorded pace"}),
+            (("--topspeed",), {"action": "store_true", "help": "as fast as it can send"}),
             (("--speed",), {"type": float, "default": 1.0, "help": "recorded pace multiplier"}),
-            (("--loop",), {"type": int, "default": 1}),
-            (("--count",), {"type": int, "default": 0}),
-            (("--duration",), {"type": float, "default": 0.0}),
-            (("--batch",), {"type": int, "default": 32}),
-            (("--keep-sport",), {"action": "store_true"}),
-            (("--dst-mac",), {}),
+            (("--loop",), {"type": int, "default": 1, "help": "times through the capture"}),
+            (("--count",), {"type": int, "default": 0, "help": "stop after N packets (0: all)"}),
+            (("--duration",), {"type": float, "default": 0.0, "help": "stop after S s (0: none)"}),
+            (("--batch",), {"type": int, "default": 32, "help": "packets per send call"}),
+            (
+                ("--keep-sport",),
+                {"action": "store_true", "help": "keep the recorded UDP source ports (--udp)"},
+            ),
+            (("--dst-mac",), {"help": "rewrite the destination MAC (--iface)"}),
             (("--sent-pcap",), {"help": "write what was sent, stamped at hand-over"}),
-            (("--cpu",), {"type": int, "default": -1}),
+            (("--cpu",), {"type": int, "default": -1, "help": "pin the sender (-1: no)"}),
             (("--fifo",), {"action": "store_true", "help": "SCHED_FIFO during the run"}),
-            (("--timeout",), {"type": float, "default": 600.0}),
+            (("--timeout",), {"type": float, "default": 600.0, "help": "give up after S s"}),
             _NETNS,
         ),
     ),
@@ -311,10 +315,13 @@ COMMANDS: list[tuple[Any, ...]] = [
         cmd_capture,
         "capture an interface's traffic (both directions) to a pcap, bounded in time",
         (
-            (("iface",), {}),
-            (("out",), {}),
-            (("--seconds",), {"type": float, "default": 5.0}),
-            (("--max-packets",), {"type": int, "default": 1_000_000}),
+            (("iface",), {"help": "interface to capture on"}),
+            (("out",), {"help": "pcap to write"}),
+            (("--seconds",), {"type": float, "default": 5.0, "help": "capture for S seconds"}),
+            (
+                ("--max-packets",),
+                {"type": int, "default": 1_000_000, "help": "stop after N packets"},
+            ),
             _NETNS,
         ),
     ),
@@ -340,7 +347,14 @@ COMMANDS: list[tuple[Any, ...]] = [
         "golden run through the real appliance on a veth pair: replay, capture, compare",
         (
             (("pcap",), {"help": "the input capture (its sidecar gives the setup)"}),
-            (("--backend",), {"default": "socket", "help": "socket, io_uring, af_xdp, ..."}),
+            (
+                ("--backend",),
+                {
+                    "default": "socket",
+                    "choices": backend_names(),
+                    "help": "the appliance's NIC backend (default: socket)",
+                },
+            ),
             (("--pps",), {"type": float, "help": "replay at this rate (default: recorded)"}),
             (("--speed",), {"type": float, "default": 1.0, "help": "recorded pace multiplier"}),
             (("--settle",), {"type": float, "default": 10.0, "help": "max s to wait for drain"}),
@@ -356,7 +370,7 @@ COMMANDS: list[tuple[Any, ...]] = [
         (
             (("--sent",), {"required": True, "help": "what was sent (wm_replay --sent-pcap)"}),
             (("--output",), {"required": True, "help": "what came back (a capture)"}),
-            (("--dir",), {"default": "replay-report"}),
+            (("--dir",), {"default": "replay-report", "help": "where the report goes"}),
             (("--bin-ms",), {"type": int, "default": 10, "help": "throughput bin"}),
             _CONFIG,
         ),

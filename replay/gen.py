@@ -35,6 +35,7 @@ from typing import Any
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw, raw
+
 from wirematch.pipeline.protocols.layers import MoldOuchIn, mold_packet
 from wirematch.pipeline.protocols.ouch import CancelOrder, EnterOrder, ReplaceOrder
 from wirematch.replay.pcapio import write_pcap

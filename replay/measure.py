@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from wirematch.replay import compare, model
 from wirematch.replay.pcapio import Record, parse_udp
 from wirematch.replay.setup import Setup

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+
 from wirematch.nic.testhost import veth_pair  # noqa: F401  (fixture: veth pair + netns)
 
 

@@ -17,10 +17,9 @@ import json
 import sys
 import time
 
+from tests.nic_frames import parse_udp, reply_frame
 from wirematch.nic.dpdk import DpdkConfig, eal_args
 from wirematch.nic.queue import NicError, open_queue
-
-from tests.nic_frames import parse_udp, reply_frame
 
 
 def main() -> int:

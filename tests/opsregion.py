@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from wirematch.classify.decide import ALLOW, DENY, Decision
 from wirematch.classify.table import FlowTable
 from wirematch.pipeline.native import ffi, lib

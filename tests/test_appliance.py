@@ -12,7 +12,6 @@ import urllib.request
 from typing import Any
 
 import pytest
-from wirematch.nic.testhost import VethHost
 
 from tests.appliance_host import (
     Reference,
@@ -27,6 +26,7 @@ from tests.appliance_host import (
     wait_for,
 )
 from tests.needs import program
+from wirematch.nic.testhost import VethHost
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from tests.flowmodel import FlowModel
 from wirematch.classify import decide as dc
 from wirematch.classify.match import first_match, first_match_scalar
 from wirematch.classify.rules import AUTO, RuleError, RuleSet, parse_rule, parse_rules
 from wirematch.classify.table import C_STRUCTS, MISS_DTYPE, FlowTable, RateTable, apply
 from wirematch.pipeline.native import ffi, lib
-
-from tests.flowmodel import FlowModel
 
 RULES = """
 # trading clients

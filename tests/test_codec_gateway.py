@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from wirematch.pipeline.native import ffi, lib
 from wirematch.pipeline.native.matcher import (
     ALL_INSTRUMENTS,

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from wirematch.pipeline.protocols import codec, itch, ouch
 from wirematch.pipeline.protocols.layers import MoldItch, MoldOuchIn, MoldOuchOut, mold_packet
 

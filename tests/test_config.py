@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from wirematch.pipeline import config as cf
 
 ROOT = Path(__file__).resolve().parents[1]

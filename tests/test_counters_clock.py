@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from wirematch.pipeline.native import ffi, lib
 from wirematch.pipeline.native.clock import Clock
 from wirematch.pipeline.native.counters import Counters

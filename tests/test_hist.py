@@ -7,6 +7,7 @@ import pytest
 from hdrh.histogram import HdrHistogram
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from wirematch.pipeline.native import lib
 from wirematch.pipeline.native.hist import (
     RELATIVE_PRECISION,

@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests import needs  # noqa: E402
 from wirematch.pipeline.native.matcher import BUY, SELL, InstrumentRules, Matcher
 from wirematch.pipeline.protocols import codec
 from wirematch.pipeline.protocols.gateway import Gateway, Stream
-
-from tests import needs  # noqa: E402
 
 meatpy = needs.module("meatpy", "pip install meatpy; part of the dev extras")
 from meatpy.itch50 import ITCH50MarketProcessor, ITCH50MessageReader  # noqa: E402

@@ -12,10 +12,10 @@ import pytest
 from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
-from wirematch.pipeline.protocols import codec
-from wirematch.pipeline.protocols.layers import ITCH_PORT, OUCH_PORT
 
 from tests import needs
+from wirematch.pipeline.protocols import codec
+from wirematch.pipeline.protocols.layers import ITCH_PORT, OUCH_PORT
 
 TSHARK = shutil.which("tshark") or "tshark"
 

@@ -9,6 +9,7 @@ import random
 
 import numpy as np
 import pytest
+
 from wirematch.pipeline.native import ffi
 from wirematch.pipeline.native import matcher as mt
 

@@ -10,6 +10,7 @@ import random
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from wirematch.pipeline.native import matcher as mt
 from wirematch.replay import refbook as rb
 

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+
 from wirematch.pipeline.demo import run_demo
 from wirematch.pipeline.native import matcher as mt
 from wirematch.pipeline.native.counters import Counters

@@ -8,10 +8,10 @@ import subprocess
 import sys
 
 import pytest
-from wirematch.nic import caps
-from wirematch.nic.queue import NicError, open_queue
 
 from tests.nic_helpers import udp_frame, write_pcap
+from wirematch.nic import caps
+from wirematch.nic.queue import NicError, open_queue
 
 
 def test_unknown_backend_and_option_are_one_sentence() -> None:

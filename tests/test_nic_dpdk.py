@@ -16,10 +16,10 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from wirematch.nic import dpdk
-from wirematch.nic.caps import NicUnavailable
 
 from tests.nic_helpers import check_enter_order, parse_mold, run_loadgen
+from wirematch.nic import dpdk
+from wirematch.nic.caps import NicUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 9200

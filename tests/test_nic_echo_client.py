@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from wirematch.nic.testhost import VethHost, in_netns
 from wirematch.nic.xdp import query
 from wirematch.pipeline.native import build_dir

@@ -11,7 +11,6 @@ import time
 from collections import defaultdict
 
 import pytest
-from wirematch.nic.queue import open_queue
 
 from tests.nic_helpers import (
     check_enter_order,
@@ -22,6 +21,7 @@ from tests.nic_helpers import (
     udp_frame,
     write_pcap,
 )
+from wirematch.nic.queue import open_queue
 
 BACKENDS = [
     ("socket", []),

@@ -18,9 +18,6 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
-from wirematch.nic import caps
-from wirematch.nic.queue import NicError, open_queue
-from wirematch.nic.xdp import XdpError, detach, query
 
 from tests.nic_frames import parse_udp, reply_frame
 from tests.nic_helpers import (
@@ -31,6 +28,9 @@ from tests.nic_helpers import (
     run_loadgen,
     udp_frame,
 )
+from wirematch.nic import caps
+from wirematch.nic.queue import NicError, open_queue
+from wirematch.nic.xdp import XdpError, detach, query
 
 ROOT = Path(__file__).resolve().parent.parent
 PORT = 9100

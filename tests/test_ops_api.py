@@ -15,13 +15,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+
+from tests import ROOT, opsregion
 from wirematch.classify.decide import ALLOW, Decision
 from wirematch.classify.table import FlowTable
 from wirematch.pipeline.cli import main
 from wirematch.pipeline.native import matcher as mt
 from wirematch.pipeline.ops import api
-
-from tests import ROOT, opsregion
 
 TOKEN = "s3cret-token-0123456789"
 SYMBOLS = {"WMTA": 1, "WMTB": 2}

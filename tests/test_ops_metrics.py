@@ -10,10 +10,10 @@ import urllib.request
 from collections.abc import Iterator
 
 import pytest
-from wirematch.pipeline.native.shm import Region
-from wirematch.pipeline.ops.metrics import metric_name, parse_address, serve_metrics
 
 from tests import needs, opsregion
+from wirematch.pipeline.native.shm import Region
+from wirematch.pipeline.ops.metrics import metric_name, parse_address, serve_metrics
 
 
 @pytest.fixture

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+
+from tests import ROOT, opsregion
 from wirematch.pipeline.cli import main
 from wirematch.pipeline.native.shm import Region, RegionError
 from wirematch.pipeline.ops import status
-
-from tests import ROOT, opsregion
 
 
 @pytest.fixture

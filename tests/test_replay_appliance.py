@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from wirematch.nic.testhost import VethHost
 from wirematch.pipeline.cli import main
 from wirematch.replay import compare, model

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from wirematch.pipeline.protocols import codec
 from wirematch.replay import compare, inprocess, model
 from wirematch.replay.gen import GenSpec, addresses, adversarial, generate

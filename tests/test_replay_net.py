@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from wirematch.replay.capture import Capturer
 from wirematch.replay.gen import GenSpec, generate
 from wirematch.replay.pcapio import parse_udp, read_pcap

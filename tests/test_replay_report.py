@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+
 from wirematch.pipeline.cli import main
 from wirematch.replay import inprocess, measure
 from wirematch.replay.gen import GenSpec, generate

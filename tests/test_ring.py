@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from wirematch.pipeline.native import ffi, lib
 from wirematch.pipeline.native.ring import NO_SEQ, SYNC_MODES, Ring, RingStats
 

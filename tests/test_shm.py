@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from wirematch.pipeline.native import ffi, lib
-from wirematch.pipeline.native.shm import Region, RegionError
 
 from tests import ROOT
+from wirematch.pipeline.native import ffi, lib
+from wirematch.pipeline.native.shm import Region, RegionError
 
 
 def test_create_enumerate_attach(shm_name: str) -> None:

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 import test_codec_scapy as samples  # noqa: E402
+
 from wirematch.pipeline.protocols import codec  # noqa: E402
 
 CORPUS = ROOT / "native" / "fuzz" / "corpus"

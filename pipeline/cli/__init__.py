@@ -6,10 +6,13 @@ Subcommands are declared in one table (COMMANDS); every one takes --json.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 from dataclasses import asdict
 from typing import Any
 
+from wirematch import __version__
 from wirematch.output import CliError, Command
 from wirematch.output import emit as _emit
 
@@ -172,7 +175,14 @@ COMMANDS: list[Command] = [
             (("--sessions",), {"type": int, "default": 8, "help": "client sessions"}),
             (("--msgs",), {"type": int, "default": 16, "help": "orders per packet"}),
             (("--pps",), {"type": float, "default": 0.0, "help": "packets/s (0: top speed)"}),
-            (("--backend",), {"default": None, "help": "only this backend (default: best)"}),
+            (
+                ("--backend",),
+                {
+                    "default": None,
+                    "choices": ["af_xdp", "io_uring", "socket"],
+                    "help": "only this backend (default: the best that works here)",
+                },
+            ),
         ),
     ),
     Command(
@@ -181,8 +191,8 @@ COMMANDS: list[Command] = [
         "run a seeded order flow through the rings and the matcher thread; print a summary",
         (
             (("--commands",), {"type": int, "default": 2_000_000, "help": "order commands"}),
-            (("--seed",), {"type": int, "default": 1}),
-            (("--sessions",), {"type": int, "default": 16}),
+            (("--seed",), {"type": int, "default": 1, "help": "same seed, same order flow"}),
+            (("--sessions",), {"type": int, "default": 16, "help": "client sessions"}),
             (("--batch",), {"type": int, "default": 256, "help": "commands per ring enqueue"}),
             (
                 ("--max-inflight",),
@@ -190,7 +200,11 @@ COMMANDS: list[Command] = [
             ),
             (
                 ("--idle",),
-                {"choices": ["spin", "spin_yield", "sleep"], "default": "spin_yield"},
+                {
+                    "choices": ["spin", "spin_yield", "sleep"],
+                    "default": "spin_yield",
+                    "help": "what the matcher thread does when its ring is empty",
+                },
             ),
         ),
     ),
@@ -250,6 +264,7 @@ def _register_commands() -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wirematch", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"wirematch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     groups: dict[str, argparse._SubParsersAction] = {}
     for cmd in COMMANDS:
@@ -271,13 +286,29 @@ def build_parser() -> argparse.ArgumentParser:
 _register_commands()
 
 
+def _report(args: argparse.Namespace, exc: CliError) -> None:
+    """An error as one line on stderr, or as a JSON object on stdout (--json)."""
+    if getattr(args, "json", False):
+        words = [args.command, getattr(args, "subcommand", None)]
+        cmd = " ".join(w for w in words if w)
+        print(json.dumps({"error": str(exc), "command": cmd}))
+    else:
+        print(f"wirematch: {exc}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
+        sys.stdout.flush()
     except CliError as exc:
-        print(f"wirematch: {exc}", file=sys.stderr)
+        _report(args, exc)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`wirematch ... | head`): stop quietly, and keep
+        # the interpreter's own flush at exit from raising it again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a killed writer
     return 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from wirematch.pipeline.native import check, ffi, lib
 
 

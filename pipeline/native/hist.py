@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from wirematch.pipeline.native import check, ffi, lib
 
 SUB_BITS = 7

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from wirematch.pipeline.native import check, ffi, lib
 
 # Field name, numpy type, offset.  `min_qty` and `new_client_id` share bytes

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from wirematch.pipeline.native import check, ffi, lib
 
 MIN_ELEM = 8

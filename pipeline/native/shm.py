@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from wirematch.pipeline.native import ffi, lib
 from wirematch.pipeline.native.counters import Counters
 from wirematch.pipeline.native.hist import MAX_VALUE_DEFAULT, Histogram

@@ -48,9 +48,8 @@ from wirematch.pipeline.ops.httpserve import BackgroundServer
 from wirematch.pipeline.ops.status import DEFAULT_NAME
 
 if TYPE_CHECKING:
-    from wirematch.pipeline.native.matcher import Matcher
-
     from wirematch.output import Command
+    from wirematch.pipeline.native.matcher import Matcher
 
 log = logging.getLogger("wirematch.api")
 

@@ -79,6 +79,7 @@ class RegionCollector:
 
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
+
         from wirematch.pipeline.native.shm import Region, RegionError
 
         up = GaugeMetricFamily(

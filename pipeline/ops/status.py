@@ -30,10 +30,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from wirematch.output import Command
     from wirematch.pipeline.native.hist import HistSnapshot
     from wirematch.pipeline.native.shm import Region
-
-    from wirematch.output import Command
 
 DEFAULT_NAME = "wirematch"
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
@@ -477,9 +476,8 @@ def _cli_error(exc: Exception) -> Exception:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from wirematch.pipeline.native.shm import RegionError
-
     from wirematch.output import CliError
+    from wirematch.pipeline.native.shm import RegionError
 
     if args.interval < 0:
         raise CliError("--interval must be >= 0 seconds")
@@ -531,9 +529,8 @@ def run_top(
 
 
 def cmd_top(args: argparse.Namespace) -> None:
-    from wirematch.pipeline.native.shm import RegionError
-
     from wirematch.output import CliError
+    from wirematch.pipeline.native.shm import RegionError
 
     if args.interval <= 0:
         raise CliError("--interval must be > 0 seconds")

@@ -14,6 +14,7 @@ import errno
 from typing import Any
 
 import numpy as np
+
 from wirematch.pipeline.native import check, ffi, lib
 from wirematch.pipeline.native.matcher import EVENT_DTYPE, Matcher, commands, matcher_ptr
 from wirematch.pipeline.protocols import codec

@@ -10,6 +10,7 @@ from typing import Any
 
 from scapy.fields import BitField, IntField, LongField, ShortField
 from scapy.packet import Packet, Raw
+
 from wirematch.pipeline.protocols.common import AlphaField, CharField, Message
 from wirematch.pipeline.protocols.mold import mold_class
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from scapy.layers.inet import UDP
 from scapy.packet import bind_layers
+
 from wirematch.pipeline.protocols.itch import MoldItch
 from wirematch.pipeline.protocols.mold import MoldUDP64, mold_packet, session_field
 from wirematch.pipeline.protocols.ouch import MoldOuchIn, MoldOuchOut

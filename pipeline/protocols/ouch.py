@@ -26,6 +26,7 @@ from scapy.fields import (
     StrLenField,
 )
 from scapy.packet import Packet, Raw
+
 from wirematch.pipeline.protocols.common import AlphaField, CharField, Message
 from wirematch.pipeline.protocols.mold import mold_class
 

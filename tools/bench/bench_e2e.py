@@ -37,9 +37,8 @@ import contextlib
 import io
 import os
 
-from wirematch.pipeline.quickstart import run_quickstart
-
 from tools.bench.common import BenchContext, Row, hugepages_reserved, median, run_json_lines
+from wirematch.pipeline.quickstart import run_quickstart
 
 BACKENDS = ("af_xdp", "io_uring", "socket")
 PEER = "socket"

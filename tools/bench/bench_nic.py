@@ -64,10 +64,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tools.bench.common import BenchContext, Row, median
 from wirematch.nic.dpdk import DpdkConfig, device, eal_args
 from wirematch.nic.testhost import VethHost, veth_host
-
-from tools.bench.common import BenchContext, Row, median
 
 RX_CASES: list[tuple[str, str, str]] = [
     # (case name, backend, options; for dpdk the virtual device)

@@ -26,12 +26,11 @@ import socket
 import tempfile
 from pathlib import Path
 
+from tools.bench.common import BenchContext, Row, median
 from wirematch.nic.testhost import VethHost, veth_host
 from wirematch.replay.gen import GenSpec, generate
 from wirematch.replay.send import Pace, replay_argv, run_replay
 from wirematch.replay.setup import Setup
-
-from tools.bench.common import BenchContext, Row, median
 
 PACKETS = 20_000
 LOOPS = 5

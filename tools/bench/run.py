@@ -9,9 +9,8 @@ import argparse
 import importlib
 import sys
 
-from wirematch.pipeline.native import build_dir
-
 from tools.bench.common import ROOT, BenchContext, format_table, raise_priority, write_rows
+from wirematch.pipeline.native import build_dir
 
 ORDER = ["ring", "matcher", "codec", "nic", "e2e", "replay"]
 

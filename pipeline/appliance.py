@@ -15,6 +15,7 @@ threads run, what the operator asked for.  Every packet is handled in C.
 
 from __future__ import annotations
 
+import grp
 import ipaddress
 import json
 import os
@@ -215,6 +216,10 @@ class Appliance:
         self.region = Region.create(
             self.name, acfg["shm_size"], max_objects=512, hugepages=acfg["hugepages"], replace=True
         )
+        if acfg["shm_group"]:
+            backing = self.region.info()["backing"]
+            os.chown(backing, -1, grp.getgrnam(acfg["shm_group"]).gr_gid)
+            os.chmod(backing, 0o640)
         clock = lib.wm_clock_default()
         self.tick_hz = int(clock.tsc_hz) or 1_000_000_000
         flows = cfg["flows"]

@@ -11,6 +11,7 @@ wirematch.pipeline.config --markdown`), and a test keeps the two identical.
 from __future__ import annotations
 
 import argparse
+import grp
 import ipaddress
 import json
 import os
@@ -80,6 +81,41 @@ def one_of(*choices: str) -> Check:
     return lambda v: None if v in choices else f"must be one of {', '.join(choices)}; got {v!r}"
 
 
+def memory_bytes() -> int:
+    """This machine's physical memory (MemTotal), 0 if unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def region_size(v: int) -> str | None:
+    """At least 1 MiB, and at most half of this machine's memory: the region is
+    populated when it is created, so a larger one takes memory from others."""
+    if v < 1 << 20:
+        return f"must be >= {1 << 20}, got {v}"
+    total = memory_bytes()
+    if total and v > total // 2:
+        return (
+            f"{v} bytes is more than half of this machine's memory "
+            f"({total >> 20} MiB); the region is populated when it is created"
+        )
+    return None
+
+
+def group_name(v: str) -> str | None:
+    if not v:
+        return None
+    try:
+        grp.getgrnam(v)
+    except KeyError:
+        return f"no group named {v!r} on this machine"
+    return None
+
+
 def nonempty(v: str) -> str | None:
     return None if v.strip() else "must not be empty"
 
@@ -145,7 +181,21 @@ SECTIONS: tuple[Section, ...] = (
                 "shared-memory region name (`wirematch shm show NAME`)",
                 nonempty,
             ),
-            Key("shm_size", int, 64 << 20, "bytes of the shared-memory region", at_least(1 << 20)),
+            Key(
+                "shm_size",
+                int,
+                64 << 20,
+                "bytes of the shared-memory region (at most half of the machine's memory)",
+                region_size,
+            ),
+            Key(
+                "shm_group",
+                str,
+                "",
+                "a group that may read the region (mode 0640); empty: its owner only (0600). "
+                "The region holds clients' orders",
+                group_name,
+            ),
             Key(
                 "hugepages",
                 bool,
@@ -385,6 +435,13 @@ SECTIONS: tuple[Section, ...] = (
         (
             Key("address", str, "127.0.0.1:8780", "address:port the API listens on", host_port),
             Key(
+                "allow_remote",
+                bool,
+                False,
+                "let the API listen on a non-loopback address (it speaks plain HTTP: put "
+                "it behind TLS)",
+            ),
+            Key(
                 "token",
                 str,
                 "",
@@ -520,6 +577,13 @@ class Config:
 def _cross_checks(cfg: dict[str, Any], base: Path | None) -> Any:
     from wirematch.classify.rules import AUTO, RuleError, parse_rules
 
+    api_host = cfg["api"]["address"].rpartition(":")[0]
+    if not cfg["api"]["allow_remote"] and not ipaddress.IPv4Address(api_host).is_loopback:
+        raise ConfigError(
+            "api.address",
+            f"{api_host} is not a loopback address: the API speaks plain HTTP; "
+            "set api.allow_remote = true to listen there anyway",
+        )
     for sec, key in (("instruments", "id"), ("instruments", "symbol"), ("sessions", "id")):
         seen: dict[Any, int] = {}
         for i, item in enumerate(cfg[sec]):

@@ -36,7 +36,7 @@ def serve_surfaces(app: Appliance) -> list[Any]:
     token = app.config["api"]["token"] or secrets.token_urlsafe(24)
     path = write_token_file(app.name, token)
     aaddr = app.config["api"]["address"]
-    handles.append(serve_api(app, aaddr, token))
+    handles.append(serve_api(app, aaddr, token, allow_remote=app.config["api"]["allow_remote"]))
     app.log(f"operator API on http://{aaddr}/v1 (bearer token in {path})")
     return handles
 

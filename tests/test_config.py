@@ -68,6 +68,15 @@ def test_default_config_loads() -> None:
         ("market_data", "destination", '"239.1.1.1:0"', "market_data.destination", "1..65535"),
         ("metrics", "address", '"nowhere:80"', "metrics.address", "not an IPv4 address"),
         ("appliance", "shm_size", "4096", "appliance.shm_size", "must be >= 1048576"),
+        (
+            "appliance",
+            "shm_size",
+            str(1 << 40),
+            "appliance.shm_size",
+            "more than half of this machine's memory",
+        ),
+        ("appliance", "shm_group", '"no-such-group-x"', "appliance.shm_group", "no group named"),
+        ("api", "address", '"0.0.0.0:8780"', "api.address", "not a loopback address"),
         ("sessions", "id", "-1", "sessions[0].id", "must be 0..65535"),
         (
             "flows",

@@ -198,3 +198,43 @@ def test_region_on_hugepages(hugetlbfs: Path, shm_name: str) -> None:
         assert big.info()["hugepages"] is False
         assert big.info()["backing"].startswith("/dev/shm/")
     Region.unlink(shm_name + "-big")
+
+
+def test_a_new_region_is_owner_only(shm_name: str) -> None:
+    r = Region.create(shm_name, 1 << 20, hugepages=False)
+    try:
+        st = os.stat(r.info()["backing"])
+        assert st.st_mode & 0o777 == 0o600
+        assert r.file_owner() == (os.geteuid(), 0o600)
+        with Region.attach(shm_name) as a:
+            assert a.untrusted_reason() is None
+    finally:
+        r.close()
+
+
+@pytest.mark.parametrize(
+    "planted, why",
+    [((65534, 0o600), "belongs to uid 65534"), ((None, 0o666), "writable by others")],
+    ids=["other-owner", "world-writable"],
+)
+def test_a_planted_region_is_not_trusted(shm_name: str, planted: tuple, why: str) -> None:
+    """A region another user planted (or one anybody may rewrite) is readable,
+    but what it publishes is not believed: the API client refuses to send the
+    token to the address it names."""
+    from wirematch.pipeline.ops.api import ApiClientError, resolve_api
+
+    if os.geteuid() != 0:
+        pytest.fail("planting a region owned by another user needs root", pytrace=False)
+    r = Region.create(shm_name, 1 << 20, hugepages=False)
+    try:
+        path = r.info()["backing"]
+        uid, mode = planted
+        if uid is not None:
+            os.chown(path, uid, -1)
+        os.chmod(path, mode)
+        with Region.attach(shm_name) as a:
+            assert why in (a.untrusted_reason() or "")
+        with pytest.raises(ApiClientError, match="not trusting region"):
+            resolve_api(shm_name, None, "a-token")
+    finally:
+        r.close()

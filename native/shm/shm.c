@@ -29,6 +29,8 @@ struct wm_shm {
     struct wm_shm_header *hdr;
     size_t map_size;
     int readonly;
+    uint32_t file_uid;  /* owner and mode of the file as opened (fstat of its fd) */
+    uint32_t file_mode;
     pthread_mutex_t alloc_lock; /* allocations from several control threads */
 };
 
@@ -125,7 +127,9 @@ static int map_new(const char *path, size_t size, int replace, void **base)
 {
     if (replace)
         unlink(path);
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    /* Owner-only: the region holds clients' orders.  The appliance widens it
+     * to a group (0640) when its configuration names one. */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
     int rc = 0;
@@ -228,6 +232,8 @@ int wm_shm_create(const char *name, size_t size, uint32_t max_objects, uint32_t 
     }
     shm->hdr = base;
     shm->map_size = size;
+    shm->file_uid = (uint32_t)geteuid();
+    shm->file_mode = 0600;
     pthread_mutex_init(&shm->alloc_lock, NULL);
     header_init(shm->hdr, name, path, size, max_objects, huge);
     *out = shm;
@@ -306,9 +312,17 @@ int wm_shm_attach(const char *name, int readonly, struct wm_shm **out)
     shm->hdr = base;
     shm->map_size = (size_t)st.st_size;
     shm->readonly = readonly != 0;
+    shm->file_uid = (uint32_t)st.st_uid;
+    shm->file_mode = (uint32_t)st.st_mode & 07777;
     pthread_mutex_init(&shm->alloc_lock, NULL);
     *out = shm;
     return 0;
+}
+
+void wm_shm_file_owner(const struct wm_shm *shm, uint32_t *uid, uint32_t *mode)
+{
+    *uid = shm->file_uid;
+    *mode = shm->file_mode;
 }
 
 void wm_shm_close(struct wm_shm *shm)

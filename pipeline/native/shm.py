@@ -136,6 +136,25 @@ class Region:
     def name(self) -> str:
         return ffi.string(self._hdr.name).decode()
 
+    def file_owner(self) -> tuple[int, int]:
+        """(uid, permission bits) of the region's file as it was opened."""
+        uid = ffi.new("uint32_t *")
+        mode = ffi.new("uint32_t *")
+        lib.wm_shm_file_owner(self.handle, uid, mode)
+        return int(uid[0]), int(mode[0])
+
+    def untrusted_reason(self) -> str | None:
+        """Why what this region publishes (an API address, say) must not be
+        believed by this process, or None: a region is trusted when its file
+        belongs to this user or to root and nobody else may write it."""
+        uid, mode = self.file_owner()
+        me = os.geteuid()
+        if uid not in (0, me):
+            return f"its file belongs to uid {uid}, not to you (uid {me}) or root"
+        if mode & 0o022:
+            return f"its file is writable by others (mode {mode:04o})"
+        return None
+
     def info(self) -> dict[str, Any]:
         h = self._hdr
         return {

@@ -498,6 +498,13 @@ def resolve_api(name: str, api: str | None, token: str | None) -> tuple[str, str
 
         try:
             with attach(name) as region:
+                distrust = region.untrusted_reason()
+                if distrust:
+                    # Never send the token to an address an untrusted region names.
+                    raise ApiClientError(
+                        f"not trusting region {name!r}: {distrust}; pass --api to "
+                        "name the API's address yourself"
+                    )
                 instance = read_instance(region)
                 running = (
                     region.counters("appliance")["running"]

@@ -80,6 +80,11 @@ int wm_shm_create(const char *name, size_t size, uint32_t max_objects, uint32_t 
  * wirematch region), or another -errno. */
 int wm_shm_attach(const char *name, int readonly, struct wm_shm **out);
 
+/* Owner uid and permission bits of an attached region's file, as it was
+ * opened (not as its header says): a reader checks them before trusting what
+ * the region publishes.  A created region reports the creator's uid, 0600. */
+void wm_shm_file_owner(const struct wm_shm *shm, uint32_t *uid, uint32_t *mode);
+
 /* Unmap and free the handle (the region stays). */
 void wm_shm_close(struct wm_shm *shm);
 

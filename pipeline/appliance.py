@@ -624,6 +624,29 @@ class Appliance:
             "latency_ns": self.latency(),
         }
 
+    def wait_idle(self, quiet_s: float = 0.05, timeout_s: float = 5.0) -> bool:
+        """Wait until nothing moves through the stages (received packets,
+        applied commands, sent packets) for quiet_s; False after timeout_s."""
+        assert self.region is not None
+
+        def moved() -> tuple[int, ...]:
+            c = self.counters()
+            return tuple(
+                sum(v.get(key, 0) for name, v in c.items() if name.startswith(prefix))
+                for prefix, key in (("rx.", "packets"), ("engine.", "commands"), ("tx.", "packets"))
+            )
+
+        deadline = time.monotonic() + timeout_s
+        last, since = moved(), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(quiet_s / 5)
+            now = moved()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return True
+        return False
+
     # -- stop ------------------------------------------------------------------
     def stop(self, quiet_us: int = 2000, timeout_ms: int = 10000) -> dict[str, Any]:
         """Drain and stop; returns the final status.  Idempotent."""

@@ -168,13 +168,31 @@ COMMANDS: list[Command] = [
     Command(
         ("demo",),
         cmd_demo,
-        "the appliance on a veth pair driven by the load generator for a few seconds; "
-        "a summary of what it did and how fast",
+        "the appliance on a veth pair driven by the load generator: a paced phase at a "
+        "rate it sustains, then a short overload test; what it did and how fast",
         (
-            (("--seconds",), {"type": float, "default": 3.0, "help": "load duration"}),
+            (
+                ("--seconds",),
+                {"type": float, "default": 3.0, "help": "length of the paced phase"},
+            ),
+            (
+                ("--pps",),
+                {
+                    "type": float,
+                    "default": 10_000.0,
+                    "help": "packets/s of the paced phase (0: top speed)",
+                },
+            ),
+            (
+                ("--overload-seconds",),
+                {
+                    "type": float,
+                    "default": 1.5,
+                    "help": "length of the top-speed overload test that follows (0: none)",
+                },
+            ),
             (("--sessions",), {"type": int, "default": 8, "help": "client sessions"}),
             (("--msgs",), {"type": int, "default": 16, "help": "orders per packet"}),
-            (("--pps",), {"type": float, "default": 0.0, "help": "packets/s (0: top speed)"}),
             (
                 ("--backend",),
                 {

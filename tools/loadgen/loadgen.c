@@ -63,6 +63,7 @@ struct cfg {
 
 struct totals {
     uint64_t packets, bytes, failed, retries;
+    uint64_t hellos; /* --hello heartbeats sent before the timed run (not in packets) */
     double seconds;
 };
 
@@ -253,6 +254,8 @@ static int run_sendmmsg(const struct cfg *c, struct lg_source *src, struct total
             uint32_t len = lg_heartbeat(src, i, bufs[0]);
             if (sendto(fds[i], bufs[0], len, 0, (struct sockaddr *)&to, sizeof to) < 0)
                 tot->failed++;
+            else
+                tot->hellos++;
         }
         struct timespec ts = { 0, 100000000 };
         nanosleep(&ts, NULL);
@@ -535,11 +538,11 @@ int main(int argc, char **argv)
     if (c.json)
         printf("{\"mode\": \"%s\", \"packets\": %llu, \"bytes\": %llu, \"seconds\": %.6f, "
                "\"pps\": %.1f, \"failed\": %llu, \"retried\": %llu, \"sessions\": %u, "
-               "\"messages\": %llu, \"mix\": {\"passive\": %llu, \"aggressive\": %llu, "
+               "\"hello_packets\": %llu, \"messages\": %llu, \"mix\": {\"passive\": %llu, \"aggressive\": %llu, "
                "\"cancel\": %llu, \"replace\": %llu}}\n",
                mode, (unsigned long long)tot.packets, (unsigned long long)tot.bytes, secs,
                (double)tot.packets / secs, (unsigned long long)tot.failed,
-               (unsigned long long)tot.retries, c.sessions,
+               (unsigned long long)tot.retries, c.sessions, (unsigned long long)tot.hellos,
                (unsigned long long)(src.from_pcap ? 0 : tot.packets * c.msgs),
                (unsigned long long)src.mix_counts[0], (unsigned long long)src.mix_counts[1],
                (unsigned long long)src.mix_counts[2], (unsigned long long)src.mix_counts[3]);

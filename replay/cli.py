@@ -235,7 +235,10 @@ def cmd_run(args: argparse.Namespace) -> None:
     if args.report:
         from wirematch.replay.measure import report
 
-        rep2 = report(res.sent, res.output, res.setup, args.report)
+        pace = f"{args.pps:,.0f} packets/s" if args.pps else f"recorded pace x{args.speed:g}"
+        rep2 = report(
+            res.sent, res.output, res.setup, args.report, details=f"{args.backend}, {pace}"
+        )
         out["report"] = rep2["files"]
         text_parts.append(f"report: {', '.join(rep2['files'])}")
     if out["identical"]:

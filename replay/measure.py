@@ -114,25 +114,58 @@ def throughput(
     }
 
 
-def plot(report: dict[str, Any], lat: Latencies, out_dir: Path) -> list[str]:
+# Percentiles marked on the latency plot, and the x axis ticks (1/(1-p), log).
+MARKED = (50.0, 99.0, 99.9)
+TICKS = (0.0, 90.0, 99.0, 99.9, 99.99, 99.999)
+
+
+def plot(report: dict[str, Any], lat: Latencies, out_dir: Path, details: str = "") -> list[str]:
+    """latency.png: the percentile distribution HdrHistogram-style (latency
+    against 1/(1-p) on a log axis, so the tail is readable), p50/p99/p99.9
+    marked; throughput.png: packets in and messages out on their own axes."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    run = f"{report['inbound_packets']:,} packets in, {report['commands']:,} commands" + (
+        f"; {details}" if details else ""
+    )
     files = []
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
-    for name, ns in (("reply", lat.reply_ns), ("market data", lat.feed_ns)):
+    fig, ax = plt.subplots(figsize=(10, 5.5))
+    top, lo, hi = 0.0, float("inf"), 0.0
+    for k, (name, ns) in enumerate((("reply", lat.reply_ns), ("market data", lat.feed_ns))):
         if len(ns) == 0:
             continue
         us = np.sort(ns) / 1e3
-        ax1.hist(us, bins=min(100, max(10, len(us) // 20)), alpha=0.6, label=name)
-        ax2.plot(us, np.arange(1, len(us) + 1) / len(us), label=name)
-    ax1.set(title="wire-in to out latency", xlabel="µs", ylabel="messages")
-    ax2.set(title="latency CDF", xlabel="µs", ylabel="fraction", xscale="log")
-    ax2.grid(True, which="both", alpha=0.3)
-    for ax in (ax1, ax2):
-        ax.legend()
+        n = len(us)
+        frac = np.arange(n) / n  # fraction of messages at or below each value
+        x = 1.0 / (1.0 - frac)
+        (line,) = ax.plot(x, us, drawstyle="steps-post", label=f"{name} ({n:,} messages)")
+        for p in MARKED:
+            v = float(np.percentile(us, p))
+            ax.plot([1.0 / (1.0 - p / 100.0)], [v], "o", color=line.get_color())
+            ax.annotate(
+                f"p{p:g} {v:,.1f} µs",
+                (1.0 / (1.0 - p / 100.0), v),
+                textcoords="offset points",
+                xytext=(6, 8) if k == 0 else (6, -14),  # one stream above, one below
+                fontsize=8,
+                color=line.get_color(),
+            )
+        top, lo, hi = max(top, float(n)), min(lo, float(us[0])), max(hi, float(us[-1]))
+    ax.set_xscale("log")
+    if hi > 50 * lo > 0:
+        ax.set_yscale("log")  # a tail fifty times the fastest: keep both readable
+    ticks = [1.0 / (1.0 - p / 100.0) for p in TICKS if 1.0 / (1.0 - p / 100.0) <= max(top, 10)]
+    ax.set_xticks(ticks, [f"{p:g}%" for p in TICKS[: len(ticks)]])
+    ax.set(
+        title=f"wire-in to wire-out latency by percentile\n{run}",
+        xlabel="percentile (log scale in 1/(1-p))",
+        ylabel="latency (µs)",
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper left")
     fig.tight_layout()
     path = out_dir / "latency.png"
     fig.savefig(path, dpi=100)
@@ -140,18 +173,19 @@ def plot(report: dict[str, Any], lat: Latencies, out_dir: Path) -> list[str]:
     files.append(str(path))
 
     tp = report["throughput"]
-    fig, ax = plt.subplots(figsize=(12, 4))
+    fig, (ax_in, ax_out) = plt.subplots(2, 1, figsize=(12, 6), sharex=True)
     scale = 1e9 / tp["bin_ns"]
     x = np.arange(len(tp["inbound"])) * tp["bin_ns"] / 1e9
-    for key in ("inbound", "replies", "feed"):
-        ax.plot(
-            x,
-            np.array(tp[key]) * scale,
-            label=f"{key} ({'packets' if key == 'inbound' else 'messages'}/s)",
-        )
-    ax.set(title="throughput over time", xlabel="s since the first packet", ylabel="per second")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
+    ax_in.plot(x, np.array(tp["inbound"]) * scale, label="order-entry packets in")
+    ax_in.set(ylabel="packets/s", title=f"throughput over time\n{run}")
+    for key, label in (("replies", "OUCH replies out"), ("feed", "ITCH messages out")):
+        ax_out.plot(x, np.array(tp[key]) * scale, label=label)
+    ax_out.set(
+        ylabel="messages/s", xlabel=f"s since the first packet ({tp['bin_ns'] / 1e6:g} ms bins)"
+    )
+    for ax in (ax_in, ax_out):
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="upper right")
     fig.tight_layout()
     path = out_dir / "throughput.png"
     fig.savefig(path, dpi=100)
@@ -167,6 +201,7 @@ def report(
     out_dir: str | Path,
     bin_ns: int = 10_000_000,
     plots: bool = True,
+    details: str = "",
 ) -> dict[str, Any]:
     """Write report.json (and latency.png, throughput.png) into out_dir;
     returns the report."""
@@ -189,7 +224,7 @@ def report(
         "files": [],
     }
     if plots:
-        rep["files"] = plot(rep, lat, out)
+        rep["files"] = plot(rep, lat, out, details)
     (out / "report.json").write_text(json.dumps(rep, indent=1) + "\n")
     rep["files"].append(str(out / "report.json"))
     return rep

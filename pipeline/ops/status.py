@@ -541,6 +541,12 @@ def cmd_top(args: argparse.Namespace) -> None:
         print(text, flush=True)
 
     try:
+        if sys.stdout.isatty() and not args.json and args.count == 0:
+            from wirematch.pipeline.ops.top import run_curses
+
+            attach(args.name).close()  # a missing instance is an error, not a blank screen
+            run_curses(args.name, args.interval)
+            return
         run_top(args.name, args.interval, args.count, out, args.json, sys.stdout.isatty())
     except RegionError as exc:
         raise _cli_error(exc) from exc
@@ -592,7 +598,9 @@ def register_commands(register: Callable[[Command], None]) -> None:
         Command(
             ("top",),
             cmd_top,
-            "status refreshed every --interval seconds (Ctrl-C quits)",
+            "full-screen view of a running instance, refreshed every --interval seconds "
+            "(q quits, p pauses, 1-4 or Tab switch views); with --count or --json, or when "
+            "the output is not a terminal, one status screen per interval",
             (
                 NAME_ARG,
                 (("--interval",), {"type": float, "default": 1.0, "help": "seconds per screen"}),

@@ -98,6 +98,7 @@ names, dirs = packages()
 setup(
     packages=names,
     package_dir=dirs,
+    package_data={"wirematch.pipeline.ops": ["dashboard.html"]},
     cmdclass={"build_py": BuildPy},
     distclass=PlatformDistribution,
     # setuptools' own staging goes beside the Makefile's variants, not over them.

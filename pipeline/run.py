@@ -27,12 +27,13 @@ def serve_surfaces(app: Appliance) -> list[Any]:
     import secrets
 
     from wirematch.pipeline.ops.api import serve_api, write_token_file
-    from wirematch.pipeline.ops.metrics import serve_metrics
+    from wirematch.pipeline.ops.dashboard import serve_dashboard
 
     handles: list[Any] = []
     maddr = app.config["metrics"]["address"]
-    handles.append(serve_metrics(app.name, maddr))
-    app.log(f"metrics on http://{maddr}/metrics")
+    web = serve_dashboard(app.name, maddr)
+    handles.append(web)
+    app.log(f"metrics on http://{maddr}/metrics, the dashboard on {web.url}")
     token = app.config["api"]["token"] or secrets.token_urlsafe(24)
     path = write_token_file(app.name, token)
     aaddr = app.config["api"]["address"]

@@ -7,64 +7,24 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from wirematch.pipeline.native.shm import Region, RegionError
+from tests.runinstance import run_instance
 from wirematch.pipeline.ops import status, top
 
 pytestmark = pytest.mark.no_sanitizer  # the appliance runs in a subprocess
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def instance(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    name = f"top{uuid.uuid4().hex[:8]}"
-    cfg = tmp_path_factory.mktemp("top") / "app.toml"
-    text = subprocess.run(
-        [sys.executable, "-m", "wirematch", "config", "default"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    text = text.replace('name = "wirematch"', f'name = "{name}"')
-    for old in ("127.0.0.1:15000", "127.0.0.1:9108", "127.0.0.1:8780"):
-        text = text.replace(old, f"127.0.0.1:{free_port()}")
-    cfg.write_text(text)
-    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "wirematch", "run", str(cfg), "--duration", "60"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with Region.attach(name) as r:
-                    if r.counters("appliance")["running"]:
-                        break
-            except (RegionError, KeyError):
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(
-                    f"the appliance did not start: {proc.stderr.read() if proc.stderr else ''}"
-                )
-            time.sleep(0.2)
-        yield name
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        Region.unlink(name, missing_ok=True)
+    with run_instance(tmp_path_factory.mktemp("top")) as inst:
+        yield inst.name
 
 
 def test_every_view_fits_80x24(instance: str) -> None:

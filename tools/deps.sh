@@ -18,7 +18,7 @@ APT_PACKAGES=(
     python3-venv python3-dev
     liburing-dev libxdp-dev libbpf-dev libpcap-dev bpftool xdp-tools
     libdpdk-dev dpdk dpdk-dev
-    tshark tcpreplay ethtool iproute2 valgrind linux-perf tmux
+    tshark tcpreplay ethtool iproute2 valgrind linux-perf tmux chromium
     python3-pyverbs ibverbs-providers librdmacm1
     prometheus
 )

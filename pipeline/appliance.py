@@ -5,7 +5,8 @@ decisions and stopped from Python.
                                 NIC queues, C stages, worker threads pinned
                                 to their cores, the classifier thread
     .status() .flows() .instruments() .halt() .resume() .cancel_all()
-    .book() .snapshot()         operator control (pipeline/api.py serves them)
+    .book() .snapshot()         operator control: what the operator API serves,
+                                in the shapes wirematch.pipeline.ops.api declares
     .set_rules(text)            change the flow rules at run time
     .stop()                     drain every ring, then a summary
 
@@ -30,19 +31,30 @@ from typing import Any
 import numpy as np
 
 from wirematch.classify import decide
-from wirematch.classify.rules import RuleSet, parse_rules
+from wirematch.classify.rules import AUTO, RuleSet, parse_rules
 from wirematch.classify.table import MISS_DTYPE, FlowTable, RateTable
 from wirematch.classify.table import apply as apply_ops
 from wirematch.nic.queue import Queue
 from wirematch.pipeline.config import Config, split_host_port
 from wirematch.pipeline.native import ffi, lib
 from wirematch.pipeline.native import matcher as mt
+from wirematch.pipeline.native.counters import appliance_counter_blocks
 from wirematch.pipeline.native.shm import Region
+from wirematch.pipeline.ops.api import (
+    Book,
+    Cancelled,
+    Flow,
+    Instrument,
+    InstrumentState,
+    Level,
+    RestingOrder,
+    Snapshot,
+    Status,
+)
+from wirematch.pipeline.ops.status import APPLIANCE_BLOCK, APPLIANCE_COUNTERS, RUNNING
 
-NIC_COUNTERS = lib.WM_NIC_N_COUNTERS
 IDLE = {"spin": 0, "spin_yield": 1, "sleep": 2}
 MAX_SESSIONS = 1 << 16
-APPLIANCE_COUNTERS = ["running", "started_ns", "stopped_ns"]
 SIDE_BUY, SIDE_SELL = 1, 2
 STATE_NAMES = {1: "open", 2: "halted", 3: "closed"}
 
@@ -317,12 +329,11 @@ class Appliance:
                 raise _c_error(rc, f"instrument {i['symbol']}")
 
     def _open_queues(self) -> None:
+        # The nic blocks are ours to make (wm_app_create makes the others).
+        _, nic_names = appliance_counter_blocks()["nic"]
         for q in range(self.n_queues):
             assert self.region is not None
-            ctr = self.region.create_counters(
-                f"nic.q{q}",
-                [ffi.string(lib.wm_nic_counter_names()[i]).decode() for i in range(NIC_COUNTERS)],
-            )
+            ctr = self.region.create_counters(f"nic.q{q}", nic_names)
             kw: dict[str, Any] = {
                 "queue": q,
                 "n_queues": self.n_queues,
@@ -389,8 +400,8 @@ class Appliance:
 
     def _publish_instance(self) -> None:
         assert self.region is not None
-        ctr = self.region.create_counters("appliance", APPLIANCE_COUNTERS)
-        ctr.add("running", 1)
+        ctr = self.region.create_counters(APPLIANCE_BLOCK, list(APPLIANCE_COUNTERS))
+        ctr.add(RUNNING, 1)
         ctr.add("started_ns", self.started_ns)
         self.app_counters = ctr
         api = self.config["api"]
@@ -488,35 +499,58 @@ class Appliance:
             raise KeyError(f"unknown symbol {symbol!r}; known: {', '.join(sorted(self.symbols))}")
         return self.symbols[symbol]
 
-    def halt(self, symbol: str) -> dict[str, Any]:
+    def _state(self, code: int) -> str:
+        return STATE_NAMES.get(code, f"state{code}")
+
+    def halt(self, symbol: str) -> InstrumentState:
         ans = self._control(lib.WM_APP_CTL_HALT, self.instrument_id(symbol))
-        return {"symbol": symbol, "state": "halted", "events": int(ans.value)}
+        return {"symbol": symbol, "state": self._state(int(ans.state))}
 
-    def resume(self, symbol: str) -> dict[str, Any]:
+    def resume(self, symbol: str) -> InstrumentState:
         ans = self._control(lib.WM_APP_CTL_RESUME, self.instrument_id(symbol))
-        return {"symbol": symbol, "state": "open", "events": int(ans.value)}
+        return {"symbol": symbol, "state": self._state(int(ans.state))}
 
-    def cancel_all(self, session: int) -> dict[str, Any]:
-        if not 0 < session < MAX_SESSIONS:
-            raise ValueError(f"session must be 1..{MAX_SESSIONS - 1}, got {session}")
+    def sessions(self) -> list[int]:
+        """The sessions this appliance has: declared in [[sessions]], named by
+        the flow rules, or given to a flow by `as session auto`."""
+        fixed = {s["id"] for s in self.config["sessions"]}
+        fixed |= {r.session for r in self.rules.rules if r.allow and r.session != AUTO}
+        first = self.policy.auto_first
+        auto = range(first, max(first, self.cstate.next_auto))
+        return sorted(fixed | set(auto))
+
+    def cancel_all(self, session: int) -> Cancelled:
+        """Cancel every resting order of `session` (every instrument)."""
+        known = self.sessions()
+        if session not in known:
+            listed = ", ".join(map(str, known[:16])) or "none"
+            more = f" ... ({len(known)} in all)" if len(known) > 16 else ""
+            raise KeyError(f"no session {session}; this appliance has sessions {listed}{more}")
         ans = self._control(lib.WM_APP_CTL_CANCEL_ALL, session)
-        # Events: one CANCELLED per order, plus the MASS_CANCELLED summary.
-        return {"session": session, "events": int(ans.value)}
+        return {"session": session, "cancelled": int(ans.cancelled)}
 
-    def book(self, symbol: str, depth: int = 10) -> dict[str, Any]:
+    def book(self, symbol: str, depth: int = 10) -> Book:
+        """The best `depth` levels per side (at most WM_APP_BOOK_MAX) and the
+        orders resting at them, in the engine's view."""
         iid = self.instrument_id(symbol)
-        if not 1 <= depth <= lib.WM_APP_BOOK_MAX:
-            raise ValueError(f"depth must be 1..{lib.WM_APP_BOOK_MAX}, got {depth}")
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
         a = self._control(lib.WM_APP_CTL_BOOK, iid)
         tick = self.instrument_cfg[iid]["tick_size"]
+        most = lib.WM_APP_BOOK_MAX
 
-        def levels(arr: Any, n: int) -> list[dict[str, int]]:
+        def levels(arr: Any, n: int) -> list[Level]:
             return [
-                {"price": int(arr[i].price) * tick, "qty": int(arr[i].qty), "orders": arr[i].orders}
+                {
+                    "price": int(arr[i].price) * tick,
+                    "qty": int(arr[i].qty),
+                    "orders": int(arr[i].orders),
+                }
                 for i in range(min(n, depth))
             ]
 
-        def orders(arr: Any, n: int) -> list[dict[str, int]]:
+        def orders(arr: Any, n: int, shown: list[Level]) -> list[RestingOrder]:
+            prices = {lv["price"] for lv in shown}
             return [
                 {
                     "order_ref": int(arr[i].order_ref),
@@ -526,21 +560,29 @@ class Appliance:
                     "qty": int(arr[i].qty),
                 }
                 for i in range(n)
+                if int(arr[i].price) * tick in prices
             ]
 
+        bids, asks = levels(a.bids, a.n_bids), levels(a.asks, a.n_asks)
+        bid_orders = orders(a.bid_orders, a.n_bid_orders, bids)
+        ask_orders = orders(a.ask_orders, a.n_ask_orders, asks)
+        truncated = (
+            (depth > most and most in (a.n_bids, a.n_asks))
+            or len(bid_orders) < sum(lv["orders"] for lv in bids)
+            or len(ask_orders) < sum(lv["orders"] for lv in asks)
+        )
         return {
             "symbol": symbol,
             "instrument": iid,
-            "state": STATE_NAMES.get(int(a.state), str(a.state)),
-            "bids": levels(a.bids, a.n_bids),
-            "asks": levels(a.asks, a.n_asks),
-            "bid_orders": orders(a.bid_orders, a.n_bid_orders),
-            "ask_orders": orders(a.ask_orders, a.n_ask_orders),
-            "truncated": a.n_bid_orders == lib.WM_APP_BOOK_MAX
-            or a.n_ask_orders == lib.WM_APP_BOOK_MAX,
+            "state": self._state(int(a.state)),
+            "depth": depth,
+            "live_orders": int(a.value),
+            "l2": {"bids": bids, "asks": asks},
+            "l3": {"bids": bid_orders, "asks": ask_orders},
+            "truncated": bool(truncated),
         }
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> Snapshot:
         a = self._control(lib.WM_APP_CTL_STATUS, 0)
         books = {s: self.book(s, lib.WM_APP_BOOK_MAX) for s in self.symbols}
         return {
@@ -550,24 +592,25 @@ class Appliance:
             "books": books,
         }
 
-    def instruments(self) -> list[dict[str, Any]]:
-        out = []
+    def instruments(self) -> list[Instrument]:
+        out: list[Instrument] = []
         for sym, iid in self.symbols.items():
             b = self.book(sym, 1)
+            bids, asks = b["l2"]["bids"], b["l2"]["asks"]
             out.append(
                 {
                     "symbol": sym,
                     "id": iid,
                     "state": b["state"],
-                    "best_bid": b["bids"][0]["price"] if b["bids"] else None,
-                    "best_ask": b["asks"][0]["price"] if b["asks"] else None,
                     "tick_size": self.instrument_cfg[iid]["tick_size"],
+                    "best_bid": bids[0]["price"] if bids else None,
+                    "best_ask": asks[0]["price"] if asks else None,
                 }
             )
         return out
 
-    def flows(self) -> list[dict[str, Any]]:
-        out = []
+    def flows(self) -> list[Flow]:
+        out: list[Flow] = []
         for e in self.flow_table.flows():
             k, d = e["key"], e["decision"]
             out.append(
@@ -606,7 +649,7 @@ class Appliance:
                     out[obj.name] = h.summary()
         return out
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> Status:
         c = self.counters()
         return {
             "name": self.name,
@@ -661,10 +704,10 @@ class Appliance:
         saved = getattr(self, "_saved_affinity", None)
         if saved:
             os.sched_setaffinity(0, saved)
-        final = self.status()
+        final: dict[str, Any] = dict(self.status())
         final["drained"] = rc == 0
         if hasattr(self, "app_counters"):
-            self.app_counters.add("running", (1 << 64) - 1)  # back to 0
+            self.app_counters.add(RUNNING, (1 << 64) - 1)  # back to 0
             self.app_counters.add("stopped_ns", time.time_ns())
         self.stopped = True
         return final

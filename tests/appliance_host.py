@@ -12,7 +12,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from wirematch.nic.testhost import VethHost
+import pytest
+
+from wirematch.nic.testhost import TestHostError, VethHost, check_privileges, veth_host
 from wirematch.pipeline.appliance import Appliance
 from wirematch.pipeline.config import parse_config
 from wirematch.pipeline.native.matcher import InstrumentRules, Matcher
@@ -31,7 +33,9 @@ def config_toml(
     rules: str = "",
     rx_backlog: int = 32,
     burst: int = 32,
+    surfaces: str = "127.0.0.1:9108,127.0.0.1:8780",
 ) -> str:
+    metrics, api = surfaces.split(",")
     rules = rules or (
         f"allow src {h.peer_addr} sport 21001 as session 1\n"
         f"allow src {h.peer_addr} sport 21002 as session 2\n"
@@ -89,6 +93,12 @@ rules = '''
 
 [market_data]
 destination = "{h.peer_addr}:{MD_PORT}"
+
+[metrics]
+address = "{metrics}"
+
+[api]
+address = "{api}"
 """
 
 
@@ -187,9 +197,12 @@ class Reference:
 
 @contextmanager
 def running_appliance(h: VethHost, name: str, backend: str = "socket",
-                      rules: str = "", rx_backlog: int = 32,
-                      burst: int = 32) -> Iterator[Appliance]:  # fmt: skip
-    text = config_toml(h, name, backend, rules, rx_backlog, burst)
+                      rules: str = "", rx_backlog: int = 32, burst: int = 32,
+                      surfaces: str = "127.0.0.1:9108,127.0.0.1:8780",
+                      ) -> Iterator[Appliance]:  # fmt: skip
+    """surfaces: "metrics address,API address" the configuration names (the
+    instance record publishes them; the appliance itself serves neither)."""
+    text = config_toml(h, name, backend, rules, rx_backlog, burst, surfaces)
     app = Appliance(parse_config(text, "<test>"), md_mac=h.peer_mac)
     try:
         app.start()
@@ -233,3 +246,96 @@ def wait_for(pred: Any, timeout: float = 3.0, step: float = 0.01) -> bool:
             return True
         time.sleep(step)
     return bool(pred())
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def appliance_on_veth(name: str, surfaces: str = "") -> Iterator[tuple[VethHost, Appliance]]:
+    """A veth pair and an appliance on it, for a module's tests (a fixture of
+    wider scope than `veth_pair`); fails with the reason where none can be made.
+    surfaces: as running_appliance's (default: free ports)."""
+    try:
+        check_privileges()
+    except TestHostError as exc:
+        pytest.fail(str(exc), pytrace=False)
+    surfaces = surfaces or f"127.0.0.1:{free_port()},127.0.0.1:{free_port()}"
+    with veth_host() as h, running_appliance(h, name, surfaces=surfaces) as app:
+        yield h, app
+
+
+class Traffic:
+    """Clients of one appliance whose OUCH user references and Mold sequence
+    numbers carry on across tests, and a count of the messages sent, which
+    send() waits for the engine to have taken."""
+
+    def __init__(self, h: VethHost, app: Appliance) -> None:
+        self.h, self.app = h, app
+        self.clients: dict[int, Client] = {}
+        self.refs: dict[int, int] = {}
+        self.sent = 0
+
+    def client(self, port: int, session: int) -> Client:
+        if port not in self.clients:
+            c = client(self.h, port, session)
+            c.hello(self.h)
+            self.clients[port] = c
+            assert wait_for(lambda: any(f["src"].endswith(f":{port}") for f in self.app.flows()))
+        return self.clients[port]
+
+    def next_ref(self, port: int) -> int:
+        self.refs[port] = self.refs.get(port, 0) + 1
+        return self.refs[port]
+
+    def send(self, port: int, session: int, messages: list[bytes]) -> None:
+        """Send to the appliance and wait until its engine took them (allowed flows)."""
+        c = self.client(port, session)
+        c.send(self.h, messages)
+        self.sent += len(messages)
+        engine = lambda: self.app.counters()["engine.s0"]["messages"]  # noqa: E731
+        assert wait_for(lambda: engine() == self.sent), (engine(), self.sent)
+
+    def order(self, port: int, session: int, side: str, qty: int, price: int,
+              sym: str = "WMTA") -> tuple[int, int]:  # fmt: skip
+        """Enter one order; returns (the order reference the client was told,
+        the client's user reference)."""
+        ref = self.next_ref(port)
+        self.send(port, session, [enter(ref, side=side, qty=qty, price=price, sym=sym)])
+        c = self.clients[port]
+
+        def accepted() -> list[dict[str, Any]]:
+            c.drain(0.01)
+            return [m for m in c.received if m["type"] == "A" and m["user_ref_num"] == ref]
+
+        assert wait_for(lambda: len(accepted()) == 1), c.received[-3:]
+        return int(accepted()[0]["order_ref"]), ref
+
+
+DENIED_PORT = 21009  # config_toml's rules deny this client port
+
+
+@contextmanager
+def appliance_with_traffic(name: str) -> Iterator[tuple[VethHost, Appliance, Traffic]]:
+    """An appliance on a veth pair that has seen known traffic: session 1
+    entered three orders in one packet (one rests on each side, a third
+    crosses nothing), and the denied flow sent two packets after its first
+    (the slow path's): rx drops exactly 2 as flow_denied."""
+    with appliance_on_veth(name) as (h, app):
+        t = Traffic(h, app)
+        t.send(21001, 1, [
+            enter(t.next_ref(21001), side="B", qty=10, price=999_900),
+            enter(t.next_ref(21001), side="S", qty=10, price=1_000_100),
+            enter(t.next_ref(21001), side="B", qty=5, price=999_800),
+        ])  # fmt: skip
+        denied = client(h, DENIED_PORT, 0)
+        denied.hello(h)
+        assert wait_for(lambda: any(f["action"] == "deny" for f in app.flows()))
+        denied.send(h, [enter(1)])
+        denied.send(h, [enter(2)])
+        assert wait_for(lambda: app.counters()["rx.q0"]["drop_flow_denied"] == 2)
+        yield h, app, t

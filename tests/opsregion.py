@@ -1,6 +1,12 @@
 """A region laid out as a running appliance's (the contract in docs/operations.md),
 written through the real Counters, Histogram, Ring and FlowTable objects, for
-the operator-surface tests (status, top, flows, metrics, the CLI client)."""
+the operator-surface tests (status, top, flows, metrics, the CLI client).
+
+Its counter blocks are the C side's own: every block the appliance's tables
+declare (`appliance_counter_blocks`, from wm_app_counter_block/_name) for
+queue 0 and shard 0, with exactly those names, and the `appliance` block with
+the names Python writes.  A counter the C side does not declare cannot be set
+here (Counters.add of an unknown name raises KeyError)."""
 
 from __future__ import annotations
 
@@ -15,35 +21,26 @@ import numpy as np
 from wirematch.classify.decide import ALLOW, DENY, Decision
 from wirematch.classify.table import FlowTable
 from wirematch.pipeline.native import ffi, lib
-from wirematch.pipeline.native.counters import Counters
+from wirematch.pipeline.native.counters import Counters, appliance_counter_blocks
 from wirematch.pipeline.native.hist import Histogram
 from wirematch.pipeline.native.ring import Ring
 from wirematch.pipeline.native.shm import Region
+from wirematch.pipeline.ops.status import APPLIANCE_BLOCK, APPLIANCE_COUNTERS
 
 INSTANCE_BLOB_SIZE = 4096
 ELEM = np.dtype([("a", "<u8"), ("b", "<u8"), ("c", "<u8"), ("d", "<u8")])  # 32 bytes
 
-COUNTER_BLOCKS: dict[str, list[str]] = {
-    "nic.q0": ["packets", "bytes", "drop_no_buffer"],
-    "rx.q0": [
-        "packets",
-        "busy_cycles",
-        "flow_hits",
-        "flow_misses",
-        "drop_short",
-        "drop_bad_checksum",
-        "drop_denied",
-    ],
-    "slowpath.q0": ["slow_path_pushed", "drop_flow_table_full", "drop_slow_path_rate_limited"],
-    "tx.q0": ["packets", "busy_cycles", "drop_tx_full"],
-    "engine.s0": ["commands", "busy_cycles", "drop_ring_full"],
-    "gateway.s0": ["messages", "drop_rate_limited", "drop_bad_message"],
-    "matcher.s0": ["accepted", "rejected", "trades"],
-    "appliance": ["running", "started_ns", "stopped_ns"],
-}
+
+def counter_blocks() -> dict[str, list[str]]:
+    """Block name (queue 0, shard 0) -> counter names, from the C tables."""
+    out = {f"{stage}.{kind}0": names for stage, (kind, names) in appliance_counter_blocks().items()}
+    out[APPLIANCE_BLOCK] = list(APPLIANCE_COUNTERS)
+    return out
+
+
 HISTOGRAMS = ("rx.q0.batch", "engine.s0.batch", "engine.s0.rx_to_match_ns", "tx.q0.rx_to_reply_ns")
-# The contract names the engine -> tx ring `tx.q0`, but region names are unique
-# across object types and `tx.q0` is the tx counter block: `out.q0` here.
+# The rings native/app makes (the engine -> tx ring is out.q<N>: tx.q<N> is the
+# tx stage's counter block, and region names are unique across object types).
 RINGS = {"in.s0": 1024, "out.q0": 512, "ctl.s0": 64, "slowpath": 256}
 
 
@@ -94,7 +91,7 @@ def build(name: str, api: str = "", metrics: str = "", flows: bool = True) -> Op
     """The region of a running instance with some work done already."""
     region = Region.create(name, size=8 << 20, hugepages=False)
     ops = OpsRegion(region)
-    for block, names in COUNTER_BLOCKS.items():
+    for block, names in counter_blocks().items():
         ops.counters[block] = region.create_counters(block, names)
     for h in HISTOGRAMS:
         ops.hists[h] = region.create_histogram(h, max_value=1 << 32)
@@ -120,11 +117,11 @@ def build(name: str, api: str = "", metrics: str = "", flows: bool = True) -> Op
     c = ops.counters
     c["appliance"].add("running", 1)
     c["appliance"].add("started_ns", 1_700_000_000_000_000_000)
-    c["nic.q0"].add("packets", 1000)
+    c["nic.q0"].add("rx_packets", 1000)
     c["rx.q0"].add("packets", 1000)
     c["rx.q0"].add("busy_cycles", 200_000)  # 200 cycles per packet
-    c["rx.q0"].add("drop_short", 3)
-    c["rx.q0"].add("drop_denied", 7)
+    c["rx.q0"].add("drop_short_frame", 3)
+    c["rx.q0"].add("drop_flow_denied", 7)
     c["engine.s0"].add("commands", 990)
     c["engine.s0"].add("busy_cycles", 99_000)
     c["tx.q0"].add("packets", 990)

@@ -1,5 +1,7 @@
-"""The operator API over HTTP, serving a controller backed by the real matcher
-(and a real flow table), and the CLI client commands that call it."""
+"""The operator API over HTTP and the CLI client commands that call it, against
+the real thing: an appliance on a veth pair (tests/appliance_host.py), its
+metrics and API served as `wirematch run` serves them, orders entered by OUCH
+clients.  Every answer is checked against the shape api.py declares."""
 
 from __future__ import annotations
 
@@ -10,115 +12,80 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from tests import ROOT, opsregion
-from wirematch.classify.decide import ALLOW, Decision
-from wirematch.classify.table import FlowTable
+from tests.appliance_host import (
+    Traffic,
+    appliance_on_veth,
+    enter,
+    free_port,
+    running_appliance,
+    wait_for,
+)
+from wirematch.nic.testhost import VethHost
+from wirematch.pipeline.appliance import Appliance
 from wirematch.pipeline.cli import main
-from wirematch.pipeline.native import matcher as mt
 from wirematch.pipeline.ops import api
+from wirematch.pipeline.run import serve_surfaces
 
-TOKEN = "s3cret-token-0123456789"
-SYMBOLS = {"WMTA": 1, "WMTB": 2}
+S1, S2 = 21001, 21002  # client ports of sessions 1 and 2 (appliance_host's rules)
 
 
-class MatcherController:
-    """The controller the appliance provides, over a real matcher and flow table."""
+@dataclass
+class Live:
+    name: str
+    h: VethHost
+    app: Appliance
+    traffic: Traffic
+    server: api.ApiServer
+    token: str
 
-    def __init__(self) -> None:
-        self.matcher = mt.Matcher(max_instruments=4, max_orders=1024, max_sessions=64)
-        for iid in SYMBOLS.values():
-            self.matcher.add_instrument(mt.InstrumentRules(id=iid, ref_price=1000, max_levels=64))
-        self.table = FlowTable.create(16)
-        self.table.install(
-            (opsregion.ip("10.0.0.1"), opsregion.ip("10.0.0.254"), 40001, 15000, 0, 17),
-            Decision(ALLOW, session=1),
-            1,
-        )
-        self.next_cid = 1
 
-    def _id(self, symbol: str) -> int:
-        if symbol not in SYMBOLS:
-            raise KeyError(f"no instrument {symbol!r}")
-        return SYMBOLS[symbol]
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """One appliance for the module, its API and metrics served by
+    `serve_surfaces` (what `wirematch run` does), its token file written by it."""
+    name = f"wmopsapi{os.getpid()}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WIREMATCH_RUN_DIR", str(tmp_path_factory.mktemp("run")))
+        mp.delenv("WIREMATCH_TOKEN", raising=False)
+        with appliance_on_veth(name) as (h, app):
+            handles = serve_surfaces(app)
+            try:
+                (server,) = [x for x in handles if isinstance(x, api.ApiServer)]
+                path = api.token_path(name)
+                assert (path.stat().st_mode & 0o777) == 0o600
+                yield Live(name, h, app, Traffic(h, app), server, api.read_token_file(name))
+            finally:
+                for x in handles:
+                    x.close()
 
-    def new(self, session: int, symbol: str, side: int, price: int, qty: int) -> np.ndarray:
-        self.next_cid += 1
-        return self.matcher.submit(
-            type=mt.CMD_NEW,
-            session=session,
-            account=session,
-            client_id=self.next_cid,
-            instrument=self._id(symbol),
-            side=side,
-            ord_type=mt.LIMIT,
-            tif=mt.DAY,
-            price=price,
-            qty=qty,
-        )
 
-    def status(self) -> dict[str, Any]:
-        return {"live_orders": self.matcher.live_orders, "matcher": self.matcher.counters()}
-
-    def flows(self) -> list[dict[str, Any]]:
-        return [
-            {"session": int(e["decision"]["session"]), "packets": int(e["packets"])}
-            for e in self.table.flows()
-        ]
-
-    def instruments(self) -> list[dict[str, Any]]:
-        return [
-            {"symbol": s, "id": i, "state": api.state_name(self.matcher.status(i)["state"])}
-            for s, i in SYMBOLS.items()
-        ]
-
-    def halt(self, symbol: str) -> dict[str, Any]:
-        self.matcher.halt(self._id(symbol))
-        return {
-            "symbol": symbol,
-            "state": api.state_name(self.matcher.status(SYMBOLS[symbol])["state"]),
-        }
-
-    def resume(self, symbol: str) -> dict[str, Any]:
-        self.matcher.resume(self._id(symbol))
-        return {
-            "symbol": symbol,
-            "state": api.state_name(self.matcher.status(SYMBOLS[symbol])["state"]),
-        }
-
-    def cancel_all(self, session: int) -> dict[str, Any]:
-        ev = self.matcher.mass_cancel(session)
-        done = ev[ev["type"] == mt.EV["mass_cancelled"]]
-        return {"session": session, "cancelled": int(done["qty"].sum())}
-
-    def book(self, symbol: str, depth: int) -> dict[str, Any]:
-        return api.book_from_matcher(self.matcher, self._id(symbol), symbol, depth)
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"seq": self.matcher.last_seq, "hash": f"{self.matcher.hash:016x}"}
+def _reset(live: Live) -> None:
+    for sym in ("WMTA", "WMTB"):
+        live.app.resume(sym)
+    for session in live.app.sessions():
+        live.app.cancel_all(session)
 
 
 @pytest.fixture
-def ctl() -> MatcherController:
-    c = MatcherController()
-    c.new(1, "WMTA", mt.BUY, 999, 10)
-    c.new(2, "WMTA", mt.BUY, 999, 5)
-    c.new(1, "WMTA", mt.BUY, 998, 7)
-    c.new(2, "WMTA", mt.SELL, 1001, 3)
-    c.new(1, "WMTA", mt.SELL, 1003, 4)
-    c.new(1, "WMTB", mt.SELL, 1010, 1)
-    return c
-
-
-@pytest.fixture
-def server(ctl: MatcherController) -> Iterator[api.ApiServer]:
-    with api.serve_api(ctl, "127.0.0.1:0", TOKEN) as s:
-        yield s
+def book(live: Live) -> dict[str, tuple[int, int]]:
+    """A known book entered by OUCH clients: name -> (order_ref, user_ref)."""
+    _reset(live)
+    t = live.traffic
+    return {
+        "b1": t.order(S1, 1, "B", 10, 999_900),
+        "b2": t.order(S2, 2, "B", 5, 999_900),
+        "b3": t.order(S1, 1, "B", 7, 999_800),
+        "a1": t.order(S2, 2, "S", 3, 1_000_100),
+        "a2": t.order(S1, 1, "S", 4, 1_000_300),
+        "x1": t.order(S1, 1, "S", 1, 2_001_000, sym="WMTB"),
+    }
 
 
 def call(
@@ -126,15 +93,16 @@ def call(
     method: str,
     path: str,
     body: bytes | None = None,
-    token: str | None = TOKEN,
+    token: str | None = "",
     auth: str | None = None,
+    live_token: str = "",
 ) -> tuple[int, Any, dict[str, str]]:
     conn = http.client.HTTPConnection(*server.address, timeout=10)
     headers = {}
     if auth is not None:
         headers["Authorization"] = auth
     elif token is not None:
-        headers["Authorization"] = f"Bearer {token}"
+        headers["Authorization"] = f"Bearer {token or live_token}"
     conn.request(method, path, body=body, headers=headers)
     resp = conn.getresponse()
     data = json.loads(resp.read())
@@ -142,80 +110,187 @@ def call(
     return resp.status, data, dict(resp.getheaders())
 
 
-def test_token_required(server: api.ApiServer) -> None:
+def ok(live: Live, method: str, path: str, shape: Any, body: bytes | None = None) -> Any:
+    """A 200 answer that has the declared shape."""
+    st, data, headers = call(live.server, method, path, body, live_token=live.token)
+    assert st == 200, data
+    assert headers["Content-Type"] == "application/json"
+    assert api.shape_errors(data, shape) == [], data
+    return data
+
+
+def order(live: Live, refs: dict[str, tuple[int, int]], key: str, session: int) -> dict[str, Any]:
+    """The RestingOrder the book must show for order `key`."""
+    price = {"b1": 999_900, "b2": 999_900, "b3": 999_800, "a1": 1_000_100, "a2": 1_000_300}[key]
+    qty = {"b1": 10, "b2": 5, "b3": 7, "a1": 3, "a2": 4}[key]
+    order_ref, user_ref = refs[key]
+    return {
+        "order_ref": order_ref,
+        "session": session,
+        "user_ref": user_ref,
+        "price": price,
+        "qty": qty,
+    }
+
+
+# -- the shapes ---------------------------------------------------------------------------
+
+
+def test_shape_check_catches_drift() -> None:
+    assert api.shape_errors({"session": 1, "cancelled": 4}, api.Cancelled) == []
+    assert api.shape_errors({"session": 1, "events": 5}, api.Cancelled) == [
+        "answer: missing 'cancelled'",
+        "answer: unexpected 'events'",
+    ]
+    assert api.shape_errors({"session": True, "cancelled": 1}, api.Cancelled) == [
+        "answer.session: expected int, got True"
+    ]
+    bad_book = {"symbol": "X", "bids": [], "asks": []}
+    errors = api.shape_errors(bad_book, api.Book)
+    assert "answer: missing 'l2'" in errors and "answer: unexpected 'bids'" in errors
+    inst = {"symbol": "X", "id": 1, "state": "open", "tick_size": 1, "best_bid": None}
+    assert api.shape_errors(inst, api.Instrument) == ["answer: missing 'best_ask'"]
+    assert api.shape_errors({**inst, "best_ask": "1"}, api.Instrument) == [
+        "answer.best_ask: '1' is none of int | null"
+    ]
+
+
+# -- the API over HTTP --------------------------------------------------------------------
+
+
+def test_token_required(live: Live) -> None:
+    token = live.token
     for kwargs in (
         {"token": None},
         {"token": "wrong"},
-        {"token": TOKEN[:-1]},
-        {"token": TOKEN + "x"},
-        {"auth": f"Basic {TOKEN}"},
-        {"auth": TOKEN},
+        {"token": token[:-1]},
+        {"token": token + "x"},
+        {"auth": f"Basic {token}"},
+        {"auth": token},
     ):
         for method, path in (("GET", "/v1/status"), ("POST", "/v1/instruments/WMTA/halt")):
-            st, data, headers = call(server, method, path, **kwargs)
+            st, data, headers = call(live.server, method, path, **kwargs)
             assert st == 401, (kwargs, path)
             assert data == {"error": "missing or wrong bearer token"}
             assert headers["WWW-Authenticate"].startswith("Bearer")
-    st, _, _ = call(server, "GET", "/nowhere", token="wrong")  # no route leaks without a token
+    st, _, _ = call(live.server, "GET", "/nowhere", token="wrong")  # no route leaks
     assert st == 401
+    assert live.app.book("WMTA", 1)["state"] == "open"  # the refused halt did nothing
 
 
-def test_read_routes(server: api.ApiServer, ctl: MatcherController) -> None:
-    st, data, headers = call(server, "GET", "/v1/status")
-    assert st == 200 and headers["Content-Type"] == "application/json"
-    assert data["live_orders"] == 6 and data == json.loads(json.dumps(ctl.status()))
-    st, data, _ = call(server, "GET", "/v1/flows")
-    assert st == 200 and data == {"flows": [{"session": 1, "packets": 0}]}
-    st, data, _ = call(server, "GET", "/v1/instruments")
-    assert st == 200
+def test_read_routes(live: Live, book: dict[str, tuple[int, int]]) -> None:
+    status = ok(live, "GET", "/v1/status", api.Status)
+    assert status["name"] == live.name and status["running"] is True
+    assert status["pid"] == os.getpid() and status["backend"] == "socket"
+    assert status["counters"]["matcher.s0"]["cmd_new"] == live.traffic.sent
+
+    flows = ok(live, "GET", "/v1/flows", dict[str, list[api.Flow]])["flows"]
+    by_port = {f["src"]: f for f in flows}
+    for port, session in ((S1, 1), (S2, 2)):
+        f = by_port[f"{live.h.peer_addr}:{port}"]
+        assert (f["action"], f["session"], f["proto"]) == ("allow", session, 17)
+        assert f["packets"] > 0 and f["drops"] == 0
+
+    data = ok(live, "GET", "/v1/instruments", dict[str, list[api.Instrument]])
     assert data["instruments"] == [
-        {"symbol": "WMTA", "id": 1, "state": "open"},
-        {"symbol": "WMTB", "id": 2, "state": "open"},
-    ]
-    st, data, _ = call(server, "POST", "/v1/snapshot")
-    assert st == 200 and data["seq"] == ctl.matcher.last_seq > 0
-
-
-def test_book(server: api.ApiServer, ctl: MatcherController) -> None:
-    st, data, _ = call(server, "GET", "/v1/book/WMTA?depth=1")
-    assert st == 200 and data["symbol"] == "WMTA" and data["state"] == "open"
-    assert data["l2"]["bids"] == [{"price": 999, "qty": 15, "orders": 2}]
-    assert data["l2"]["asks"] == [{"price": 1001, "qty": 3, "orders": 1}]
-    # L3: the orders at the shown levels, time priority (session 1's first).
-    assert [(o["session"], o["qty"]) for o in data["l3"]["bids"]] == [(1, 10), (2, 5)]
-    assert [(o["session"], o["price"]) for o in data["l3"]["asks"]] == [(2, 1001)]
-    st, data, _ = call(server, "GET", "/v1/book/WMTA")  # default depth 10
-    assert [lv["price"] for lv in data["l2"]["bids"]] == [999, 998]
-    assert [lv["price"] for lv in data["l2"]["asks"]] == [1001, 1003]
-    assert len(data["l3"]["bids"]) == 3
-    l2 = ctl.matcher.l2(1, mt.BUY, 10)
-    assert [(lv["price"], lv["qty"]) for lv in data["l2"]["bids"]] == [
-        (int(x["price"]), int(x["qty"])) for x in l2
+        {
+            "symbol": "WMTA",
+            "id": 1,
+            "state": "open",
+            "tick_size": 100,
+            "best_bid": 999_900,
+            "best_ask": 1_000_100,
+        },
+        {
+            "symbol": "WMTB",
+            "id": 2,
+            "state": "open",
+            "tick_size": 100,
+            "best_bid": None,
+            "best_ask": 2_001_000,
+        },
     ]
 
-
-def test_halt_and_resume(server: api.ApiServer, ctl: MatcherController) -> None:
-    st, data, _ = call(server, "POST", "/v1/instruments/WMTA/halt")
-    assert st == 200 and data == {"symbol": "WMTA", "state": "halted"}
-    assert ctl.matcher.status(1)["state"] == mt.HALTED
-    ev = ctl.new(3, "WMTA", mt.BUY, 999, 1)  # the matcher refuses orders while halted
-    assert mt.EV["rejected"] in ev["type"]
-    st, data, _ = call(server, "GET", "/v1/instruments")
-    assert data["instruments"][0]["state"] == "halted"
-    st, data, _ = call(server, "POST", "/v1/instruments/WMTA/resume", body=b'{"reason": "ok"}')
-    assert st == 200 and data == {"symbol": "WMTA", "state": "open"}
-    assert ctl.matcher.status(1)["state"] == mt.OPEN
-    assert mt.EV["accepted"] in ctl.new(3, "WMTA", mt.BUY, 999, 1)["type"]
+    snap = ok(live, "POST", "/v1/snapshot", api.Snapshot)
+    assert snap["live_orders"] == 6 and re.fullmatch(r"[0-9a-f]{16}", snap["event_hash"])
+    assert snap["books"]["WMTA"] == ok(live, "GET", "/v1/book/WMTA?depth=256", api.Book)
+    assert snap == ok(live, "POST", "/v1/snapshot", api.Snapshot)  # reading changes nothing
 
 
-def test_cancel_all(server: api.ApiServer, ctl: MatcherController) -> None:
-    st, data, _ = call(server, "POST", "/v1/sessions/1/cancel-all")
-    assert st == 200 and data == {"session": 1, "cancelled": 4}
-    _, book, _ = call(server, "GET", "/v1/book/WMTA")
-    assert {o["session"] for side in ("bids", "asks") for o in book["l3"][side]} == {2}
-    assert ctl.matcher.status(2)["live_orders"] == 0
-    st, data, _ = call(server, "POST", "/v1/sessions/1/cancel-all")
-    assert st == 200 and data["cancelled"] == 0
+def test_book(live: Live, book: dict[str, tuple[int, int]]) -> None:
+    data = ok(live, "GET", "/v1/book/WMTA?depth=1", api.Book)
+    assert data == {
+        "symbol": "WMTA",
+        "instrument": 1,
+        "state": "open",
+        "depth": 1,
+        "live_orders": 5,
+        "l2": {
+            "bids": [{"price": 999_900, "qty": 15, "orders": 2}],
+            "asks": [{"price": 1_000_100, "qty": 3, "orders": 1}],
+        },
+        # L3: the orders at the levels shown, time priority (session 1's first).
+        "l3": {
+            "bids": [order(live, book, "b1", 1), order(live, book, "b2", 2)],
+            "asks": [order(live, book, "a1", 2)],
+        },
+        "truncated": False,
+    }
+    data = ok(live, "GET", "/v1/book/WMTA", api.Book)  # default depth 10
+    assert data["depth"] == 10
+    assert [lv["price"] for lv in data["l2"]["bids"]] == [999_900, 999_800]
+    assert [lv["price"] for lv in data["l2"]["asks"]] == [1_000_100, 1_000_300]
+    assert data["l3"]["bids"][-1] == order(live, book, "b3", 1)
+    assert data["l3"]["asks"] == [order(live, book, "a1", 2), order(live, book, "a2", 1)]
+    assert ok(live, "GET", "/v1/book/WMTB?depth=1000", api.Book)["l2"] == {
+        "bids": [],
+        "asks": [{"price": 2_001_000, "qty": 1, "orders": 1}],
+    }
+
+
+def test_halt_and_resume(live: Live, book: dict[str, tuple[int, int]]) -> None:
+    t = live.traffic
+    data = ok(live, "POST", "/v1/instruments/WMTA/halt", api.InstrumentState)
+    assert data == {"symbol": "WMTA", "state": "halted"}
+    # Halted: the matcher refuses a new order (OUCH Rejected).
+    ref = t.next_ref(S2)
+    t.send(S2, 2, [enter(ref, side="B", qty=1, price=999_900)])
+    c = t.clients[S2]
+    assert wait_for(lambda: any(m["type"] == "J" for m in c.drain(0.01)))
+    instruments = ok(live, "GET", "/v1/instruments", dict[str, list[api.Instrument]])
+    assert [i["state"] for i in instruments["instruments"]] == ["halted", "open"]
+    assert ok(live, "GET", "/v1/book/WMTA", api.Book)["state"] == "halted"
+    # Halting a halted instrument answers the same state.
+    assert ok(live, "POST", "/v1/instruments/WMTA/halt", api.InstrumentState)["state"] == "halted"
+
+    data = ok(live, "POST", "/v1/instruments/WMTA/resume", api.InstrumentState, b'{"why": "ok"}')
+    assert data == {"symbol": "WMTA", "state": "open"}
+    t.order(S2, 2, "B", 1, 999_900)  # accepted again
+    assert ok(live, "GET", "/v1/book/WMTA?depth=1", api.Book)["l2"]["bids"][0]["qty"] == 16
+
+
+def test_cancel_all(live: Live, book: dict[str, tuple[int, int]]) -> None:
+    c = live.traffic.clients[S1]
+    c.drain(0.01)
+
+    def told_cancelled() -> int:
+        c.drain(0.01)
+        return sum(m["type"] == "C" for m in c.received)
+
+    before = told_cancelled()
+    data = ok(live, "POST", "/v1/sessions/1/cancel-all", api.Cancelled)
+    assert data == {"session": 1, "cancelled": 4}  # three WMTA orders and one WMTB
+    assert wait_for(lambda: told_cancelled() == before + 4)  # OUCH Canceled, one per order
+    wmta = ok(live, "GET", "/v1/book/WMTA", api.Book)
+    assert {o["session"] for side in ("bids", "asks") for o in wmta["l3"][side]} == {2}
+    assert wmta["live_orders"] == 2
+    assert ok(live, "GET", "/v1/book/WMTB", api.Book)["live_orders"] == 0
+    assert ok(live, "POST", "/v1/sessions/1/cancel-all", api.Cancelled)["cancelled"] == 0
+    # Session 3 is configured but has no orders.
+    assert ok(live, "POST", "/v1/sessions/3/cancel-all", api.Cancelled) == {
+        "session": 3,
+        "cancelled": 0,
+    }
 
 
 @pytest.mark.parametrize(
@@ -234,6 +309,8 @@ def test_cancel_all(server: api.ApiServer, ctl: MatcherController) -> None:
         ("POST", "/v1/sessions/abc/cancel-all", None, 400, "bad session id 'abc'"),
         ("POST", "/v1/sessions/-1/cancel-all", None, 400, "bad session id '-1'"),
         ("POST", "/v1/sessions/4294967296/cancel-all", None, 400, "bad session id"),
+        ("POST", "/v1/sessions/99/cancel-all", None, 404, "no session 99; this appliance has"),
+        ("POST", "/v1/sessions/0/cancel-all", None, 404, "no session 0"),
         ("POST", "/v1/snapshot", b"{not json", 400, "body is not JSON"),
         ("POST", "/v1/snapshot", b"[1, 2]", 400, "body must be a JSON object"),
         ("POST", "/v1/instruments/WMTA/halt", b"\xff\xfe", 400, "body is not JSON"),
@@ -246,126 +323,116 @@ def test_cancel_all(server: api.ApiServer, ctl: MatcherController) -> None:
     ],
 )
 def test_bad_requests(
-    server: api.ApiServer,
-    ctl: MatcherController,
-    method: str,
-    path: str,
-    body: bytes | None,
-    status: int,
-    reason: str,
+    live: Live, method: str, path: str, body: bytes | None, status: int, reason: str
 ) -> None:
-    seq = ctl.matcher.last_seq
-    st, data, headers = call(server, method, path, body=body)
+    before = live.app.snapshot()
+    st, data, headers = call(live.server, method, path, body=body, live_token=live.token)
     assert st == status
     assert set(data) == {"error"} and reason in data["error"], data
     if status == 405:
         assert headers["Allow"] in ("GET", "POST")
-    assert ctl.matcher.last_seq == seq  # a refused request changed nothing
-    assert ctl.matcher.status(1)["state"] == mt.OPEN
+    assert live.app.snapshot() == before  # a refused request changed nothing
 
 
-def test_controller_errors_are_answers(server: api.ApiServer, ctl: MatcherController) -> None:
-    def broken() -> dict[str, Any]:
-        raise RuntimeError("matcher thread is gone")
-
-    def refused() -> dict[str, Any]:
-        raise ValueError("snapshot already running")
-
-    ctl.status = broken  # type: ignore[method-assign]
-    st, data, _ = call(server, "GET", "/v1/status")
-    assert st == 500 and "RuntimeError: matcher thread is gone" in data["error"]
-    ctl.snapshot = refused  # type: ignore[method-assign]
-    st, data, _ = call(server, "POST", "/v1/snapshot")
-    assert st == 400 and data == {"error": "snapshot already running"}
-    st, _, _ = call(server, "GET", "/v1/instruments")  # and the API goes on
-    assert st == 200
-
-
-def test_serve_api_refuses_unsafe_setups(ctl: MatcherController) -> None:
+def test_serve_api_refuses_unsafe_setups(live: Live) -> None:
     with pytest.raises(ValueError, match="non-empty token"):
-        api.serve_api(ctl, "127.0.0.1:0", "")
+        api.serve_api(live.app, "127.0.0.1:0", "")
     with pytest.raises(ValueError, match="not a loopback address"):
-        api.serve_api(ctl, "0.0.0.0:0", TOKEN)
-    with api.serve_api(ctl, "[::1]:0", TOKEN) as s6:
+        api.serve_api(live.app, "0.0.0.0:0", live.token)
+    with api.serve_api(live.app, "[::1]:0", live.token) as s6:
         assert s6.address[0] == "::1"
-        st, _, _ = call(s6, "GET", "/v1/instruments")
-        assert st == 200
+        st, data, _ = call(s6, "GET", "/v1/instruments", live_token=live.token)
+        assert st == 200 and len(data["instruments"]) == 2
 
 
-# -- the CLI client --------------------------------------------------------------------
+def test_stopped_appliance_answers_errors(veth_pair: VethHost) -> None:
+    """A controller that fails is an answer (500 with the reason); the API goes on."""
+    name = f"wmopsstop{os.getpid()}"
+    with running_appliance(veth_pair, name) as app, api.serve_api(app, "127.0.0.1:0", "t") as s:
+        st, data, _ = call(s, "GET", "/v1/book/WMTA", token="t")
+        assert st == 200 and api.shape_errors(data, api.Book) == []
+        app.stop()
+        st, data, _ = call(s, "POST", "/v1/sessions/1/cancel-all", token="t")
+        assert st == 500 and "ApplianceError: control request" in data["error"], data
+        st, data, _ = call(s, "GET", "/v1/status", token="t")
+        assert st == 200 and data["running"] is False
+        assert api.shape_errors(data, api.Status) == []
 
 
-@pytest.fixture
-def instance(
-    server: api.ApiServer, shm_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    """A region advertising the API, and its token file in a run directory."""
-    monkeypatch.setenv("WIREMATCH_RUN_DIR", str(tmp_path))
-    monkeypatch.delenv("WIREMATCH_TOKEN", raising=False)
-    host, port = server.address
-    o = opsregion.build(shm_name, api=f"{host}:{port}")
-    path = api.write_token_file(shm_name, TOKEN)
-    assert path == tmp_path / f"{shm_name}.token"
-    assert (path.stat().st_mode & 0o777) == 0o600
-    yield shm_name
-    o.close()
+# -- the CLI client ------------------------------------------------------------------------
 
 
 def test_cli_book_halt_resume_cancel(
-    instance: str, ctl: MatcherController, capsys: pytest.CaptureFixture[str]
+    live: Live, book: dict[str, tuple[int, int]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["book", "WMTA", "--name", instance, "--depth", "2"]) == 0
+    name = live.name
+    assert main(["book", "WMTA", "--name", name, "--depth", "2"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("WMTA (open)")
-    assert re.search(r"^ +2 +15 +999 \| 1001 +3 +1$", out, re.M), out
-    assert re.search(r"^ +1 +7 +998 \| 1003 +4 +1$", out, re.M), out
-    assert main(["book", "WMTA", "--name", instance, "--json"]) == 0
+    assert out.startswith("WMTA (open), 5 live order(s)\n")
+    assert re.search(r"^ +2 +15 +999900 \| 1000100 +3 +1$", out, re.M), out
+    assert re.search(r"^ +1 +7 +999800 \| 1000300 +4 +1$", out, re.M), out
+    b1_ref, b1_user = book["b1"]
+    assert re.search(rf"^  ref {b1_ref} +session 1 +user ref {b1_user} +10 @ 999900$", out, re.M)
+    assert "truncated" not in out
+    assert main(["book", "WMTA", "--name", name, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["l2"]["asks"][0] == {"price": 1001, "qty": 3, "orders": 1}
+    assert api.shape_errors(data, api.Book) == []
+    assert data["l2"]["asks"][0] == {"price": 1_000_100, "qty": 3, "orders": 1}
 
-    assert main(["halt", "WMTA", "--name", instance]) == 0
+    assert main(["halt", "WMTA", "--name", name]) == 0
     assert capsys.readouterr().out.strip() == "WMTA: halted"
-    assert ctl.matcher.status(1)["state"] == mt.HALTED
-    assert main(["resume", "WMTA", "--name", instance, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["state"] == "open"
-    assert main(["cancel-all", "2", "--name", instance]) == 0
+    assert live.app.book("WMTA", 1)["state"] == "halted"
+    assert main(["resume", "WMTA", "--name", name, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"symbol": "WMTA", "state": "open"}
+    assert live.app.book("WMTA", 1)["state"] == "open"
+
+    assert main(["cancel-all", "2", "--name", name]) == 0
     assert capsys.readouterr().out.strip() == "session 2: 2 order(s) cancelled"
+    assert main(["cancel-all", "2", "--name", name, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"session": 2, "cancelled": 0}
+    assert main(["cancel-all", "99", "--name", name]) == 1  # not a session of this appliance
+    err = capsys.readouterr().err
+    assert "no session 99; this appliance has sessions 1, 2, 3, 7 (404)" in err
 
 
 def test_cli_errors(
-    instance: str,
-    server: api.ApiServer,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    live: Live, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["halt", "WMTA", "--name", instance, "--token", "wrong"]) == 1
+    name = live.name
+    assert main(["halt", "WMTA", "--name", name, "--token", "wrong"]) == 1
     assert "refused the token (401)" in capsys.readouterr().err
     monkeypatch.setenv("WIREMATCH_TOKEN", "also-wrong")
-    assert main(["halt", "WMTA", "--name", instance]) == 1
+    assert main(["halt", "WMTA", "--name", name]) == 1
     assert "refused the token" in capsys.readouterr().err
     monkeypatch.delenv("WIREMATCH_TOKEN")
-    assert main(["halt", "NOPE", "--name", instance]) == 1
+    assert main(["halt", "NOPE", "--name", name]) == 1
     assert "no instrument 'NOPE'" in capsys.readouterr().err
-    assert main(["cancel-all", "x1", "--name", instance]) == 1
+    assert main(["cancel-all", "x1", "--name", name]) == 1
     assert "bad session id 'x1': an integer 0..4294967295 (400)" in capsys.readouterr().err
-    assert main(["book", "WMTA", "--name", instance, "--depth", "0"]) == 1
+    assert main(["book", "WMTA", "--name", name, "--depth", "0"]) == 1
     assert "--depth must be" in capsys.readouterr().err
 
-    os.chmod(api.token_path(instance), 0o644)
-    assert main(["halt", "WMTA", "--name", instance]) == 1
+    # The token file in another run directory: readable by others, then gone.
+    monkeypatch.setenv("WIREMATCH_RUN_DIR", str(tmp_path))
+    path = api.write_token_file(name, live.token)
+    assert path == tmp_path / f"{name}.token" and (path.stat().st_mode & 0o777) == 0o600
+    assert main(["book", "WMTB", "--name", name]) == 0
+    capsys.readouterr()
+    os.chmod(path, 0o644)
+    assert main(["halt", "WMTA", "--name", name]) == 1
     assert "readable by others" in capsys.readouterr().err
-    api.token_path(instance).unlink()
-    assert main(["halt", "WMTA", "--name", instance]) == 1
+    path.unlink()
+    assert main(["halt", "WMTA", "--name", name]) == 1
     assert "no token file" in capsys.readouterr().err
 
-    assert main(["halt", "WMTA", "--name", "absent-x", "--token", TOKEN]) == 1
+    assert main(["halt", "WMTA", "--name", "absent-x", "--token", live.token]) == 1
     assert "no running wirematch instance named 'absent-x'" in capsys.readouterr().err
-    host, port = server.address
-    assert main(["halt", "WMTA", "--api", f"{host}:{port}", "--token", TOKEN]) == 0  # no region
-    capsys.readouterr()
-    server.close()
-    assert main(["resume", "WMTA", "--api", f"{host}:{port}", "--token", TOKEN]) == 1
+    host, port = live.server.address
+    argv = ["--api", f"{host}:{port}", "--token", live.token]
+    assert main(["resume", "WMTA", "--name", "absent-x", *argv]) == 0  # no region needed
+    assert capsys.readouterr().out.strip() == "WMTA: open"
+    nobody = f"127.0.0.1:{free_port()}"
+    assert main(["resume", "WMTA", "--api", nobody, "--token", live.token]) == 1
     assert "cannot reach the operator API" in capsys.readouterr().err
 
 
@@ -378,25 +445,26 @@ def test_cli_without_api_or_stopped(
     monkeypatch.setenv("WIREMATCH_RUN_DIR", str(tmp_path))
     o = opsregion.build(shm_name, api="")
     try:
-        assert main(["halt", "WMTA", "--name", shm_name, "--token", TOKEN]) == 1
+        assert main(["halt", "WMTA", "--name", shm_name, "--token", "t"]) == 1
         assert "runs without the operator API" in capsys.readouterr().err
         appliance = o.counters["appliance"]
         appliance.values[appliance.names.index("running")] = 0
-        assert main(["halt", "WMTA", "--name", shm_name, "--token", TOKEN]) == 1
+        assert main(["halt", "WMTA", "--name", shm_name, "--token", "t"]) == 1
         assert "has stopped" in capsys.readouterr().err
     finally:
         o.close()
 
 
-def test_cli_from_another_process(instance: str, tmp_path: Path) -> None:
-    env = dict(os.environ, WIREMATCH_RUN_DIR=str(tmp_path))
+def test_cli_from_another_process(live: Live, book: dict[str, tuple[int, int]]) -> None:
     p = subprocess.run(
-        [sys.executable, "-m", "wirematch", "book", "WMTB", "--name", instance, "--json"],
+        [sys.executable, "-m", "wirematch", "book", "WMTB", "--name", live.name, "--json"],
         cwd=ROOT,
-        env=env,
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout)["l2"]["asks"] == [{"price": 1010, "qty": 1, "orders": 1}]
+    data = json.loads(p.stdout)
+    assert api.shape_errors(data, api.Book) == []
+    assert data["l2"]["asks"] == [{"price": 2_001_000, "qty": 1, "orders": 1}]
+    assert data["l3"]["asks"][0]["order_ref"] == book["x1"][0]

@@ -1,8 +1,11 @@
 """The Prometheus exporter: scraped over HTTP from a region laid out as a
-running instance's, values checked, the body checked by `promtool check metrics`."""
+running instance's (the C side's counter blocks, values the tests choose) and
+from a real appliance that saw known traffic; values checked, the body checked
+by `promtool check metrics`."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import urllib.error
@@ -12,6 +15,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests import needs, opsregion
+from tests.appliance_host import appliance_with_traffic
 from wirematch.pipeline.native.shm import Region
 from wirematch.pipeline.ops.metrics import metric_name, parse_address, serve_metrics
 
@@ -63,9 +67,10 @@ def test_scrape_values_and_promtool(ops: opsregion.OpsRegion, shm_name: str) -> 
         assert ("backend", "socket") in info[0][1]
         assert _v(s, "wirematch_rx_packets_total", queue="0") == 1000
         assert _v(s, "wirematch_engine_commands_total", shard="0") == 990
-        assert _v(s, "wirematch_rx_drops_total", queue="0", reason="short") == 3
-        assert _v(s, "wirematch_rx_drops_total", queue="0", reason="denied") == 7
-        assert _v(s, "wirematch_gateway_drops_total", shard="0", reason="rate_limited") == 0
+        assert _v(s, "wirematch_rx_drops_total", queue="0", reason="short_frame") == 3
+        assert _v(s, "wirematch_rx_drops_total", queue="0", reason="flow_denied") == 7
+        assert _v(s, "wirematch_engine_drops_total", shard="0", reason="bad_ouch") == 0
+        assert _v(s, "wirematch_nic_rx_packets_total", queue="0") == 1000
         assert _v(s, "wirematch_rx_busy_cycles_total", queue="0") == 200_000
         busy = _v(s, "wirematch_rx_busy_seconds_total", queue="0")
         assert 200_000 / 10e9 < busy < 200_000 / 0.5e9  # cycles at a plausible TSC rate
@@ -95,9 +100,9 @@ def test_scrape_values_and_promtool(ops: opsregion.OpsRegion, shm_name: str) -> 
         assert workers["engine0"]["core"] == "1" and workers["rx0"]["stages"] == "rx.q0,tx.q0"
 
         # The next scrape sees what the data plane did since.
-        ops.counters["rx.q0"].add("drop_short", 5)
+        ops.counters["rx.q0"].add("drop_short_frame", 5)
         s = _samples(_scrape(server.url))
-        assert _v(s, "wirematch_rx_drops_total", queue="0", reason="short") == 8
+        assert _v(s, "wirematch_rx_drops_total", queue="0", reason="short_frame") == 8
     _promtool(body)
 
 
@@ -172,3 +177,24 @@ def test_bad_blobs_are_reported_not_fatal(
         assert _v(s, "wirematch_up") == 1 and _v(s, "wirematch_rx_packets_total", queue="0") == 4
         assert not any(k[0].startswith(("wirematch_instance", "wirematch_flow_table")) for k in s)
         _promtool(body)
+
+
+def test_scrape_of_a_real_appliance() -> None:
+    with appliance_with_traffic(f"wmopsmx{os.getpid()}") as (_, app, t):
+        with serve_metrics(app.name, "127.0.0.1:0") as server:
+            body = _scrape(server.url)
+        c = app.counters()  # nothing arrives meanwhile: the scrape's values
+        s = _samples(body)
+        assert _v(s, "wirematch_up") == 1
+        assert _v(s, "wirematch_rx_drops_total", queue="0", reason="flow_denied") == 2
+        assert _v(s, "wirematch_engine_messages_total", shard="0") == t.sent
+        assert _v(s, "wirematch_matcher_cmd_new_total", shard="0") == t.sent
+        for stage, block in (("rx", "rx.q0"), ("tx", "tx.q0"), ("nic", "nic.q0")):
+            for name, value in c[block].items():
+                if not name.startswith("drop_"):
+                    assert _v(s, f"wirematch_{stage}_{name}_total", queue="0") == value, name
+        assert _v(s, "wirematch_engine_busy_seconds_total", shard="0") > 0
+        assert _v(s, "wirematch_engine_rx_to_match_seconds_count", shard="0") == t.sent
+        workers = [dict(k[1]) for k in s if k[0] == "wirematch_worker_info"]
+        assert [w["stages"] for w in workers] == ["rx.q0,engine.s0"]
+    _promtool(body)

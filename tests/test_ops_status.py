@@ -1,5 +1,8 @@
 """`wirematch status`, `top`, `flows`: a region laid out as a running instance's
-(tests/opsregion.py), read read-only, also from another process."""
+(tests/opsregion.py: the C side's counter blocks, values the tests choose),
+read read-only, also from another process; and the region of a real appliance
+that saw known traffic, whose counter blocks must be exactly the C tables'
+and in which the readers may look up no counter the C side does not declare."""
 
 from __future__ import annotations
 
@@ -16,9 +19,13 @@ import numpy as np
 import pytest
 
 from tests import ROOT, opsregion
+from tests.appliance_host import Traffic, appliance_with_traffic, enter
+from wirematch.nic.testhost import VethHost
+from wirematch.pipeline.appliance import Appliance
 from wirematch.pipeline.cli import main
+from wirematch.pipeline.native.counters import Counters, appliance_counter_blocks
 from wirematch.pipeline.native.shm import Region, RegionError
-from wirematch.pipeline.ops import status
+from wirematch.pipeline.ops import api, metrics, status
 
 
 @pytest.fixture
@@ -68,7 +75,9 @@ def test_totals(ops: opsregion.OpsRegion, shm_name: str) -> None:
     rx = _stage(report, "rx.q0")
     assert rx["stage"] == "rx" and rx["queue"] == "0" and rx["work"] == "packets"
     assert rx["counters"]["packets"] == 1000
-    assert rx["drops"] == {"short": 3, "bad_checksum": 0, "denied": 7}
+    rx_names = opsregion.counter_blocks()["rx.q0"]
+    assert set(rx["drops"]) == {n[5:] for n in rx_names if n.startswith("drop_")}
+    assert {k: v for k, v in rx["drops"].items() if v} == {"short_frame": 3, "flow_denied": 7}
     assert rx["dropped"] == 10
     assert rx["cycles_per_unit"] == 200.0
     assert rx["ns_per_unit"] == pytest.approx(200 * 1e9 / report["tsc_hz"], rel=1e-3)
@@ -76,7 +85,8 @@ def test_totals(ops: opsregion.OpsRegion, shm_name: str) -> None:
     assert engine["shard"] == "0" and engine["work"] == "commands"
     assert engine["cycles_per_unit"] == 100.0
     assert _stage(report, "matcher.s0")["work"] is None  # no unit of work: no cycles/unit
-    assert report["drops"]["rx.q0.short"] == 3 and report["drops"]["rx.q0.denied"] == 7
+    assert report["drops"]["rx.q0.short_frame"] == 3
+    assert report["drops"]["rx.q0.flow_denied"] == 7
     assert all(s["object"] != "appliance" for s in report["stages"])
 
     lat = _hist(report, "engine.s0.rx_to_match_ns")
@@ -103,7 +113,7 @@ def test_window_deltas_rates_and_histogram_subtraction(
         before = status.take_snapshot(ro)
         ops.counters["rx.q0"].add("packets", 500)
         ops.counters["rx.q0"].add("busy_cycles", 50_000)  # 100 cycles/packet in the window
-        ops.counters["rx.q0"].add("drop_short", 2)
+        ops.counters["rx.q0"].add("drop_short_frame", 2)
         ops.hists["engine.s0.rx_to_match_ns"].record(np.full(100, 2000, dtype=np.uint64))
         ops.rings["in.s0"].enqueue(np.zeros(5, dtype=opsregion.ELEM))
         after = status.take_snapshot(ro)
@@ -112,7 +122,7 @@ def test_window_deltas_rates_and_histogram_subtraction(
     assert report["window_s"] == 2.0
     rx = _stage(report, "rx.q0")
     assert rx["delta"]["packets"] == 500 and rx["rate"]["packets"] == 250.0
-    assert rx["drops_delta"] == {"short": 2, "bad_checksum": 0, "denied": 0}
+    assert rx["drops_delta"]["short_frame"] == 2 and sum(rx["drops_delta"].values()) == 2
     assert rx["cycles_per_unit"] == 100.0  # the window's, not the totals' 200/packet
     assert rx["busy"] == pytest.approx(50_000 / 2e9 / 2)
     lat = _hist(report, "engine.s0.rx_to_match_ns")
@@ -123,7 +133,7 @@ def test_window_deltas_rates_and_histogram_subtraction(
     assert ring["delta"] == {"enqueued": 5, "dequeued": 0, "enqueue_refused": 0}
     assert ring["rate"]["enqueued"] == 2.5
     text = status.render_status(report)
-    assert "window 2 s" in text and "short" in text and "denied" not in text
+    assert "window 2 s" in text and "short_frame" in text and "flow_denied" not in text
 
 
 def test_window_through_read_status(ops: opsregion.OpsRegion, shm_name: str) -> None:
@@ -145,7 +155,7 @@ def test_text_rendering(ops: opsregion.OpsRegion, shm_name: str) -> None:
     text = status.render_status(status.read_status(shm_name, 0))
     assert text.startswith(f"instance {shm_name}: running, pid {os.getpid()}, backend socket")
     assert "totals since start" in text
-    assert "rx.q0          short" in text
+    assert "rx.q0          short_frame" in text
     assert "engine.s0.rx_to_match_ns ns" in text
     assert "100.0%" in text  # out.q0 is full
 
@@ -155,7 +165,7 @@ def test_status_from_another_process(ops: opsregion.OpsRegion, shm_name: str) ->
     assert p.returncode == 0, p.stderr
     report = json.loads(p.stdout)
     assert report["window_s"] == pytest.approx(0.2, abs=0.15)
-    assert _stage(report, "rx.q0")["counters"]["drop_denied"] == 7
+    assert _stage(report, "rx.q0")["counters"]["drop_flow_denied"] == 7
     p = _cli("status", "--name", shm_name, "--interval", "0")
     assert p.returncode == 0 and "drops by reason" in p.stdout
 
@@ -239,3 +249,142 @@ def test_flows_without_a_table(shm_name: str, capsys: pytest.CaptureFixture[str]
         assert "has no flow table" in capsys.readouterr().err
     finally:
         o.close()
+
+
+# -- the names: the C side's tables -----------------------------------------------------
+
+
+def test_reader_counter_names_are_declared_by_the_c_side() -> None:
+    """The counter names status, top, metrics and the API client rely on are
+    in the C side's tables (or the block Python writes)."""
+    blocks = appliance_counter_blocks()
+    declared = {n for _, names in blocks.values() for n in names}
+    assert set(status.WORK_COUNTERS) <= declared
+    assert status.RUNNING in status.APPLIANCE_COUNTERS
+    for stage in ("rx", "engine", "tx"):  # the stages that count their busy time
+        names = blocks[stage][1]
+        assert status.BUSY_COUNTER in names, stage
+        assert any(n.startswith(status.DROP_PREFIX) for n in names), stage
+    for stage, (_, names) in blocks.items():
+        if status.BUSY_COUNTER in names:  # busy time needs a unit of work to divide by
+            assert any(w in names for w in status.WORK_COUNTERS), stage
+    assert [(s, k) for s, (k, _) in blocks.items()] == [
+        ("nic", "q"),
+        ("rx", "q"),
+        ("codec", "q"),
+        ("slowpath", "q"),
+        ("engine", "s"),
+        ("gateway", "s"),
+        ("matcher", "s"),
+        ("tx", "q"),
+    ]
+
+
+def test_test_region_cannot_carry_undeclared_counters(shm_name: str) -> None:
+    o = opsregion.build(shm_name)
+    try:
+        with pytest.raises(KeyError):
+            o.counters["rx.q0"].add("drop_short", 1)  # not a name the C side declares
+    finally:
+        o.close()
+
+
+# -- a real appliance's region ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def real() -> Iterator[tuple[VethHost, Appliance, Traffic]]:
+    with appliance_with_traffic(f"wmopsst{os.getpid()}") as live:
+        yield live
+
+
+def test_real_region_holds_the_c_tables_blocks(
+    real: tuple[VethHost, Appliance, Traffic],
+) -> None:
+    _, app, _ = real
+    with Region.attach(app.name, readonly=True) as r:
+        blocks = {o.name: r.counters(o.name).names for o in r.objects() if o.type == "counters"}
+    assert blocks == opsregion.counter_blocks()  # the test region's blocks are the real ones
+
+
+def test_status_of_a_real_appliance(real: tuple[VethHost, Appliance, Traffic]) -> None:
+    _, app, t = real
+    report = status.read_status(app.name, 0)
+    assert report["running"] and report["instance"]["pid"] == os.getpid()
+    assert report["drops"]["rx.q0.flow_denied"] == 2
+    assert {k: v for k, v in report["drops"].items() if v} == {"rx.q0.flow_denied": 2}
+    rx, engine, tx = (_stage(report, o) for o in ("rx.q0", "engine.s0", "tx.q0"))
+    assert rx["work"] == "packets" and engine["work"] == "commands" and tx["work"] == "packets"
+    assert engine["counters"]["messages"] == t.sent
+    assert _stage(report, "matcher.s0")["counters"]["cmd_new"] == t.sent
+    for st in (rx, engine, tx):  # cycles per unit of work, from the C side's counters
+        assert st["cycles_per_unit"] > 0, st
+    text = status.render_status(report)
+    assert "rx.q0          flow_denied" in text
+    assert [h["object"] for h in report["histograms"]] == [
+        "rx.q0.batch",
+        "engine.s0.batch",
+        "engine.s0.rx_to_match_ns",
+        "tx.q0.rx_to_reply_ns",
+    ]
+
+    with Region.attach(app.name, readonly=True) as ro:  # a window with one more order
+        before = status.take_snapshot(ro)
+        t.send(21001, 1, [enter(t.next_ref(21001), side="B", qty=1, price=999_700)])
+        after = status.take_snapshot(ro)
+    window = status.build_report(before, after, status.tsc_hz(), None, app.name)
+    assert _stage(window, "engine.s0")["delta"]["messages"] == 1
+    assert _stage(window, "rx.q0")["delta"]["messages"] == 1
+    assert _stage(window, "matcher.s0")["delta"]["accepted"] == 1
+
+
+class _Looked(dict):
+    """A counter snapshot that records which names are looked up in it."""
+
+    def __init__(self, names: list[str], values: dict[str, int], log: list) -> None:
+        super().__init__(values)
+        self.names, self.log = names, log
+
+    def __getitem__(self, key: str) -> int:
+        self.log.append(("get", tuple(self.names), key))
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+        self.log.append(("get", tuple(self.names), key))
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.log.append(("in", tuple(self.names), key))
+        return super().__contains__(key)
+
+
+def test_readers_look_up_only_declared_counters(
+    real: tuple[VethHost, Appliance, Traffic], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """status, top, metrics and the API client read a real appliance's region;
+    every counter they fetch by name is one its block has, and every name
+    they probe for is one the C side (or Python's appliance block) declares."""
+    _, app, _ = real
+    log: list[tuple[str, tuple[str, ...], object]] = []
+    snapshot, getitem = Counters.snapshot, Counters.__getitem__
+
+    def looked_snapshot(self: Counters) -> dict[str, int]:
+        return _Looked(self.names, snapshot(self), log)
+
+    def looked_getitem(self: Counters, name: str) -> int:
+        log.append(("get", tuple(self.names), name))
+        return getitem(self, name)
+
+    monkeypatch.setattr(Counters, "snapshot", looked_snapshot)
+    monkeypatch.setattr(Counters, "__getitem__", looked_getitem)
+    status.render_status(status.read_status(app.name, 0.05))
+    status.run_top(app.name, 0.05, 1, lambda _: None)
+    metrics.render_metrics(app.name)
+    api.resolve_api(app.name, None, "t")
+    declared = {n for _, names in appliance_counter_blocks().values() for n in names}
+    declared |= set(status.APPLIANCE_COUNTERS)
+    fetched = {key for kind, _, key in log if kind == "get"}
+    assert {status.BUSY_COUNTER, status.RUNNING, "packets", "commands"} <= fetched  # it looked
+    missing = [(key, names[:3]) for kind, names, key in log if kind == "get" and key not in names]
+    assert missing == []
+    assert {key for _, _, key in log} - declared == set()

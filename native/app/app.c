@@ -33,6 +33,47 @@ static const char *const rx_names[] = { WM_RX_COUNTERS(WM_COUNTER_NAME) };
 static const char *const en_names[] = { WM_ENGINE_COUNTERS(WM_COUNTER_NAME) };
 static const char *const tx_names[] = { WM_TX_COUNTERS(WM_COUNTER_NAME) };
 
+/* The counter blocks of an appliance region, in packet order. */
+static const struct {
+    const char *stage;
+    char kind;
+} blocks[] = {
+    { "nic", 'q' },    { "rx", 'q' },      { "codec", 'q' },   { "slowpath", 'q' },
+    { "engine", 's' }, { "gateway", 's' }, { "matcher", 's' }, { "tx", 'q' },
+};
+
+int wm_app_counter_block(uint32_t i, const char **stage, char *kind)
+{
+    if (i >= sizeof(blocks) / sizeof(blocks[0]) || !stage || !kind)
+        return -ENOENT;
+    *stage = blocks[i].stage;
+    *kind = blocks[i].kind;
+    return 0;
+}
+
+const char *wm_app_counter_name(const char *stage, uint32_t idx)
+{
+    if (!stage)
+        return NULL;
+    if (strcmp(stage, "nic") == 0)
+        return idx < WM_NIC_N_COUNTERS ? wm_nic_counter_names()[idx] : NULL;
+    if (strcmp(stage, "rx") == 0)
+        return idx < WM_RX_N_COUNTERS ? rx_names[idx] : NULL;
+    if (strcmp(stage, "codec") == 0)
+        return wm_codec_counter_name(idx);
+    if (strcmp(stage, "slowpath") == 0)
+        return idx < WM_SP_N_COUNTERS ? wm_slowpath_counter_names()[idx] : NULL;
+    if (strcmp(stage, "engine") == 0)
+        return idx < WM_EN_N_COUNTERS ? en_names[idx] : NULL;
+    if (strcmp(stage, "gateway") == 0)
+        return wm_gw_counter_name(idx);
+    if (strcmp(stage, "matcher") == 0)
+        return wm_matcher_counter_name(idx);
+    if (strcmp(stage, "tx") == 0)
+        return idx < WM_TX_N_COUNTERS ? tx_names[idx] : NULL;
+    return NULL;
+}
+
 static void *zalloc(size_t size)
 {
     size = (size + WM_CACHE_LINE - 1) & ~(size_t)(WM_CACHE_LINE - 1);

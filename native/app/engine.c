@@ -290,6 +290,8 @@ static void control(struct app_engine *en, const struct app_ctl *c)
     cmd.ts = wm_clock_ticks(en->app->clock);
     a->rc = 0;
     a->value = 0;
+    a->cancelled = 0;
+    a->state = 0;
     a->n_bids = a->n_asks = a->n_bid_orders = a->n_ask_orders = 0;
     struct wm_instrument_status st;
     switch (c->op) {
@@ -302,19 +304,26 @@ static void control(struct app_engine *en, const struct app_ctl *c)
         cmd.type = c->op == WM_APP_CTL_HALT ? WM_CMD_HALT : WM_CMD_RESUME;
         cmd.instrument = (uint16_t)c->arg;
         a->value = apply(en, &cmd, 0);
+        if (wm_matcher_instrument_status(en->m, c->arg, &st) == 0)
+            a->state = st.state;
         break;
-    case WM_APP_CTL_CANCEL_ALL:
+    case WM_APP_CTL_CANCEL_ALL: {
         cmd.type = WM_CMD_MASS_CANCEL;
         cmd.session = c->arg;
         cmd.flags = WM_CMDF_ALL_INSTRUMENTS;
+        /* A mass cancel only removes orders: the drop in live orders is its count. */
+        uint32_t live = wm_matcher_live_orders(en->m);
         a->value = apply(en, &cmd, 0);
+        a->cancelled = live - wm_matcher_live_orders(en->m);
         break;
+    }
     case WM_APP_CTL_BOOK: {
         if (wm_matcher_instrument_status(en->m, c->arg, &st) != 0) {
             a->rc = -ENOENT;
             break;
         }
         a->state = st.state;
+        a->value = st.live_orders;
         int n;
         n = wm_matcher_l2(en->m, c->arg, WM_SIDE_BUY, a->bids, WM_APP_BOOK_MAX);
         a->n_bids = n > 0 ? (uint32_t)n : 0;

@@ -64,3 +64,21 @@ class Counters:
     @property
     def ptr(self) -> Any:
         return self._ptr
+
+
+def appliance_counter_blocks() -> dict[str, tuple[str, list[str]]]:
+    """The counter blocks of an appliance's region, from the C side's own tables
+    (wm_app_counter_block / wm_app_counter_name): stage -> (kind, names), kind
+    "q" for one block per NIC queue (`<stage>.q<N>`) or "s" per engine shard."""
+    out: dict[str, tuple[str, list[str]]] = {}
+    stage_p = ffi.new("const char **")
+    kind_p = ffi.new("char *")
+    i = 0
+    while lib.wm_app_counter_block(i, stage_p, kind_p) == 0:
+        stage = ffi.string(stage_p[0]).decode()
+        names = []
+        while (name := lib.wm_app_counter_name(stage_p[0], len(names))) != ffi.NULL:
+            names.append(ffi.string(name).decode())
+        out[stage] = (kind_p[0].decode(), names)
+        i += 1
+    return out

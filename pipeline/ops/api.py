@@ -13,9 +13,13 @@ Routes (docs/operations.md has examples):
 
 Every request needs `Authorization: Bearer <token>` (compared in constant
 time); without it, or with another token: 401.  A malformed symbol, id,
-depth, query or JSON body: 400; an unknown symbol or path: 404; a known path
-with another method: 405; always {"error": "reason"}.  Controller calls are
-serialised (one at a time), so a controller need not be thread-safe.
+depth, query or JSON body: 400; an unknown symbol, session or path: 404; a
+known path with another method: 405; always {"error": "reason"}.  Controller
+calls are serialised (one at a time), so a controller need not be thread-safe.
+
+What each route answers is declared once, below (`Book`, `Cancelled`,
+`InstrumentState`, ...): the appliance builds these, the CLI client checks
+an answer against them (`shape_errors`) before it draws it.
 
 The CLI commands (`wirematch book|halt|resume|cancel-all`) find the API of
 instance NAME in its region's `instance` blob and the token in
@@ -42,14 +46,15 @@ import urllib.request
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from types import NoneType, UnionType
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Union, get_args, get_origin
+from typing import get_type_hints as _hints
 
 from wirematch.pipeline.ops.httpserve import BackgroundServer
-from wirematch.pipeline.ops.status import DEFAULT_NAME
+from wirematch.pipeline.ops.status import APPLIANCE_BLOCK, DEFAULT_NAME, RUNNING
 
 if TYPE_CHECKING:
     from wirematch.output import Command
-    from wirematch.pipeline.native.matcher import Matcher
 
 log = logging.getLogger("wirematch.api")
 
@@ -61,33 +66,178 @@ SESSION_RE = re.compile(r"^[0-9]{1,10}$")
 MAX_SESSION = (1 << 32) - 1
 
 
-class Controller(Protocol):
-    """What the API serves (the appliance implements it).
+# -- what the routes answer ----------------------------------------------------------
 
-    Each method returns JSON-serialisable data.  Raise LookupError (KeyError)
-    for an unknown symbol or session (-> 404) and ValueError for a request
-    the controller refuses (-> 400); the message becomes the reason.
+
+class Level(TypedDict):
+    """One price level of a book side."""
+
+    price: int  # price units (the configuration's)
+    qty: int  # resting quantity at the level
+    orders: int  # resting orders at the level
+
+
+class RestingOrder(TypedDict):
+    """One resting order (L3), in time priority within its level."""
+
+    order_ref: int  # the order reference the client was told (OUCH Accepted)
+    session: int
+    user_ref: int  # the client's OUCH UserRefNum
+    price: int
+    qty: int  # leaves quantity
+
+
+class BookLevels(TypedDict):
+    bids: list[Level]  # best first
+    asks: list[Level]
+
+
+class BookOrders(TypedDict):
+    bids: list[RestingOrder]  # the orders resting at the levels shown
+    asks: list[RestingOrder]
+
+
+class Book(TypedDict):
+    """GET /v1/book/{symbol}: L2 (the best `depth` levels per side) and L3."""
+
+    symbol: str
+    instrument: int
+    state: str  # "open", "halted" or "closed"
+    depth: int  # levels per side asked for
+    live_orders: int  # resting orders of the instrument, every level
+    l2: BookLevels
+    l3: BookOrders
+    truncated: bool  # the book holds more than the answer could carry
+
+
+class InstrumentState(TypedDict):
+    """POST /v1/instruments/{symbol}/halt and /resume: the state afterwards."""
+
+    symbol: str
+    state: str
+
+
+class Cancelled(TypedDict):
+    """POST /v1/sessions/{id}/cancel-all."""
+
+    session: int
+    cancelled: int  # orders cancelled
+
+
+class Instrument(TypedDict):
+    symbol: str
+    id: int
+    state: str
+    tick_size: int
+    best_bid: int | None  # None: the side is empty
+    best_ask: int | None
+
+
+class Flow(TypedDict):
+    src: str  # "a.b.c.d:port"
+    dst: str
+    vlan: int
+    proto: int
+    action: str  # "allow" or "deny"
+    session: int
+    shard: int
+    rule: int
+    packets: int
+    bytes: int
+    drops: int
+
+
+class Snapshot(TypedDict):
+    """POST /v1/snapshot: the matcher's event hash and sequence, and every book."""
+
+    event_hash: str  # 16 hex digits
+    last_seq: int
+    live_orders: int
+    books: dict[str, Book]
+
+
+class Status(TypedDict):
+    name: str
+    pid: int
+    running: bool
+    backend: str
+    interface: str
+    address: str
+    uptime_s: float
+    workers: list[dict[str, Any]]
+    warnings: list[str]
+    classifier: dict[str, int]
+    flow_table: dict[str, int]
+    counters: dict[str, dict[str, int]]
+    latency_ns: dict[str, dict[str, float]]
+
+
+class Controller(Protocol):
+    """What the API serves (`wirematch.pipeline.appliance.Appliance` implements it).
+
+    Raise LookupError (KeyError) for an unknown symbol or session (-> 404) and
+    ValueError for a request the controller refuses (-> 400); the message
+    becomes the reason.
     """
 
-    def status(self) -> dict[str, Any]: ...
+    def status(self) -> Status: ...
 
-    def flows(self) -> list[dict[str, Any]]: ...
+    def flows(self) -> list[Flow]: ...
 
-    def instruments(self) -> list[dict[str, Any]]:
-        """[{"symbol": str, "id": int, "state": "open"|"halted"|"closed", ...}]"""
-        ...
+    def instruments(self) -> list[Instrument]: ...
 
-    def halt(self, symbol: str) -> Any: ...
+    def halt(self, symbol: str) -> InstrumentState: ...
 
-    def resume(self, symbol: str) -> Any: ...
+    def resume(self, symbol: str) -> InstrumentState: ...
 
-    def cancel_all(self, session: int) -> dict[str, Any]: ...
+    def cancel_all(self, session: int) -> Cancelled: ...
 
-    def book(self, symbol: str, depth: int) -> dict[str, Any]:
-        """L2 (levels) and L3 (orders); `book_from_matcher` builds this shape."""
-        ...
+    def book(self, symbol: str, depth: int) -> Book: ...
 
-    def snapshot(self) -> dict[str, Any]: ...
+    def snapshot(self) -> Snapshot: ...
+
+
+def shape_errors(value: Any, shape: Any, where: str = "answer") -> list[str]:
+    """What in `value` (decoded JSON) differs from `shape` (one of the TypedDicts
+    above, or a type built of them): missing or extra keys, wrong types."""
+    origin, args = get_origin(shape), get_args(shape)
+    if shape is Any:
+        return []
+    if origin in (Union, UnionType):
+        if any(not shape_errors(value, a, where) for a in args):
+            return []
+        return [f"{where}: {value!r} is none of {' | '.join(_type_name(a) for a in args)}"]
+    if isinstance(shape, type) and issubclass(shape, dict) and hasattr(shape, "__total__"):
+        if not isinstance(value, dict):
+            return [f"{where}: expected an object ({shape.__name__}), got {value!r}"]
+        fields = _hints(shape)
+        errors = [f"{where}: missing {k!r}" for k in fields if k not in value]
+        errors += [f"{where}: unexpected {k!r}" for k in value if k not in fields]
+        for k, t in fields.items():
+            if k in value:
+                errors += shape_errors(value[k], t, f"{where}.{k}")
+        return errors
+    if origin is list:
+        if not isinstance(value, list):
+            return [f"{where}: expected a list, got {value!r}"]
+        return [e for i, v in enumerate(value) for e in shape_errors(v, args[0], f"{where}[{i}]")]
+    if origin is dict:
+        if not isinstance(value, dict):
+            return [f"{where}: expected an object, got {value!r}"]
+        return [e for k, v in value.items() for e in shape_errors(v, args[1], f"{where}.{k}")]
+    if shape is NoneType:
+        return [] if value is None else [f"{where}: expected null, got {value!r}"]
+    if shape is float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+    elif shape is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, shape)
+    return [] if ok else [f"{where}: expected {_type_name(shape)}, got {value!r}"]
+
+
+def _type_name(t: Any) -> str:
+    return "null" if t is NoneType else getattr(t, "__name__", str(t))
 
 
 class ApiError(Exception):
@@ -106,53 +256,6 @@ def _json_default(o: Any) -> Any:
     if hasattr(o, "tolist"):
         return o.tolist()
     return str(o)
-
-
-# -- the book from a matcher (a helper for controllers) ---------------------------
-
-
-def state_name(code: int) -> str:
-    from wirematch.pipeline.native import matcher as m
-
-    return {m.OPEN: "open", m.HALTED: "halted", m.CLOSED: "closed"}.get(code, f"state{code}")
-
-
-def book_from_matcher(matcher: Matcher, instrument: int, symbol: str, depth: int) -> dict[str, Any]:
-    """L2 (the best `depth` levels per side) and L3 (the orders resting at
-    those levels, in time priority) of one instrument, as the API serves it.
-    Call it only where the matcher is not being run by another thread."""
-    from wirematch.pipeline.native.matcher import BUY, SELL
-
-    st = matcher.status(instrument)
-    out: dict[str, Any] = {
-        "symbol": symbol,
-        "instrument": instrument,
-        "state": state_name(st["state"]),
-        "depth": depth,
-        "live_orders": st["live_orders"],
-        "l2": {},
-        "l3": {},
-    }
-    for side_name, side in (("bids", BUY), ("asks", SELL)):
-        levels = matcher.l2(instrument, side, depth)
-        out["l2"][side_name] = [
-            {"price": int(lv["price"]), "qty": int(lv["qty"]), "orders": int(lv["orders"])}
-            for lv in levels
-        ]
-        prices = {int(lv["price"]) for lv in levels}
-        orders = matcher.l3(instrument, side) if prices else []
-        out["l3"][side_name] = [
-            {
-                "order_ref": int(o["order_ref"]),
-                "session": int(o["session"]),
-                "client_id": int(o["client_id"]),
-                "price": int(o["price"]),
-                "qty": int(o["qty"]),
-            }
-            for o in orders
-            if int(o["price"]) in prices
-        ]
-    return out
 
 
 # -- the server -----------------------------------------------------------------------
@@ -233,15 +336,11 @@ class _Api:
 
     def halt(self, query: dict[str, list[str]], body: Any, symbol: str) -> Any:
         self._no_query(query)
-        symbol = self._known(symbol)
-        result = self.controller.halt(symbol)
-        return result if isinstance(result, dict) else {"symbol": symbol, "state": "halted"}
+        return self.controller.halt(self._known(symbol))
 
     def resume(self, query: dict[str, list[str]], body: Any, symbol: str) -> Any:
         self._no_query(query)
-        symbol = self._known(symbol)
-        result = self.controller.resume(symbol)
-        return result if isinstance(result, dict) else {"symbol": symbol, "state": "open"}
+        return self.controller.resume(self._known(symbol))
 
     def cancel_all(self, query: dict[str, list[str]], body: Any, session: str) -> Any:
         self._no_query(query)
@@ -507,8 +606,8 @@ def resolve_api(name: str, api: str | None, token: str | None) -> tuple[str, str
                     )
                 instance = read_instance(region)
                 running = (
-                    region.counters("appliance")["running"]
-                    if any(o.name == "appliance" for o in region.objects())
+                    region.counters(APPLIANCE_BLOCK)[RUNNING]
+                    if any(o.name == APPLIANCE_BLOCK for o in region.objects())
                     else 1
                 )
         except RegionError as exc:
@@ -529,11 +628,10 @@ def resolve_api(name: str, api: str | None, token: str | None) -> tuple[str, str
 # -- CLI commands -------------------------------------------------------------------------
 
 
-def render_book(data: dict[str, Any]) -> str:
-    if "l2" not in data:
-        return json.dumps(data, indent=2, default=_json_default)
-    lines = [f"{data.get('symbol', '?')} ({data.get('state', '?')})"]
-    bids, asks = data["l2"].get("bids", []), data["l2"].get("asks", [])
+def render_book(book: Book) -> str:
+    """The ladder: L2 levels side by side, then the L3 orders at them."""
+    lines = [f"{book['symbol']} ({book['state']}), {book['live_orders']} live order(s)"]
+    bids, asks = book["l2"]["bids"], book["l2"]["asks"]
     lines.append(f"{'orders':>6} {'qty':>12} {'bid':>12} | {'ask':<12} {'qty':<12} {'orders':<6}")
     for i in range(max(len(bids), len(asks))):
         b = bids[i] if i < len(bids) else None
@@ -543,27 +641,36 @@ def render_book(data: dict[str, Any]) -> str:
         lines.append(f"{left} | {right}".rstrip())
     if not bids and not asks:
         lines.append("  (empty book)")
-    l3 = data.get("l3") or {}
     for side in ("bids", "asks"):
-        orders = l3.get(side) or []
+        orders = book["l3"][side]
         if orders:
             lines.append(f"{side[:-1]} orders (time priority per level):")
             for o in orders:
                 lines.append(
                     f"  ref {o['order_ref']:<10} session {o['session']:<6} "
-                    f"{o['qty']:>10,} @ {o['price']}"
+                    f"user ref {o['user_ref']:<10} {o['qty']:>10,} @ {o['price']}"
                 )
+    if book["truncated"]:
+        lines.append("(truncated: the book holds more than one answer carries)")
     return "\n".join(lines)
 
 
-def _client_call(args: argparse.Namespace, method: str, path: str) -> Any:
+def _client_call(args: argparse.Namespace, method: str, path: str, shape: Any) -> Any:
+    """One API call for a CLI command; its answer must have `shape`."""
     from wirematch.output import CliError
 
     try:
         api, token = resolve_api(args.name, args.api, args.token)
-        return call_api(api, token, method, path)
+        data = call_api(api, token, method, path)
     except ApiClientError as exc:
         raise CliError(str(exc)) from exc
+    errors = shape_errors(data, shape)
+    if errors:
+        raise CliError(
+            f"the API answered {method} {path} with something other than a "
+            f"{_type_name(shape)}: {'; '.join(errors[:3])}"
+        )
+    return data
 
 
 def _print(args: argparse.Namespace, data: Any, text: str) -> None:
@@ -576,29 +683,26 @@ def cmd_book(args: argparse.Namespace) -> None:
     if not 1 <= args.depth <= MAX_DEPTH:
         raise CliError(f"--depth must be 1..{MAX_DEPTH}")
     sym = urllib.parse.quote(args.symbol, safe="")
-    data = _client_call(args, "GET", f"/v1/book/{sym}?depth={args.depth}")
+    data = _client_call(args, "GET", f"/v1/book/{sym}?depth={args.depth}", Book)
     _print(args, data, render_book(data))
 
 
 def cmd_halt(args: argparse.Namespace) -> None:
     sym = urllib.parse.quote(args.symbol, safe="")
-    data = _client_call(args, "POST", f"/v1/instruments/{sym}/halt")
-    _print(args, data, f"{args.symbol}: {data.get('state', 'halted')}")
+    data = _client_call(args, "POST", f"/v1/instruments/{sym}/halt", InstrumentState)
+    _print(args, data, f"{data['symbol']}: {data['state']}")
 
 
 def cmd_resume(args: argparse.Namespace) -> None:
     sym = urllib.parse.quote(args.symbol, safe="")
-    data = _client_call(args, "POST", f"/v1/instruments/{sym}/resume")
-    _print(args, data, f"{args.symbol}: {data.get('state', 'open')}")
+    data = _client_call(args, "POST", f"/v1/instruments/{sym}/resume", InstrumentState)
+    _print(args, data, f"{data['symbol']}: {data['state']}")
 
 
 def cmd_cancel_all(args: argparse.Namespace) -> None:
-    data = _client_call(args, "POST", f"/v1/sessions/{urllib.parse.quote(args.session)}/cancel-all")
-    _print(
-        args,
-        data,
-        f"session {args.session}: {data.get('cancelled', '?')} order(s) cancelled",
-    )
+    session = urllib.parse.quote(args.session, safe="")
+    data = _client_call(args, "POST", f"/v1/sessions/{session}/cancel-all", Cancelled)
+    _print(args, data, f"session {data['session']}: {data['cancelled']} order(s) cancelled")
 
 
 CLIENT_ARGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (

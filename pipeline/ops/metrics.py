@@ -23,7 +23,10 @@ from typing import TYPE_CHECKING, Any
 from wirematch.pipeline.ops.httpserve import BackgroundServer
 from wirematch.pipeline.ops.status import (
     APPLIANCE_BLOCK,
+    BUSY_COUNTER,
     DEFAULT_NAME,
+    DROP_PREFIX,
+    RUNNING,
     attach_flow_table,
     parse_object_name,
     read_instance,
@@ -114,7 +117,7 @@ class RegionCollector:
         for obj in region.objects():
             if obj.type == "counters" and obj.name == APPLIANCE_BLOCK:
                 values = region.counters(obj.name).snapshot()
-                running = values.get("running", 0)
+                running = values.get(RUNNING, 0)
             elif obj.type == "counters":
                 self._counters(fams, obj.name, region.counters(obj.name).snapshot())
             elif obj.type == "histogram":
@@ -170,12 +173,12 @@ class RegionCollector:
         on = parse_object_name(block)
         labels = on.labels
         for name, value in values.items():
-            if name.startswith("drop_"):
+            if name.startswith(DROP_PREFIX):
                 fams.add(
                     metric_name(on.stage, "drops"),
                     "counter",
                     f"units the {on.stage} stage dropped, by reason",
-                    {**labels, "reason": name[5:]},
+                    {**labels, "reason": name[len(DROP_PREFIX) :]},
                     value,
                 )
                 continue
@@ -186,7 +189,7 @@ class RegionCollector:
                 labels,
                 value,
             )
-            if name == "busy_cycles" and self.tsc_hz:
+            if name == BUSY_COUNTER and self.tsc_hz:
                 fams.add(
                     metric_name(on.stage, "busy_seconds"),
                     "counter",

@@ -36,8 +36,15 @@ if TYPE_CHECKING:
 
 DEFAULT_NAME = "wirematch"
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+# The counter names the readers (status, top, metrics, the API client) rely on.
+# The C side declares every block's names (wm_app_counter_name); the tests
+# check these against its tables.
 WORK_COUNTERS = ("packets", "commands")  # units of work, first present wins
-APPLIANCE_BLOCK = "appliance"
+BUSY_COUNTER = "busy_cycles"  # TSC cycles a stage spent working
+DROP_PREFIX = "drop_"  # drop_<reason>
+APPLIANCE_BLOCK = "appliance"  # the one block Python writes:
+APPLIANCE_COUNTERS = ("running", "started_ns", "stopped_ns")
+RUNNING = "running"  # 1 while the appliance runs
 INSTANCE_BLOB = "instance"
 FLOWS_BLOB = "flows"
 
@@ -171,7 +178,7 @@ def _stage_report(
     on = parse_object_name(name)
     out: dict[str, Any] = {"object": name, "stage": on.stage, **on.labels}
     out["counters"] = dict(after)
-    out["drops"] = {k[5:]: v for k, v in after.items() if k.startswith("drop_")}
+    out["drops"] = {k[len(DROP_PREFIX) :]: v for k, v in after.items() if k.startswith(DROP_PREFIX)}
     out["dropped"] = sum(out["drops"].values())
     work = _work_counter(after)
     out["work"] = work
@@ -181,13 +188,15 @@ def _stage_report(
         delta = {k: v - before.get(k, 0) for k, v in after.items()}
         out["delta"] = delta
         out["rate"] = {k: round(v / seconds, 1) for k, v in delta.items()} if seconds > 0 else {}
-        out["drops_delta"] = {k[5:]: v for k, v in delta.items() if k.startswith("drop_")}
+        out["drops_delta"] = {
+            k[len(DROP_PREFIX) :]: v for k, v in delta.items() if k.startswith(DROP_PREFIX)
+        }
         basis = delta
     else:
         basis = after
-    if work is not None and "busy_cycles" in after:
+    if work is not None and BUSY_COUNTER in after:
         units = basis.get(work, 0)
-        cycles = basis.get("busy_cycles", 0)
+        cycles = basis.get(BUSY_COUNTER, 0)
         if units > 0:
             out["cycles_per_unit"] = round(cycles / units, 1)
             out["ns_per_unit"] = round(cycles / units * 1e9 / tsc_hz, 1) if tsc_hz else None
@@ -212,7 +221,7 @@ def build_report(
     report: dict[str, Any] = {
         "name": region_name,
         "instance": instance,
-        "running": bool(appliance.get("running", 0)),
+        "running": bool(appliance.get(RUNNING, 0)),
         "appliance": appliance,
         "window_s": round(seconds, 6) if before is not None else None,
         "tsc_hz": tsc_hz,

@@ -57,10 +57,12 @@ struct wm_app_ctl_answer {
     uint32_t n_asks;
     uint32_t n_bid_orders;
     uint32_t n_ask_orders;
-    uint32_t state;                    /* BOOK: trading state */
-    uint64_t value;                    /* CANCEL_ALL: events emitted; STATUS: live orders */
+    uint32_t state;                    /* BOOK, HALT, RESUME: trading state afterwards */
+    uint64_t value;                    /* HALT, RESUME, CANCEL_ALL: events emitted; STATUS:
+                                          live orders; BOOK: the instrument's live orders */
     uint64_t hash;                     /* STATUS: matcher event hash */
     uint64_t seq;                      /* STATUS: last event sequence number */
+    uint64_t cancelled;                /* CANCEL_ALL: orders cancelled */
     struct wm_level_info bids[WM_APP_BOOK_MAX];
     struct wm_level_info asks[WM_APP_BOOK_MAX];
     struct wm_order_info bid_orders[WM_APP_BOOK_MAX];
@@ -147,6 +149,17 @@ int wm_app_running(const struct wm_app *app);
  * -ETIMEDOUT, -EAGAIN (control ring full), -EINVAL. */
 int wm_app_control(struct wm_app *app, uint32_t shard, uint32_t op, uint32_t arg,
                    uint32_t timeout_ms, struct wm_app_ctl_answer *answer);
+
+/* The counter blocks an appliance's region holds, from the tables the stages
+ * count with: block i (0, 1, ... until -ENOENT) is stage *stage, one block
+ * per NIC queue (*kind 'q': <stage>.q<N>) or per engine shard ('s':
+ * <stage>.s<N>).  The `nic` blocks are the caller's (made with
+ * wm_nic_counter_names and given to the queues); the others wm_app_create
+ * makes. */
+int wm_app_counter_block(uint32_t i, const char **stage, char *kind);
+/* Name of counter idx of a block of `stage`: NULL past the last one or for a
+ * stage the appliance has no block of. */
+const char *wm_app_counter_name(const char *stage, uint32_t idx);
 
 /* Parse an Ethernet frame (optional 802.1Q tag) down to its UDP payload, in
  * place.  Returns 0 with the key fields (host order) and payload and length set,

@@ -382,6 +382,13 @@ def test_cli_book_halt_resume_cancel(
     assert main(["halt", "WMTA", "--name", name]) == 0
     assert capsys.readouterr().out.strip() == "WMTA: halted"
     assert live.app.book("WMTA", 1)["state"] == "halted"
+    assert main(["instruments", "--name", name]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^WMTA +1 +halted +100 +999,900 +1,000,100$", out, re.M), out
+    assert main(["instruments", "--name", name, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert api.shape_errors(rows, list[api.Instrument]) == []
+    assert {r["symbol"]: r["state"] for r in rows}["WMTA"] == "halted"
     assert main(["resume", "WMTA", "--name", name, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"symbol": "WMTA", "state": "open"}
     assert live.app.book("WMTA", 1)["state"] == "open"

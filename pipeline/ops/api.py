@@ -705,6 +705,25 @@ def cmd_cancel_all(args: argparse.Namespace) -> None:
     _print(args, data, f"session {data['session']}: {data['cancelled']} order(s) cancelled")
 
 
+def render_instruments(rows: list[Instrument]) -> str:
+    def px(v: int | None) -> str:
+        return "-" if v is None else f"{v:,}"
+
+    lines = [f"{'symbol':10} {'id':>5} {'state':8} {'tick':>8} {'best bid':>14} {'best ask':>14}"]
+    for r in rows:
+        lines.append(
+            f"{r['symbol']:10} {r['id']:>5} {r['state']:8} {r['tick_size']:>8,} "
+            f"{px(r['best_bid']):>14} {px(r['best_ask']):>14}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_instruments(args: argparse.Namespace) -> None:
+    data = _client_call(args, "GET", "/v1/instruments", dict[str, list[Instrument]])
+    rows = data.get("instruments", [])
+    _print(args, rows, render_instruments(rows))
+
+
 CLIENT_ARGS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
     (("--name",), {"default": DEFAULT_NAME, "help": "instance name"}),
     (("--api",), {"default": None, "help": "host:port of the API (default: from the instance)"}),
@@ -732,6 +751,14 @@ def register_commands(register: Callable[[Command], None]) -> None:
                 (("--depth",), {"type": int, "default": DEFAULT_DEPTH, "help": "levels per side"}),
                 *CLIENT_ARGS,
             ),
+        )
+    )
+    register(
+        Command(
+            ("instruments",),
+            cmd_instruments,
+            "the instruments: trading state, tick size, best bid and ask",
+            CLIENT_ARGS,
         )
     )
     register(Command(("halt",), cmd_halt, "halt trading in an instrument", (sym, *CLIENT_ARGS)))

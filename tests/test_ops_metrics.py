@@ -6,6 +6,7 @@ by `promtool check metrics`."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -17,7 +18,12 @@ import pytest
 from tests import needs, opsregion
 from tests.appliance_host import appliance_with_traffic
 from wirematch.pipeline.native.shm import Region
-from wirematch.pipeline.ops.metrics import metric_name, parse_address, serve_metrics
+from wirematch.pipeline.ops.metrics import (
+    counter_metric,
+    metric_name,
+    parse_address,
+    serve_metrics,
+)
 
 
 @pytest.fixture
@@ -78,15 +84,17 @@ def test_scrape_values_and_promtool(ops: opsregion.OpsRegion, shm_name: str) -> 
         lat = "wirematch_engine_rx_to_match_seconds"
         assert _v(s, lat + "_count", shard="0") == 1000
         assert _v(s, lat + "_sum", shard="0") == pytest.approx(sum(range(100, 1100)) * 1e-9)
-        assert _v(s, lat, shard="0", quantile="0.5") == pytest.approx(599e-9, rel=0.01)
-        assert _v(s, lat, shard="0", quantile="0.99") == pytest.approx(1089e-9, rel=0.01)
-        assert _v(s, "wirematch_engine_rx_to_match_max_seconds", shard="0") == pytest.approx(
-            1099e-9, rel=0.01
-        )
-        assert _v(s, "wirematch_tx_rx_to_reply_seconds", queue="0", quantile="0.9") == (
-            pytest.approx(5000e-9, rel=0.01)
-        )
-        assert _v(s, "wirematch_rx_batch", queue="0", quantile="0.5") == 32
+        # Histograms with buckets (cumulative): 100..1099 ns, one sample each.
+        assert _v(s, lat + "_bucket", shard="0", le="+Inf") == 1000
+        assert _v(s, lat + "_bucket", shard="0", le="2.5e-07") == pytest.approx(151, abs=4)
+        assert _v(s, lat + "_bucket", shard="0", le="5e-07") == pytest.approx(401, abs=8)
+        assert _v(s, lat + "_bucket", shard="0", le="1e-06") == pytest.approx(901, abs=16)
+        assert _v(s, lat + "_bucket", shard="0", le="2e-06") == 1000
+        reply = "wirematch_tx_rx_to_reply_seconds_bucket"
+        assert _v(s, reply, queue="0", le="2e-06") == 0
+        assert _v(s, reply, queue="0", le="1e-05") == 990
+        assert _v(s, "wirematch_rx_batch_bucket", queue="0", le="8") == 5
+        assert _v(s, "wirematch_rx_batch_bucket", queue="0", le="32") == 35
         assert _v(s, "wirematch_rx_batch_count", queue="0") == 35
 
         assert _v(s, "wirematch_ring_used_elements", ring="out.q0") == 512
@@ -96,6 +104,10 @@ def test_scrape_values_and_promtool(ops: opsregion.OpsRegion, shm_name: str) -> 
         assert _v(s, "wirematch_flow_table_flows") == 3
         assert _v(s, "wirematch_flow_table_max_flows") == 64
         assert _v(s, "wirematch_flow_table_inserts_total") == 3
+        sessions = {dict(k[1])["session"] for k in s if k[0] == "wirematch_session_flows"}
+        assert sessions, "no per-session gauges"
+        for sid in sessions:
+            assert _v(s, "wirematch_session_packets_total", session=sid) >= 0
         workers = {dict(k[1])["worker"]: dict(k[1]) for k in s if k[0] == "wirematch_worker_info"}
         assert workers["engine0"]["core"] == "1" and workers["rx0"]["stages"] == "rx.q0,tx.q0"
 
@@ -188,11 +200,23 @@ def test_scrape_of_a_real_appliance() -> None:
         assert _v(s, "wirematch_up") == 1
         assert _v(s, "wirematch_rx_drops_total", queue="0", reason="flow_denied") == 2
         assert _v(s, "wirematch_engine_messages_total", shard="0") == t.sent
-        assert _v(s, "wirematch_matcher_cmd_new_total", shard="0") == t.sent
+        assert _v(s, "wirematch_matcher_commands_total", shard="0", type="new") == t.sent
         for stage, block in (("rx", "rx.q0"), ("tx", "tx.q0"), ("nic", "nic.q0")):
             for name, value in c[block].items():
-                if not name.startswith("drop_"):
-                    assert _v(s, f"wirematch_{stage}_{name}_total", queue="0") == value, name
+                base, labels, _ = counter_metric(stage, name) or ("", {}, "")
+                assert _v(s, f"wirematch_{base}_total", queue="0", **labels) == value, name
+        families = {k[0].removesuffix("_total").removesuffix("_bucket") for k in s}
+        families = {f.removesuffix("_count").removesuffix("_sum") for f in families}
+        # One metric per reason family, the reason a label: no per-reason names,
+        # no stage named twice (gateway_gw_...).
+        assert not [f for f in families if re.search(r"_(drop|reject|cancel|cmd)_", f)], families
+        assert not [f for f in families if "_gw_" in f or "_mold_" in f], families
+        assert not [f for f in families if "slowpath_slow_path" in f], families
+        assert _v(s, "wirematch_matcher_rejects_total", shard="0", reason="unknown_order") >= 0
+        assert _v(s, "wirematch_gateway_drops_total", shard="0", stream="in",
+                  reason="unknown_session") == 0  # fmt: skip
+        assert _v(s, "wirematch_codec_drops_total", queue="0", protocol="mold",
+                  reason="short_header") == 0  # fmt: skip
         assert _v(s, "wirematch_engine_busy_seconds_total", shard="0") > 0
         assert _v(s, "wirematch_engine_rx_to_match_seconds_count", shard="0") == t.sent
         workers = [dict(k[1]) for k in s if k[0] == "wirematch_worker_info"]

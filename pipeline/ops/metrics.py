@@ -20,6 +20,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from wirematch.pipeline.ops.httpserve import BackgroundServer
 from wirematch.pipeline.ops.status import (
     APPLIANCE_BLOCK,
@@ -37,8 +39,55 @@ if TYPE_CHECKING:
     from wirematch.output import Command
 
 PREFIX = "wirematch"
-QUANTILES = (0.5, 0.9, 0.99, 0.999)
 _BAD_CHARS = re.compile(r"[^a-zA-Z0-9_]")
+
+
+# Histogram bucket bounds: seconds for latencies, counts for batch sizes.
+SECONDS_BUCKETS = (
+    250e-9, 500e-9, 1e-6, 2e-6, 5e-6, 10e-6, 20e-6, 50e-6, 100e-6, 200e-6, 500e-6,
+    1e-3, 2e-3, 5e-3, 10e-3, 50e-3, 100e-3, 1.0,
+)  # fmt: skip
+COUNT_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+# Counter-name prefixes that become a label (codec: the protocol; gateway: the
+# stream), so that e.g. gateway's gw_in_drop_unknown_session is
+# wirematch_gateway_drops_total{stream="in", reason="unknown_session"}.
+LABEL_PREFIXES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "codec": ("protocol", ("mold_", "ouch_", "itch_")),
+    "gateway": ("stream", ("gw_in_", "gw_itch_", "gw_ouch_")),
+}
+# A stage's name as its counters spell it, where that differs.
+STAGE_SPELLINGS = {"slowpath": "slow_path_"}
+# Reason families: counter prefix -> (metric, label, what it counts).
+REASON_FAMILIES = (
+    ("tx_drop_", "tx_drops", "reason", "units not transmitted, by reason"),
+    (DROP_PREFIX, "drops", "reason", "units dropped, by reason"),
+    ("reject_", "rejects", "reason", "commands rejected, by reason"),
+    ("cancel_", "cancels", "reason", "orders cancelled, by reason"),
+    ("cmd_", "commands", "type", "commands applied, by type"),
+)
+
+
+def counter_metric(stage: str, name: str) -> tuple[str, dict[str, str], str] | None:
+    """(metric name without prefix and _total, extra labels, help) of counter
+    `name` of a `stage` block; None for a placeholder (reject_none)."""
+    labels: dict[str, str] = {}
+    label, prefixes = LABEL_PREFIXES.get(stage, ("", ()))
+    for prefix in prefixes:
+        if name.startswith(prefix):
+            labels[label] = prefix.removeprefix("gw_").rstrip("_")
+            name = name[len(prefix) :]
+            break
+    for stutter in (f"{stage}_", STAGE_SPELLINGS.get(stage, "")):
+        if stutter and name.startswith(stutter):  # slowpath's slow_path_pushed
+            name = name[len(stutter) :]
+    for prefix, metric, key, doc in REASON_FAMILIES:
+        if name.startswith(prefix):
+            value = name[len(prefix) :]
+            if value == "none":
+                return None
+            return f"{stage}_{metric}", {**labels, key: value}, f"{stage}: {doc}"
+    return f"{stage}_{_counter_base(name)}", labels, f"{stage} stage counter {name}"
 
 
 def metric_name(*parts: str) -> str:
@@ -171,58 +220,46 @@ class RegionCollector:
     # -- one object each ---------------------------------------------------
     def _counters(self, fams: _Families, block: str, values: dict[str, int]) -> None:
         on = parse_object_name(block)
-        labels = on.labels
         for name, value in values.items():
-            if name.startswith(DROP_PREFIX):
-                fams.add(
-                    metric_name(on.stage, "drops"),
-                    "counter",
-                    f"units the {on.stage} stage dropped, by reason",
-                    {**labels, "reason": name[len(DROP_PREFIX) :]},
-                    value,
-                )
+            mapped = counter_metric(on.stage, name)
+            if mapped is None:
                 continue
-            fams.add(
-                metric_name(on.stage, _counter_base(name)),
-                "counter",
-                f"{on.stage} stage counter {name}",
-                labels,
-                value,
-            )
+            base, extra, doc = mapped
+            fams.add(metric_name(base), "counter", doc, {**on.labels, **extra}, value)
             if name == BUSY_COUNTER and self.tsc_hz:
                 fams.add(
                     metric_name(on.stage, "busy_seconds"),
                     "counter",
                     f"time the {on.stage} stage spent working (busy_cycles / TSC rate)",
-                    labels,
+                    on.labels,
                     value / self.tsc_hz,
                 )
 
     def _histogram(self, fams: _Families, name: str, hist: Any) -> None:
+        """A Prometheus histogram: cumulative counts at fixed bucket bounds
+        (seconds for the _ns histograms, counts for the others)."""
+        from wirematch.pipeline.native.hist import highest_values
+
         on = parse_object_name(name)
         metric = on.metric or on.stage
         stage = on.stage if on.metric else ""
         snap = hist.snapshot()
-        total = snap.total
         if metric.endswith("_ns"):
-            base, scale, unit = metric[:-3], 1e-9, "seconds"
-            doc = f"{name} in seconds (cumulative since start)"
+            base, scale, unit, bounds = metric[:-3], 1e-9, "seconds", SECONDS_BUCKETS
+            doc = f"{name}: latency in seconds"
         else:
-            base, scale, unit = metric, 1.0, ""
-            doc = f"{name} (cumulative since start)"
+            base, scale, unit, bounds = metric, 1.0, "", COUNT_BUCKETS
+            doc = f"{name}: values per sample"
         fam = metric_name(stage, base, unit)
-        values = snap.percentiles([q * 100 for q in QUANTILES])
-        for q, v in zip(QUANTILES, values, strict=True):
-            fams.add(fam, "summary", doc, {**on.labels, "quantile": f"{q:g}"}, v * scale)
-        fams.add(fam, "summary", doc, on.labels, total, "_count")
-        fams.add(fam, "summary", doc, on.labels, int(hist.ptr.sum) * scale, "_sum")
-        fams.add(
-            metric_name(stage, base, "max", unit),
-            "gauge",
-            f"largest value recorded in {name}",
-            on.labels,
-            snap.max * scale,
-        )
+        highs = highest_values(len(snap.counts)) * scale
+        cum = np.cumsum(snap.counts)
+        for le in bounds:
+            i = int(np.searchsorted(highs, le, side="right"))  # buckets wholly <= le
+            below = int(cum[i - 1]) if i > 0 else 0
+            fams.add(fam, "histogram", doc, {**on.labels, "le": f"{le:g}"}, below, "_bucket")
+        fams.add(fam, "histogram", doc, {**on.labels, "le": "+Inf"}, snap.total, "_bucket")
+        fams.add(fam, "histogram", doc, on.labels, snap.total, "_count")
+        fams.add(fam, "histogram", doc, on.labels, int(hist.ptr.sum) * scale, "_sum")
 
     def _ring(self, fams: _Families, name: str, info: dict[str, int]) -> None:
         labels = {"ring": name}
@@ -248,6 +285,8 @@ class RegionCollector:
             fams.add(metric_name("ring", key), "counter", doc, labels, info[key])
 
     def _flow_table(self, fams: _Families, table: Any) -> None:
+        from wirematch.pipeline.native import lib
+
         st = table.stats()
         for name, value, doc in (
             ("flows", st["n_live"], "live flows in the fast-path table"),
@@ -257,6 +296,33 @@ class RegionCollector:
             ("longest_probe", st["max_probe"], "longest probe distance ever inserted at"),
         ):
             fams.add(metric_name("flow_table", name), "gauge", doc, {}, value)
+        sessions: dict[int, list[int]] = {}
+        for e in table.flows():
+            if int(e["decision"]["action"]) != lib.WM_FLOW_ALLOW:  # a deny entry has no session
+                continue
+            agg = sessions.setdefault(int(e["decision"]["session"]), [0, 0, 0])
+            agg[0] += 1
+            agg[1] += int(e["packets"])
+            agg[2] += int(e["drops"])
+        for sid, (flows, packets, drops) in sorted(sessions.items()):
+            labels = {"session": str(sid)}
+            fams.add(
+                metric_name("session_flows"), "gauge", "live flows of a session", labels, flows
+            )
+            fams.add(
+                metric_name("session_packets"),
+                "counter",
+                "packets received on a session's live flows",
+                labels,
+                packets,
+            )
+            fams.add(
+                metric_name("session_dropped_packets"),
+                "counter",
+                "packets of a session's live flows dropped in the data plane",
+                labels,
+                drops,
+            )
         for key in ("inserts", "updates", "removes", "expired", "insert_full", "reclaimed"):
             fams.add(
                 metric_name("flow_table", key),

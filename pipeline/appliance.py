@@ -417,6 +417,7 @@ class Appliance:
             "api": api["address"],
             "tsc_hz": self.tick_hz,
             "metrics": self.config["metrics"]["address"],
+            "slo_rx_to_match_p99_ns": int(self.config["metrics"]["rx_to_match_p99_slo_us"] * 1000),
             "instruments": [{"symbol": s, "id": i} for s, i in self.symbols.items()],
             "workers": [
                 {

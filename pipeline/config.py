@@ -425,7 +425,19 @@ SECTIONS: tuple[Section, ...] = (
         "Prometheus export.",
         (
             Key(
-                "address", str, "127.0.0.1:9108", "address:port of the /metrics endpoint", host_port
+                "address",
+                str,
+                "127.0.0.1:9108",
+                "address:port of the /metrics endpoint and the dashboard",
+                host_port,
+            ),
+            Key(
+                "rx_to_match_p99_slo_us",
+                float,
+                1000.0,
+                "receive-to-match p99 objective in µs, exported as "
+                "wirematch_slo_rx_to_match_p99_seconds for the alert rules",
+                at_least(0.001),
             ),
         ),
     ),

@@ -79,6 +79,7 @@ def instance_facts(api: str = "", metrics: str = "") -> dict[str, Any]:
         "shards": 1,
         "api": api,
         "metrics": metrics,
+        "slo_rx_to_match_p99_ns": 1_000_000,
         "instruments": [{"symbol": "WMTA", "id": 1}, {"symbol": "WMTB", "id": 2}],
         "workers": [
             {"name": "rx0", "stages": ["rx.q0", "tx.q0"], "core": 0, "tid": 101, "idle": "spin"},

@@ -182,8 +182,15 @@ class RegionCollector:
         return instance, running
 
     def _instance(self, instance: dict[str, Any]) -> Iterator[Any]:
-        from prometheus_client.core import InfoMetricFamily
+        from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 
+        if instance and "error" not in instance and "slo_rx_to_match_p99_ns" in instance:
+            slo = GaugeMetricFamily(
+                metric_name("slo_rx_to_match_p99_seconds"),
+                "the configured receive-to-match p99 objective ([metrics] rx_to_match_p99_slo_us)",
+            )
+            slo.add_metric([], instance["slo_rx_to_match_p99_ns"] * 1e-9)
+            yield slo
         if instance and "error" not in instance:
             info = InfoMetricFamily(metric_name("instance"), "facts about the running instance")
             info.add_metric(

@@ -313,6 +313,7 @@ def test_cancel_all(live: Live, book: dict[str, tuple[int, int]]) -> None:
         ("POST", "/v1/sessions/0/cancel-all", None, 404, "no session 0"),
         ("POST", "/v1/snapshot", b"{not json", 400, "body is not JSON"),
         ("POST", "/v1/snapshot", b"[1, 2]", 400, "body must be a JSON object"),
+        ("POST", "/v1/snapshot", b"[" * 60_000, 400, "body nests deeper than 32 levels"),
         ("POST", "/v1/instruments/WMTA/halt", b"\xff\xfe", 400, "body is not JSON"),
         ("GET", "/v1/nothing", None, 404, "no such path '/v1/nothing'"),
         ("GET", "/", None, 404, "no such path '/'"),
@@ -332,6 +333,62 @@ def test_bad_requests(
     if status == 405:
         assert headers["Allow"] in ("GET", "POST")
     assert live.app.snapshot() == before  # a refused request changed nothing
+
+
+def test_json_nesting_skips_strings() -> None:
+    assert api.json_nesting(b'{"a": [1, {"b": []}]}') == 4
+    assert api.json_nesting(b'{"a": "[[[[\\"[["}') == 1
+    assert api.json_nesting(b"[" * 100) == 100
+
+
+def test_many_simultaneous_requests_are_all_answered(live: Live) -> None:
+    """200 clients at once: every one answered 200, none timed out."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(_: int) -> int:
+        return call(live.server, "GET", "/v1/status", live_token=live.token)[0]
+
+    with ThreadPoolExecutor(max_workers=200) as pool:
+        codes = list(pool.map(one, range(200)))
+    assert codes.count(200) + codes.count(503) == 200, codes
+    assert codes.count(200) >= api.MAX_CONNECTIONS, codes
+
+
+def test_idle_connections_are_bounded_and_time_out(live: Live) -> None:
+    """Clients that connect and promise a body they never send hold at most
+    MAX_CONNECTIONS threads; beyond that they are refused (503) at once, and
+    the API serves again once the idle ones time out."""
+    import socket
+    import threading
+    import time
+
+    threads_before = threading.active_count()
+    held = []
+    promise = (
+        f"POST /v1/snapshot HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {live.token}\r\n"
+        "Content-Length: 100\r\n\r\n"
+    ).encode()
+    try:
+        for _ in range(api.MAX_CONNECTIONS + 150):
+            c = socket.create_connection(live.server.address, timeout=5)
+            c.sendall(promise)
+            held.append(c)
+        time.sleep(0.5)
+        assert threading.active_count() <= threads_before + api.MAX_CONNECTIONS + 2
+        t0 = time.monotonic()
+        st, data, _ = call(live.server, "GET", "/v1/status", live_token=live.token)
+        assert st == 503 and "too many connections" in data["error"]
+        assert time.monotonic() - t0 < 2, "a refusal must be immediate"
+        deadline = time.monotonic() + api.IDLE_TIMEOUT_S + 5
+        while True:
+            st, _, _ = call(live.server, "GET", "/v1/status", live_token=live.token)
+            if st == 200:
+                break
+            assert time.monotonic() < deadline, "the idle connections never timed out"
+            time.sleep(0.5)
+    finally:
+        for c in held:
+            c.close()
 
 
 def test_serve_api_refuses_unsafe_setups(live: Live) -> None:

@@ -59,6 +59,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("wirematch.api")
 
 MAX_BODY = 64 << 10
+MAX_JSON_NESTING = 32  # a request body nested deeper is refused (400), never parsed
+MAX_CONNECTIONS = 128  # connections served at once; more get 503 at once
+IDLE_TIMEOUT_S = 5.0  # a connection silent this long (headers or body) is closed
+LISTEN_BACKLOG = 256
 MAX_DEPTH = 1000
 DEFAULT_DEPTH = 10
 SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,15}$")
@@ -366,6 +370,7 @@ class _Api:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "wirematch-api/1"
     protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT_S  # the connection's socket timeout (StreamRequestHandler)
     api: _Api
     token_digest: bytes
 
@@ -403,6 +408,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         if not raw.strip():
             return None
+        if json_nesting(raw) > MAX_JSON_NESTING:
+            raise ApiError(400, f"body nests deeper than {MAX_JSON_NESTING} levels")
         try:
             body = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -431,6 +438,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = self._read_body() if method == "POST" else self._drain()
             result = self.api.dispatch(method, url.path, query, body)
             self._send(200, result)
+        except TimeoutError:
+            self.close_connection = True  # a body promised and not sent: drop the client
         except ApiError as exc:
             self._send(exc.status, {"error": exc.reason}, exc.headers)
         except LookupError as exc:
@@ -464,9 +473,69 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("PATCH")
 
 
+_BUSY = json.dumps({"error": f"too many connections (at most {MAX_CONNECTIONS})"}).encode()
+_BUSY_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    + f"Content-Length: {len(_BUSY)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n".encode()
+    + _BUSY
+)
+
+
 class _Server(ThreadingHTTPServer):
+    """One thread per connection, at most MAX_CONNECTIONS of them: a
+    connection beyond that is answered 503 from the accepting thread and
+    closed, so idle or slow clients cannot grow the process without bound."""
+
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.settimeout(0.5)
+                request.sendall(_BUSY_RESPONSE)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+def json_nesting(raw: bytes) -> int:
+    """How deeply a JSON text nests arrays and objects (strings skipped)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for c in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:  # backslash
+                escaped = True
+            elif c == 0x22:  # quote
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
 
 
 class ApiServer(BackgroundServer):

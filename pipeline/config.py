@@ -652,6 +652,24 @@ def _cross_checks(cfg: dict[str, Any], base: Path | None) -> Any:
     return rules
 
 
+# What SIGHUP applies to a running appliance; any other change needs a restart.
+LIVE_KEYS = ("flows.rules", "flows.rules_file")
+
+
+def changed_keys(old: Any, new: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    """(key path, old value, new value) of every leaf that differs."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for k in sorted(set(old) | set(new)):
+            sub = f"{path}.{k}" if path else k
+            out += changed_keys(old.get(k), new.get(k), sub)
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [c for i, (a, b) in enumerate(zip(old, new, strict=True))
+                for c in changed_keys(a, b, f"{path}[{i}]")]  # fmt: skip
+    return [] if old == new else [(path, old, new)]
+
+
 def parse_config(text: str, source: str = "<string>", base: Path | None = None) -> Config:
     try:
         raw = tomllib.loads(text)

@@ -18,7 +18,13 @@ import time
 from typing import Any
 
 from wirematch.pipeline.appliance import Appliance, ApplianceError
-from wirematch.pipeline.config import ConfigError, default_config, load_config
+from wirematch.pipeline.config import (
+    LIVE_KEYS,
+    ConfigError,
+    changed_keys,
+    default_config,
+    load_config,
+)
 from wirematch.pipeline.summary import render, summarize
 
 
@@ -42,18 +48,40 @@ def serve_surfaces(app: Appliance) -> list[Any]:
     return handles
 
 
-def reload_rules(app: Appliance, config_path: str | None) -> None:
-    """SIGHUP: the file's flow rules, applied; a bad file changes nothing."""
+def reload_rules(app: Appliance, config_path: str | None) -> dict[str, Any]:
+    """SIGHUP: re-read the file; apply the flow rules (LIVE_KEYS) and say
+    which other changes were not applied (they need a restart).  A bad file
+    changes nothing.  Returns what it logged, as data."""
     if not config_path:
         app.log("SIGHUP: no configuration file to re-read (built-in configuration)")
-        return
+        return {"error": "built-in configuration"}
     try:
         cfg = load_config(config_path)
-        done = app.set_ruleset(cfg.rules)
-    except (ConfigError, ValueError) as exc:
-        app.log(f"SIGHUP: rules not changed: {exc}")
-        return
-    app.log(f"SIGHUP: rules reloaded from {config_path}: {done}")
+    except ConfigError as exc:
+        app.log(f"SIGHUP: nothing changed: {exc}")
+        return {"error": str(exc)}
+    changes = changed_keys(app.config.data, cfg.data)
+    live = [c for c in changes if c[0] in LIVE_KEYS]
+    restart = [c for c in changes if c[0] not in LIVE_KEYS]
+    out: dict[str, Any] = {"applied": [c[0] for c in live], "need_restart": [c[0] for c in restart]}
+    if live:
+        try:
+            done = app.set_ruleset(cfg.rules)
+        except ValueError as exc:
+            app.log(f"SIGHUP: rules not changed: {exc}")
+            return {"error": str(exc)}
+        app.config.data["flows"].update({k: cfg["flows"][k] for k in ("rules", "rules_file")})
+        app.log(
+            f"SIGHUP: flow rules reloaded from {config_path} ({len(cfg.rules.rules)} rules): {done}"
+        )
+        out["flows"] = done
+    if restart:
+        shown = "; ".join(f"{k} {old!r} -> {new!r}" for k, old, new in restart[:8])
+        more = f" and {len(restart) - 8} more" if len(restart) > 8 else ""
+        app.log(f"SIGHUP: NOT applied, they need a restart: {shown}{more}")
+    if not changes:
+        app.log(f"SIGHUP: {config_path} has no changes")
+    return out
 
 
 def run(config_path: str | None, duration: float = 0.0, json_out: bool = False) -> int:

@@ -32,6 +32,8 @@ class Instance:
     order_entry: tuple[str, int]
     metrics: str  # host:port of /metrics and the dashboard
     api: str
+    config: Path
+    proc: subprocess.Popen[str]
 
 
 @contextlib.contextmanager
@@ -66,8 +68,11 @@ def run_instance(workdir: Path, seconds: float = 60) -> Iterator[Instance]:
                 err = proc.stderr.read() if proc.stderr else ""
                 pytest.fail(f"the appliance did not start: {err}")
             time.sleep(0.2)
-        yield Instance(name, ("127.0.0.1", port), f"127.0.0.1:{mport}", f"127.0.0.1:{aport}")
+        yield Instance(
+            name, ("127.0.0.1", port), f"127.0.0.1:{mport}", f"127.0.0.1:{aport}", cfg, proc
+        )
     finally:
-        proc.terminate()
-        proc.wait(20)
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(20)
         Region.unlink(name, missing_ok=True)

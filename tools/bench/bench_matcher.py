@@ -174,7 +174,9 @@ def _peer_cases(ctx: BenchContext, binary: Path, cpu: int) -> list[Row]:
             f"{w['live_after']} / {b['live_after']}; best bid/ask after "
             f"{w['best_bid_after']}/{w['best_ask_after']} / "
             f"{b['best_bid_after']}/{b['best_ask_after']}; "
-            f"wirematch levels in the fallback {w['fallback_levels_after']}"
+            f"wirematch levels in the fallback {w['fallback_levels_after']}; rounds M/s "
+            f"wirematch {', '.join(f'{v:.3g}' for v in wm[name])}, "
+            f"liquibook {', '.join(f'{v:.3g}' for v in lb[name])}"
         )
         rows.append(
             Row("matcher", name, "throughput", "M/s", median(wm[name])).with_peer(

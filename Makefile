@@ -53,6 +53,17 @@ ifneq ($(DPDK_LIBS),)
   BENCH_DPDK := -DWM_HAVE_DPDK $(DPDK_CFLAGS)
 endif
 
+# The matcher benchmark's peer: Liquibook's order book, header-only C++,
+# from the PyPI package `liquibook` (a dev extra: `make deps` installs it in
+# the virtualenv; the headers sit at site-packages/include/liquibook).  Its
+# driver is built only where the headers are found; bench_matcher.py
+# refuses to run without it and says why.
+CXX        ?= g++
+LIQUIBOOK_INC := $(shell $(PYTHON) -c 'import importlib.metadata as m; f = [p for p in m.distribution("liquibook").files if str(p).endswith("liquibook/book/order_book.h")]; print(f[0].locate().resolve().parents[2])' 2>/dev/null)
+ifneq ($(LIQUIBOOK_INC),)
+  LIQUIBOOK_BENCH := $(BUILD)/bench/liquibook_bench
+endif
+
 # The XDP program (native/bpf), compiled for BPF and embedded in the library
 # by nic_xdp.c (.incbin of this object).
 BPF_CC     ?= clang
@@ -110,7 +121,7 @@ deps:
 
 build: native python-ext
 
-native: $(LIB) $(PLUGINS) $(TEST_BINS) $(BENCH_BINS) $(LOADGEN) $(REPLAYER)
+native: $(LIB) $(PLUGINS) $(TEST_BINS) $(BENCH_BINS) $(LIQUIBOOK_BENCH) $(LOADGEN) $(REPLAYER)
 
 # What the installed package carries (setup.py copies it into wirematch/_native).
 runtime: $(LIB) $(PLUGINS) $(LOADGEN) $(REPLAYER) python-ext
@@ -136,6 +147,13 @@ $(BUILD)/tests/%: native/tests/%.c $(LIB) $(LIB_HDRS)
 $(BUILD)/bench/%: tools/bench/%.c $(LIB) $(LIB_HDRS) $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(BENCH_DPDK) $(CFLAGS_ALL) -o $@ $< -L$(BUILD) -lwirematch -Wl,-rpath,'$$ORIGIN/..' $(DPDK_LIBS) $(LDLIBS)
+
+$(BUILD)/bench/matcher_bench: tools/bench/matcher_stream.h
+
+# Liquibook's headers are third-party: -isystem keeps their warnings out of -Werror.
+$(BUILD)/bench/liquibook_bench: tools/bench/liquibook_bench.cpp tools/bench/matcher_stream.h Makefile
+	@mkdir -p $(@D)
+	$(CXX) -std=c++17 $(OPT) -Wall -Wextra -Werror -isystem $(LIQUIBOOK_INC) -o $@ $<
 
 $(LOADGEN): $(LOADGEN_SRCS) $(LOADGEN_HDRS) $(LIB) $(LIB_HDRS) $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)

@@ -6,6 +6,9 @@
  *                 [--recent PCT] [--reps K]   (K timed runs from one generated stream)
  *                 [--mix A,C,R,G]             (percent add,cancel,replace,aggressive)
  *                 [--lat-batch B]             (burst size of the batched latency run)
+ *                 [--window W]                (dense ladder window, ticks; default 16384)
+ *                 [--drift T]                 (the fair price rises a tick every T commands)
+ *                 [--dump-stream FILE]        (write the prefill and the stream, see below)
  *
  * Workload (seeded, generated before timing): one instrument, N resting
  * orders spread over L price levels per side around the reference price, then
@@ -19,6 +22,21 @@
  * The stream is generated against a generator matcher (same code, same seed)
  * so that cancels and replaces name live orders; the timed matcher then
  * replays it from the same prefill and produces the same events.
+ *
+ * --levels above 8000 a side (a deep book) needs --window large enough or
+ * lands in the matcher's fallback structure: measured as it is.  The
+ * instrument gets max(65536, 2 x levels + 65536) levels.
+ *
+ * --drift T: a fair price starts at the reference price and rises one tick
+ * every T commands.  Adds are placed 1..10 ticks from the fair price on
+ * their own side (never crossing the contra best); an aggressive order buys
+ * when the best ask is at or below the fair price, sells when the best bid
+ * is at or above it, else either side.  Without --drift the generator is
+ * the one above, draw for draw.
+ *
+ * --dump-stream FILE writes the prefill and the stream before the timed
+ * phase (format in matcher_stream.h): peer engines replay it
+ * (liquibook_bench), so every engine runs the same commands.
  *
  * throughput: median-able M commands/s applying the stream in batches.
  * latency:    per-command TSC time, p50/p99/p99.9 per type, two ways:
@@ -39,6 +57,7 @@
 #include <time.h>
 #include <x86intrin.h>
 
+#include "matcher_stream.h"
 #include "wirematch.h"
 
 /* The matcher compiled a second time into this program, with per-command
@@ -103,10 +122,15 @@ static const char *const kind_name[K_N] = {"add", "cancel", "replace", "aggressi
 
 struct opts {
     const char *mode;
-    uint32_t orders, levels, cmds, batch, recent, reps, lat_batch;
+    const char *dump; /* --dump-stream FILE or NULL */
+    uint32_t orders, levels, cmds, batch, recent, reps, lat_batch, window, drift;
     uint64_t seed;
     int cpu;
 };
+
+static uint32_t window_ticks = 16384; /* --window */
+static uint32_t max_levels = 65536;   /* max(65536, 2 x --levels + 65536) */
+static uint32_t drift_every;          /* --drift: commands per tick, 0 = none */
 
 static uint64_t rng_state;
 static inline uint64_t rnd(void)
@@ -150,8 +174,8 @@ static struct wm_matcher *make_matcher(uint32_t max_orders)
     }
     struct wm_instrument_config ic = {
         .id = INSTR,
-        .max_levels = 65536,
-        .window_ticks = 16384,
+        .max_levels = max_levels,
+        .window_ticks = window_ticks,
         .tick_size = 1,
         .lot_size = 1,
         .min_order_qty = 1,
@@ -319,6 +343,42 @@ static uint64_t pick_live(const struct live_set *l)
     return l->ids[rnd_below(l->n)];
 }
 
+/* An add or aggressive order around a drifting fair price (--drift). */
+static void gen_drifting(struct wm_cmd *x, int kind, const struct wm_instrument_status *st,
+                         int64_t fair)
+{
+    int sell;
+    if (kind == K_AGGR && st->best_ask && st->best_ask <= fair)
+        sell = 0;
+    else if (kind == K_AGGR && st->best_bid && st->best_bid >= fair)
+        sell = 1;
+    else
+        sell = rnd() & 1;
+    x->type = WM_CMD_NEW;
+    x->session = 1 + rnd_below(NSESSIONS);
+    x->client_id = take_cid(x->session);
+    x->account = x->session;
+    x->side = sell ? WM_SIDE_SELL : WM_SIDE_BUY;
+    x->ord_type = WM_ORD_LIMIT;
+    if (kind == K_ADD) {
+        x->tif = WM_TIF_DAY;
+        int64_t off = 1 + rnd_below(10);
+        x->price = sell ? fair + off : fair - off;
+        if (sell && st->best_bid && x->price <= st->best_bid)
+            x->price = st->best_bid + 1;
+        if (!sell && st->best_ask && x->price >= st->best_ask)
+            x->price = st->best_ask - 1;
+        x->qty = 1 + rnd_below(100);
+    } else {
+        x->tif = WM_TIF_IOC;
+        int64_t contra = sell ? (st->best_bid ? st->best_bid : fair)
+                              : (st->best_ask ? st->best_ask : fair);
+        int64_t off = rnd_below(3);
+        x->price = sell ? contra - off : contra + off;
+        x->qty = 1 + rnd_below(120);
+    }
+}
+
 /* Generates the stream against gm; returns the most orders live after any
  * command (the timed matchers are made large enough for it). */
 static uint32_t gen_mixed(const struct opts *o, struct wm_cmd *c, uint8_t *kinds,
@@ -339,7 +399,9 @@ static uint32_t gen_mixed(const struct opts *o, struct wm_cmd *c, uint8_t *kinds
             kind = K_ADD;
         x->ts = 1000000 + i;
         x->instrument = INSTR;
-        if (kind == K_ADD || kind == K_AGGR) {
+        if (drift_every && (kind == K_ADD || kind == K_AGGR)) {
+            gen_drifting(x, kind, &st, REF_PRICE + i / drift_every);
+        } else if (kind == K_ADD || kind == K_AGGR) {
             int sell = rnd() & 1;
             x->type = WM_CMD_NEW;
             x->session = 1 + rnd_below(NSESSIONS);
@@ -448,6 +510,46 @@ static void build(const struct opts *o, struct workload *w)
     free(l.side);
 }
 
+static void stream_rec_of(const struct wm_cmd *c, uint8_t kind, struct wm_stream_rec *r)
+{
+    memset(r, 0, sizeof(*r));
+    static const uint8_t kind_of[K_N] = {MS_ADD, MS_CANCEL, MS_REPLACE, MS_AGGRESSIVE};
+    r->kind = kind_of[kind];
+    r->side = c->side == WM_SIDE_SELL ? MS_SELL : MS_BUY;
+    r->id = key(c->session, c->client_id);
+    r->new_id = kind == K_REPLACE ? key(c->session, c->new_client_id) : 0;
+    r->price = c->price;
+    r->qty = c->qty;
+}
+
+/* --dump-stream: the prefill and the stream (matcher_stream.h); returns
+ * -errno, the file is removed on failure. */
+static int dump_stream(const char *path, const struct opts *o, const struct workload *w)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return -errno;
+    struct wm_stream_header h = {.orders = o->orders, .cmds = o->cmds,
+                                 .id_space = per_session * NSESSIONS};
+    memcpy(h.magic, WM_STREAM_MAGIC, sizeof(WM_STREAM_MAGIC));
+    int ok = fwrite(&h, sizeof(h), 1, f) == 1;
+    struct wm_stream_rec r;
+    for (uint32_t i = 0; ok && i < o->orders; i++) {
+        stream_rec_of(&w->prefill[i], K_ADD, &r);
+        ok = fwrite(&r, sizeof(r), 1, f) == 1;
+    }
+    for (uint32_t i = 0; ok && i < o->cmds; i++) {
+        stream_rec_of(&w->mixed[i], w->kinds[i], &r);
+        ok = fwrite(&r, sizeof(r), 1, f) == 1;
+    }
+    int err = ok ? 0 : (errno ? -errno : -EIO);
+    if (fclose(f) != 0 && err == 0)
+        err = -errno;
+    if (err)
+        remove(path);
+    return err;
+}
+
 static uint64_t counter(const struct wm_matcher *m, const char *name)
 {
     for (unsigned i = 0; i < wm_matcher_counter_count(); i++)
@@ -531,11 +633,13 @@ static void pin(int cpu)
 int main(int argc, char **argv)
 {
     struct opts o = {.mode = "throughput", .orders = 1000000, .levels = 250, .cmds = 2000000,
-                     .batch = 64, .seed = 42, .cpu = -1, .recent = 50, .reps = 1, .lat_batch = 32};
+                     .batch = 64, .seed = 42, .cpu = -1, .recent = 50, .reps = 1, .lat_batch = 32,
+                     .window = 16384};
     static const struct option lo[] = {
         {"mode", 1, 0, 'm'}, {"orders", 1, 0, 'o'}, {"levels", 1, 0, 'l'}, {"cmds", 1, 0, 'n'},
         {"seed", 1, 0, 's'}, {"cpu", 1, 0, 'c'},    {"batch", 1, 0, 'b'},  {"recent", 1, 0, 'r'},
-        {"reps", 1, 0, 'k'}, {"mix", 1, 0, 'x'}, {"lat-batch", 1, 0, 'L'}, {0, 0, 0, 0}};
+        {"reps", 1, 0, 'k'}, {"mix", 1, 0, 'x'}, {"lat-batch", 1, 0, 'L'},
+        {"window", 1, 0, 'w'}, {"drift", 1, 0, 'd'}, {"dump-stream", 1, 0, 'D'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
@@ -549,6 +653,9 @@ int main(int argc, char **argv)
         case 'r': o.recent = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'k': o.reps = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'L': o.lat_batch = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'w': o.window = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'd': o.drift = (uint32_t)strtoul(optarg, NULL, 0); break;
+        case 'D': o.dump = optarg; break;
         case 'x':
             if (sscanf(optarg, "%u,%u,%u,%u", &mix[0], &mix[1], &mix[2], &mix[3]) != 4 ||
                 mix[0] + mix[1] + mix[2] + mix[3] != 100) {
@@ -559,12 +666,27 @@ int main(int argc, char **argv)
         default: fprintf(stderr, "usage: see the header of matcher_bench.c\n"); return 2;
         }
     }
-    if (o.batch == 0 || o.lat_batch == 0 || o.cmds == 0 || o.orders == 0 || o.levels == 0 || o.levels > 8000)
+    if (o.batch == 0 || o.lat_batch == 0 || o.cmds == 0 || o.orders == 0 || o.levels == 0 ||
+        o.levels >= REF_PRICE / 2)
         return 2;
+    if (o.window < 64 || o.window > 262144 || (o.window & (o.window - 1))) {
+        fprintf(stderr, "--window: a power of two, 64..262144\n");
+        return 2;
+    }
+    window_ticks = o.window;
+    max_levels = 2 * o.levels + 65536 > 65536 ? 2 * o.levels + 65536 : 65536;
+    drift_every = o.drift;
     pin(o.cpu);
     recent_pct = o.recent;
     struct workload w;
     build(&o, &w);
+    if (o.dump) {
+        int err = dump_stream(o.dump, &o, &w);
+        if (err) {
+            fprintf(stderr, "--dump-stream %s: %s\n", o.dump, strerror(-err));
+            return 1;
+        }
+    }
     unsigned kcount[K_N] = {0};
     for (uint32_t i = 0; i < o.cmds; i++)
         kcount[w.kinds[i]]++;
@@ -573,10 +695,11 @@ int main(int argc, char **argv)
     wm_matcher_instrument_status(m, INSTR, &st);
     printf("{\"case\": \"workload\", \"orders\": %u, \"bid_levels\": %u, \"ask_levels\": %u, "
            "\"cmds\": %u, \"add\": %u, \"cancel\": %u, \"replace\": %u, \"aggressive\": %u, "
-           "\"seed\": %llu, \"cpu\": %d, \"capacity\": %u}\n",
+           "\"seed\": %llu, \"cpu\": %d, \"capacity\": %u, \"window\": %u, \"drift\": %u, "
+           "\"batch\": %u}\n",
            wm_matcher_live_orders(m), st.bid_levels, st.ask_levels, o.cmds, kcount[K_ADD],
            kcount[K_CANCEL], kcount[K_REPLACE], kcount[K_AGGR], (unsigned long long)o.seed,
-           o.cpu, w.capacity);
+           o.cpu, w.capacity, o.window, o.drift, o.batch);
 
     if (strcmp(o.mode, "throughput") == 0) {
       for (uint32_t rep = 0; rep < o.reps; rep++) {

@@ -68,7 +68,7 @@ def main() -> None:
     save(7, image(1, [], 256))
     torn = bytearray(clean)
     end = 64 + sum(len(r) for r in recs)
-    torn[end - 4 : end] = b"\0\0\0\0"
+    torn[end - 12 : end - 8] = b"\0\0\0\0"  # payload bytes of the last record
     save(1, bytes(torn))
     save(5, bytes(torn))
     hole = bytearray(clean)

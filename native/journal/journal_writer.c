@@ -311,7 +311,10 @@ static void publish_file(struct wm_journal *j)
  * (0: write, 1: flush). */
 static int uring_complete(struct writer *w, unsigned n, int res[2])
 {
-    int r = io_uring_submit(&w->uring);
+    int r;
+    do   /* after an interruption, what was submitted stays submitted */
+        r = io_uring_submit_and_wait(&w->uring, n);
+    while (r == -EINTR);
     if (r < 0)
         return r;
     for (unsigned got = 0; got < n;) {

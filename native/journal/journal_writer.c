@@ -8,7 +8,9 @@
  *
  * Positions in the ring are byte counts since open (never wrap):
  *   producer head   bytes appended (release-stored after the record)
- *   writer parsed   records up to here have their CRC filled in
+ *   writer parsed   records up to here have their CRC filled in (the
+ *                   writer fills in the next batch's while a write is in
+ *                   flight)
  *   writer pos      bytes the kernel has taken (may end inside a record
  *                   after a short write)
  *   writer durable  bytes covered by a completed fdatasync
@@ -307,19 +309,21 @@ static void publish_file(struct wm_journal *j)
     STORE(j->pub.file_offset, file_offset_of(&j->w, j->w.pos));
 }
 
-/* Submit what is prepared and reap `n` completions into res[] by user_data
- * (0: write, 1: flush). */
-static int uring_complete(struct writer *w, unsigned n, int res[2])
+static int uring_submit(struct writer *w)
 {
     int r;
     do   /* after an interruption, what was submitted stays submitted */
-        r = io_uring_submit_and_wait(&w->uring, n);
+        r = io_uring_submit(&w->uring);
     while (r == -EINTR);
-    if (r < 0)
-        return r;
+    return r < 0 ? r : 0;
+}
+
+/* Reap `n` completions into res[] by user_data (0: write, 1: flush). */
+static int uring_reap(struct writer *w, unsigned n, int res[2])
+{
     for (unsigned got = 0; got < n;) {
         struct io_uring_cqe *cqe;
-        r = io_uring_wait_cqe(&w->uring, &cqe);
+        int r = io_uring_wait_cqe(&w->uring, &cqe);
         if (r == -EINTR)
             continue;
         if (r < 0)
@@ -331,6 +335,31 @@ static int uring_complete(struct writer *w, unsigned n, int res[2])
         got++;
     }
     return 0;
+}
+
+/* Submit what is prepared and reap `n` completions. */
+static int uring_complete(struct writer *w, unsigned n, int res[2])
+{
+    int r = uring_submit(w);
+    return r ? r : uring_reap(w, n, res);
+}
+
+/* Fill in the CRCs of up to `bytes` of records after those already done
+ * (while a write is in flight: the CRC work overlaps the kernel's copy). */
+static void crc_ahead(struct wm_journal *j, uint64_t bytes)
+{
+    struct writer *w = &j->w;
+    uint64_t head = LOAD_ACQ(j->p.head);
+    uint64_t stop = w->parsed + bytes;
+    while (w->parsed < head && w->parsed < stop) {
+        uint8_t *rec = j->ring + (w->parsed & j->mask);
+        struct wm_journal_record_header h;
+        memcpy(&h, rec, sizeof(h));
+        uint64_t rs = wm_journal_record_size(h.len);
+        h.crc = wm_journal_record_crc(rec, rs);
+        memcpy(rec, &h.crc, sizeof(h.crc));
+        w->parsed += rs;
+    }
 }
 
 /* fdatasync the current file; on success everything written is durable. */
@@ -481,7 +510,11 @@ static int write_batch(struct wm_journal *j)
         io_uring_sqe_set_data64(sqe, 1);
     }
     int res[2] = {0, 0};
-    int r = uring_complete(w, flush ? 2 : 1, res);
+    int r = uring_submit(w);
+    if (r == 0) {
+        crc_ahead(j, j->max_batch);
+        r = uring_reap(w, flush ? 2 : 1, res);
+    }
     if (r < 0) {
         set_fault(j, WM_JOURNAL_OP_WRITE, -r, w->pos_seq + 1);
         return r;

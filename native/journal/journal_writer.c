@@ -344,6 +344,17 @@ static int uring_complete(struct writer *w, unsigned n, int res[2])
     return r ? r : uring_reap(w, n, res);
 }
 
+/* Before preparing an operation: requests left queued by a submission that
+ * failed (a fault) go first, and their results are dropped; they are
+ * writes of the same bytes at the same offsets, or flushes, so running them
+ * late changes nothing. */
+static int uring_drain_stale(struct writer *w)
+{
+    unsigned n = io_uring_sq_ready(&w->uring);
+    int res[2];
+    return n ? uring_complete(w, n, res) : 0;
+}
+
 /* Fill in the CRCs of up to `bytes` of records after those already done
  * (while a write is in flight: the CRC work overlaps the kernel's copy). */
 static void crc_ahead(struct wm_journal *j, uint64_t bytes)
@@ -366,11 +377,16 @@ static void crc_ahead(struct wm_journal *j, uint64_t bytes)
 static int flush_file(struct wm_journal *j)
 {
     struct writer *w = &j->w;
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->uring);
     int res[2] = {0, 0};
+    int r = uring_drain_stale(w);
+    if (r < 0) {
+        set_fault(j, WM_JOURNAL_OP_FLUSH, -r, LOAD(j->pub.durable_seq) + 1);
+        return r;
+    }
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&w->uring);
     io_uring_prep_fsync(sqe, w->fd, IORING_FSYNC_DATASYNC);
     io_uring_sqe_set_data64(sqe, 1);
-    int r = uring_complete(w, 1, res);
+    r = uring_complete(w, 1, res);
     if (r == 0)
         r = res[1];
     wbump(j, WM_JOURNAL_FLUSHES, 1);
@@ -499,6 +515,11 @@ static int write_batch(struct wm_journal *j)
     struct writer *w = &j->w;
     uint64_t len = w->batch_end - w->pos;
     int flush = j->durability == WM_JOURNAL_FSYNC;
+    int r = uring_drain_stale(w);
+    if (r < 0) {
+        set_fault(j, WM_JOURNAL_OP_WRITE, -r, w->pos_seq + 1);
+        return r;
+    }
     struct io_uring_sqe *sqe = io_uring_get_sqe(&w->uring);
     io_uring_prep_write(sqe, w->fd, j->ring + (w->pos & j->mask), (unsigned)len,
                         file_offset_of(w, w->pos));
@@ -510,7 +531,7 @@ static int write_batch(struct wm_journal *j)
         io_uring_sqe_set_data64(sqe, 1);
     }
     int res[2] = {0, 0};
-    int r = uring_submit(w);
+    r = uring_submit(w);
     if (r == 0) {
         crc_ahead(j, j->max_batch);
         r = uring_reap(w, flush ? 2 : 1, res);

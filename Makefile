@@ -212,7 +212,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CC    ?= clang
 FUZZ_SRCS  := $(wildcard native/fuzz/*.c)
 FUZZ_BINS  := $(patsubst native/fuzz/%.c,build/fuzz/%,$(FUZZ_SRCS))
-FUZZ_LIB   := $(wildcard native/codec/*.c native/matcher/*.c native/pool/*.c) native/app/frame.c
+FUZZ_LIB   := $(wildcard native/codec/*.c native/matcher/*.c native/pool/*.c) native/app/frame.c native/journal/crc32c.c native/journal/journal_reader.c
 FUZZ_FLAGS := -std=gnu11 -g -O1 -march=x86-64-v3 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Inative/include -Inative -D_GNU_SOURCE
 
 # The library part is compiled once into objects every target links (the

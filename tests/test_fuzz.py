@@ -48,6 +48,7 @@ def test_every_decoder_has_a_target() -> None:
     assert TARGETS == [
         "fuzz_gateway",
         "fuzz_itch",
+        "fuzz_journal",
         "fuzz_mold",
         "fuzz_ouch_in",
         "fuzz_ouch_out",

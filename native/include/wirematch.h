@@ -21,5 +21,6 @@
 #include "wirematch/flow.h"
 #include "wirematch/gateway.h"
 #include "wirematch/app.h"
+#include "wirematch/journal.h"
 
 #endif

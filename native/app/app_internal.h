@@ -12,7 +12,6 @@
 #define APP_SEQ_SESSIONS 4096        /* Mold streams tracked per rx queue */
 #define APP_FLUSH_BURSTS 4           /* engine bursts an open packet may wait under load */
 #define APP_MIRROR_EVERY 64          /* engine bursts between counter mirrors */
-#define APP_SESSION_INDEX 1024       /* engine's session index slots (power of two) */
 
 /* One OUCH message on its way from an rx stage to an engine: 128 bytes. */
 struct app_msg {
@@ -119,9 +118,10 @@ struct app_engine {
     uint32_t bursts;
     uint32_t bursts_open;            /* bursts since the open packets were flushed */
     int drained;                     /* stop phase: in ring empty after every rx quiet */
+    /* Per-session streams in the order the sessions came; found through
+     * the gateway's session table (its entries' ctx). */
     struct app_session sessions[WM_APP_MAX_SESSIONS];
     uint32_t n_sessions;
-    uint16_t index[APP_SESSION_INDEX];   /* sessions[] position + 1, 0 = empty */
     struct app_session md;           /* the market-data stream */
     struct app_session *cur;         /* session of the message being applied */
     uint32_t dirty[WM_APP_MAX_SESSIONS + 1];

@@ -2,9 +2,10 @@
  *
  * Per burst from in.s<N>: each OUCH message goes through the gateway to a
  * matcher command (one command at a time: a cancel that follows an enter
- * in the same burst must see it), the matcher applies it, and every event
- * is published as ITCH (market-data stream) and OUCH (the owning session's
- * reply stream) straight into MoldUDP64 packets built in tx buffers.  At
+ * in the same burst must see it), the matcher applies it, and the gateway
+ * publishes every event as ITCH (market-data stream) and OUCH (the owning
+ * session's reply stream) straight into MoldUDP64 packets built in tx
+ * buffers; this stage frames them (which buffer, which destination).  At
  * the end of the burst every open packet is handed to the tx ring of the
  * queue its destination is served by.  Control requests (ctl.s<N>) are
  * applied between bursts, on this thread: nothing else touches the matcher. */
@@ -107,75 +108,82 @@ static int stream_init(struct app_engine *en, struct app_session *s, const char 
     return wm_mold_builder_init(&s->b, name, 1, buf, WM_MOLD_MTU_PAYLOAD);
 }
 
-static void reply_direct(struct app_engine *en, struct app_session *s,
-                         const struct wm_ouch_out *reply, uint64_t ts);
+/* The gateway's session table is the engine's: each entry's ctx is the
+ * engine's struct app_session for it. */
+_Static_assert((int)WM_APP_MAX_SESSIONS <= (int)WM_GW_MAX_SESSIONS,
+               "every engine session has a gateway entry");
 
-/* The session's entry (created on its first message, which it is told
- * System Event 'S' before), or NULL when the table is full. */
-static struct app_session *session_get(struct app_engine *en, uint32_t session, int create,
-                                       uint64_t ts)
+/* OUCH System Event `code` at ts to a session's stream through the gateway;
+ * rx_ts: receive ticks of the message it answers (0: none). */
+static void publish_system_event(struct app_engine *en, struct app_session *s, char code,
+                                 uint64_t ts, uint64_t rx_ts)
 {
-    uint32_t h = (session * 0x9e3779b1u) >> 22 & (APP_SESSION_INDEX - 1);
-    for (uint32_t d = 0; d < APP_SESSION_INDEX; d++, h = (h + 1) & (APP_SESSION_INDEX - 1)) {
-        uint16_t v = en->index[h];
-        if (v == 0) {
-            if (!create || en->n_sessions == WM_APP_MAX_SESSIONS)
-                return NULL;
-            struct app_session *s = &en->sessions[en->n_sessions];
-            memset(s, 0, sizeof(*s));
-            s->session = session;
-            char name[16];
-            snprintf(name, sizeof(name), "O%09u", session % 1000000000u);
-            if (stream_init(en, s, name) != 0 || wm_gw_add_session(&en->gw, session, &s->b) != 0)
-                return NULL;
-            en->index[h] = (uint16_t)++en->n_sessions;
-            cnt(en, WM_EN_SESSIONS, 1);
-            struct wm_ouch_out ev;
-            if (wm_gw_system_event(&en->gw, 'S', ts, &ev) == 0)
-                reply_direct(en, s, &ev, ts);
-            return s;
-        }
-        if (en->sessions[v - 1].session == session)
-            return &en->sessions[v - 1];
+    int r = wm_gw_publish_system_event(&en->gw, s->session, code, ts);
+    if (WM_UNLIKELY(r == -ENOBUFS)) {
+        flush_stream(en, s);
+        r = wm_gw_publish_system_event(&en->gw, s->session, code, ts);
     }
-    return NULL;
+    if (r == 0) {
+        mark(en, s, rx_ts);
+        cnt(en, WM_EN_REPLIES, 1);
+    } else if (r < 0) {
+        cnt(en, WM_EN_DROP_UNPUBLISHABLE, 1);
+    }
 }
 
-/* Publish one event: ITCH to the feed, OUCH to its session. */
+/* The session's entry (created on its first message, which it is told
+ * System Event 'S' before), or NULL when the table is full (or for session
+ * 0, which the gateway does not take). */
+static struct app_session *session_get(struct app_engine *en, uint32_t session, uint64_t ts)
+{
+    struct wm_gw_session *gs = wm_gw_find_session(&en->gw, session);
+    if (WM_LIKELY(gs != NULL))
+        return gs->ctx;
+    if (session == 0 || en->n_sessions == WM_APP_MAX_SESSIONS)
+        return NULL;
+    struct app_session *s = &en->sessions[en->n_sessions];
+    memset(s, 0, sizeof(*s));
+    s->session = session;
+    char name[16];
+    snprintf(name, sizeof(name), "O%09u", session % 1000000000u);
+    if (stream_init(en, s, name) != 0 || wm_gw_add_session(&en->gw, session, &s->b) != 0)
+        return NULL;
+    wm_gw_find_session(&en->gw, session)->ctx = s;
+    en->n_sessions++;
+    cnt(en, WM_EN_SESSIONS, 1);
+    publish_system_event(en, s, 'S', ts, ts);
+    return s;
+}
+
+/* Publish one event through the gateway: ITCH to the feed, OUCH to its
+ * session.  A full packet is sent and the message offered once more.  What
+ * the gateway does not publish it counts by reason (gateway.s<N>); counted
+ * here as well (drop_unpublishable): a message refused again after the
+ * flush, and a reply its session's builder refused. */
 static void publish(struct app_engine *en, const struct wm_event *ev)
 {
-    struct wm_itch_msg im;
-    if (wm_gw_event_itch(&en->gw, ev, &im) == 0) {
-        int r = wm_mold_builder_add_itch(&en->md.b, &im);
-        if (r == -ENOBUFS) {
-            flush_stream(en, &en->md);
-            r = wm_mold_builder_add_itch(&en->md.b, &im);
-        }
-        if (r == 0) {
-            mark(en, &en->md, ev->ts);
-            cnt(en, WM_EN_MD_MESSAGES, 1);
-        } else {
-            cnt(en, WM_EN_DROP_UNPUBLISHABLE, 1);
-        }
+    int r = wm_gw_publish_itch(&en->gw, ev, &en->md.b);
+    if (WM_UNLIKELY(r == -ENOBUFS)) {
+        flush_stream(en, &en->md);
+        r = wm_gw_publish_itch(&en->gw, ev, &en->md.b);
     }
-    struct wm_ouch_out om;
-    if (ev->session && wm_gw_event_ouch(&en->gw, ev, &om) == 0) {
-        struct app_session *s = session_get(en, ev->session, 0, 0);
-        if (!s) {
-            cnt(en, WM_EN_DROP_UNPUBLISHABLE, 1);
-            return;
-        }
-        int r = wm_mold_builder_add_ouch(&s->b, &om);
-        if (r == -ENOBUFS) {
-            flush_stream(en, s);
-            r = wm_mold_builder_add_ouch(&s->b, &om);
-        }
-        if (r == 0) {
-            mark(en, s, ev->ts);
-            cnt(en, WM_EN_REPLIES, 1);
-        } else {
-            cnt(en, WM_EN_DROP_UNPUBLISHABLE, 1);
-        }
+    if (r == 0) {
+        mark(en, &en->md, ev->ts);
+        cnt(en, WM_EN_MD_MESSAGES, 1);
+    } else if (r < 0) {
+        cnt(en, WM_EN_DROP_UNPUBLISHABLE, 1);
+    }
+    struct wm_gw_session *to;
+    r = wm_gw_publish_ouch_to(&en->gw, ev, &to);
+    if (WM_UNLIKELY(r == -ENOBUFS)) {
+        flush_stream(en, to->ctx);
+        r = wm_gw_publish_ouch_to(&en->gw, ev, &to);
+    }
+    if (r == 0) {
+        mark(en, to->ctx, ev->ts);
+        cnt(en, WM_EN_REPLIES, 1);
+    } else if (r < 0 || to) {
+        cnt(en, WM_EN_DROP_UNPUBLISHABLE, 1);
     }
 }
 
@@ -211,6 +219,9 @@ static uint64_t apply(struct app_engine *en, const struct wm_cmd *cmd, uint64_t 
     return total;
 }
 
+/* The gateway's own answer to an inbound message (Rejected Order, Cancel
+ * Reject, Account Query Response; wm_gw_ouch_to_cmd's reply) to the
+ * session's stream. */
 static void reply_direct(struct app_engine *en, struct app_session *s,
                          const struct wm_ouch_out *reply, uint64_t ts)
 {
@@ -232,7 +243,7 @@ static void take(struct app_engine *en, const struct app_msg *msg)
 #ifdef APP_TRACE
     uint64_t t0 = wm_tsc();
 #endif
-    struct app_session *s = session_get(en, msg->session, 1, msg->ts);
+    struct app_session *s = session_get(en, msg->session, msg->ts);
     if (!s) {
         cnt(en, WM_EN_DROP_SESSION_TABLE_FULL, 1);
         return;
@@ -363,10 +374,8 @@ void app_engine_mirror(struct app_engine *en)
 void app_engine_end_of_day(struct app_engine *en)
 {
     uint64_t ts = wm_clock_ticks(en->app->clock);
-    struct wm_ouch_out ev;
-    if (wm_gw_system_event(&en->gw, 'E', ts, &ev) == 0)
-        for (uint32_t i = 0; i < en->n_sessions; i++)
-            reply_direct(en, &en->sessions[i], &ev, 0);
+    for (uint32_t i = 0; i < en->n_sessions; i++)
+        publish_system_event(en, &en->sessions[i], 'E', ts, 0);
     flush_dirty(en);
     app_engine_mirror(en);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "app_internal.h"
+#include "wirematch/ipv4.h"
 
 static inline void wr16(uint8_t *p, uint16_t v)
 {
@@ -22,16 +23,6 @@ static inline void wr32(uint8_t *p, uint32_t v)
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
-}
-
-static uint16_t ip_checksum(const uint8_t *h)
-{
-    uint32_t sum = 0;
-    for (int i = 0; i < 20; i += 2)
-        sum += (uint32_t)(h[i] << 8 | h[i + 1]);
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)~sum;
 }
 
 /* Ethernet + IPv4 + UDP headers in front of the payload; returns the frame. */
@@ -52,7 +43,7 @@ static uint8_t *frame(const struct wm_app *app, const struct app_tx *t, uint8_t 
     wr16(ip + 10, 0);
     wr32(ip + 12, app->cfg.local_addr);
     wr32(ip + 16, t->dst_addr);
-    wr16(ip + 10, ip_checksum(ip));
+    wr16(ip + 10, wm_ipv4_checksum(ip, 20));
     uint8_t *udp = ip + 20;
     wr16(udp, app->cfg.local_port);
     wr16(udp + 2, t->dst_port);

@@ -288,21 +288,51 @@ int wm_gw_add_instrument(struct wm_gw *gw, const char *symbol, uint16_t instrume
     return 0;
 }
 
+/* ---- session table -----------------------------------------------------
+ *
+ * sessions[] in the order they were added, found through session_index:
+ * Fibonacci hashing of the id, linear probing, at most a quarter full
+ * (WM_GW_MAX_SESSIONS entries in WM_GW_SESSION_INDEX slots), so a probe
+ * run always ends at an empty slot.  Sessions are never removed. */
+
+_Static_assert((WM_GW_SESSION_INDEX & (WM_GW_SESSION_INDEX - 1)) == 0 &&
+                   WM_GW_SESSION_INDEX >= 2 * WM_GW_MAX_SESSIONS &&
+                   WM_GW_MAX_SESSIONS < 65535,
+               "session index: a power of two, twice the sessions or more, uint16_t positions");
+
+static uint32_t session_home(uint32_t session)
+{
+    return (session * 0x9e3779b1u) >> (32 - __builtin_ctz(WM_GW_SESSION_INDEX));
+}
+
+/* The slot holding session, or the empty slot ending its probe run. */
+static uint32_t session_slot(const struct wm_gw *gw, uint32_t session)
+{
+    uint32_t h = session_home(session);
+    for (;; h = (h + 1) & (WM_GW_SESSION_INDEX - 1)) {
+        uint16_t v = gw->session_index[h];
+        if (v == 0 || gw->sessions[v - 1].session == session)
+            return h;
+    }
+}
+
+static struct wm_gw_session *find_session(struct wm_gw *gw, uint32_t session)
+{
+    uint16_t v = gw->session_index[session_slot(gw, session)];
+    return v ? &gw->sessions[v - 1] : NULL;
+}
+
 struct wm_gw_session *wm_gw_find_session(struct wm_gw *gw, uint32_t session)
 {
-    if (!gw)
-        return NULL;
-    for (uint32_t i = 0; i < gw->n_sessions; i++)
-        if (gw->sessions[i].session == session)
-            return &gw->sessions[i];
-    return NULL;
+    return gw ? find_session(gw, session) : NULL;
 }
 
 int wm_gw_add_session(struct wm_gw *gw, uint32_t session, struct wm_mold_builder *builder)
 {
     if (!gw || session == 0)
         return -EINVAL;
-    if (wm_gw_find_session(gw, session))
+    uint32_t h = session_slot(gw, session);
+    if (gw->session_index[h])
         return -EEXIST;
     if (gw->n_sessions >= WM_GW_MAX_SESSIONS)
         return -ENOSPC;
@@ -310,6 +340,8 @@ int wm_gw_add_session(struct wm_gw *gw, uint32_t session, struct wm_mold_builder
     e->session = session;
     e->next_user_ref = 1;
     e->builder = builder;
+    e->ctx = NULL;
+    gw->session_index[h] = (uint16_t)gw->n_sessions;
     return 0;
 }
 
@@ -690,7 +722,7 @@ int wm_gw_ouch_to_cmd(struct wm_gw *gw, uint32_t session, uint64_t ts,
         return -EINVAL;
     if (reply)
         memset(reply, 0, sizeof(*reply));
-    struct wm_gw_session *s = wm_gw_find_session(gw, session);
+    struct wm_gw_session *s = find_session(gw, session);
     if (!s)
         return count(gw, WM_GW_IN_DROP_UNKNOWN_SESSION);
     uint32_t ref = user_ref_of(in);
@@ -746,10 +778,11 @@ static int ev_price(const struct wm_gw_instrument *ins, int64_t ticks, int64_t m
     return 0;
 }
 
-int wm_gw_event_itch(struct wm_gw *gw, const struct wm_event *ev, struct wm_itch_msg *m)
+/* Inlined into both callers: the publish path makes no call to map. */
+static inline __attribute__((always_inline)) int event_itch(struct wm_gw *gw,
+                                                            const struct wm_event *ev,
+                                                            struct wm_itch_msg *m)
 {
-    if (!gw || !ev || !m)
-        return -EINVAL;
     int maker = ev->type == WM_EV_EXECUTED && (ev->flags & WM_EVF_MAKER);
     int resting_cxl = ev->type == WM_EV_CANCELLED && (ev->flags & WM_EVF_RESTING);
     if (ev->type != WM_EV_BOOKED && ev->type != WM_EV_STATE && !maker && !resting_cxl)
@@ -802,12 +835,19 @@ int wm_gw_event_itch(struct wm_gw *gw, const struct wm_event *ev, struct wm_itch
     return 0;
 }
 
+int wm_gw_event_itch(struct wm_gw *gw, const struct wm_event *ev, struct wm_itch_msg *m)
+{
+    if (!gw || !ev || !m)
+        return -EINVAL;
+    return event_itch(gw, ev, m);
+}
+
 int wm_gw_publish_itch(struct wm_gw *gw, const struct wm_event *ev, struct wm_mold_builder *b)
 {
     struct wm_itch_msg m;
-    if (!b)
+    if (!gw || !ev || !b)
         return -EINVAL;
-    int r = wm_gw_event_itch(gw, ev, &m);
+    int r = event_itch(gw, ev, &m);
     if (r)
         return r;
     r = wm_mold_builder_add_itch(b, &m);
@@ -847,7 +887,9 @@ enum echo_kind {
 
 /* Keep the order table in step with one event and copy out what its
  * message echoes (before the entry goes, when the event ends the order). */
-static int track(struct wm_gw *gw, const struct wm_event *ev, struct wm_gw_order *echo)
+static inline __attribute__((always_inline)) int track(struct wm_gw *gw,
+                                                       const struct wm_event *ev,
+                                                       struct wm_gw_order *echo)
 {
     if (ev->session == 0 || ev->client_id == 0 || ev->client_id > UINT32_MAX)
         return ECHO_NONE;
@@ -921,10 +963,17 @@ static int track(struct wm_gw *gw, const struct wm_event *ev, struct wm_gw_order
     }
 }
 
-int wm_gw_event_ouch(struct wm_gw *gw, const struct wm_event *ev, struct wm_ouch_out *m)
+/* Inlined into both callers, as event_itch. */
+static inline __attribute__((always_inline)) int event_ouch(struct wm_gw *gw,
+                                                            const struct wm_event *ev,
+                                                            struct wm_ouch_out *m)
 {
-    if (!gw || !ev || !m)
-        return -EINVAL;
+    /* Events that are never a client's (BOOKED, STATE, LEVEL, ...): the
+     * order table has nothing to do with them either. */
+    if (ev->type != WM_EV_ACCEPTED && ev->type != WM_EV_REJECTED &&
+        ev->type != WM_EV_EXECUTED && ev->type != WM_EV_CANCELLED &&
+        ev->type != WM_EV_REPLACED)
+        return count(gw, WM_GW_OUCH_NOT_FOR_CLIENT);
     uint8_t cmd_type = ev->flags >> WM_EVF_CMD_SHIFT;
     struct wm_gw_order echo;
     memset(&echo, 0, sizeof(echo));     /* read only when track() filled it */
@@ -1097,25 +1146,37 @@ int wm_gw_event_ouch(struct wm_gw *gw, const struct wm_event *ev, struct wm_ouch
     return 0;
 }
 
-int wm_gw_publish_ouch(struct wm_gw *gw, const struct wm_event *ev)
+int wm_gw_event_ouch(struct wm_gw *gw, const struct wm_event *ev, struct wm_ouch_out *m)
+{
+    if (!gw || !ev || !m)
+        return -EINVAL;
+    return event_ouch(gw, ev, m);
+}
+
+int wm_gw_publish_ouch_to(struct wm_gw *gw, const struct wm_event *ev,
+                          struct wm_gw_session **to)
 {
     struct wm_ouch_out local;
     const struct wm_ouch_out *m = &local;
+    if (!to)
+        return -EINVAL;
+    *to = NULL;
     if (!gw || !ev)
         return -EINVAL;
-    if (gw->held && memcmp(&gw->held_ev, ev, sizeof(*ev)) == 0) {
+    if (WM_UNLIKELY(gw->held) && memcmp(&gw->held_ev, ev, sizeof(*ev)) == 0) {
         m = &gw->held_msg;      /* the retry after -ENOBUFS: mapped already */
     } else {
         gw->held = 0;
-        int r = wm_gw_event_ouch(gw, ev, &local);
+        int r = event_ouch(gw, ev, &local);
         if (r)
             return r;
     }
-    struct wm_gw_session *s = wm_gw_find_session(gw, ev->session);
+    struct wm_gw_session *s = find_session(gw, ev->session);
     if (!s || !s->builder) {
         gw->held = 0;
         return count(gw, WM_GW_OUCH_DROP_UNKNOWN_SESSION);
     }
+    *to = s;
     int r = wm_mold_builder_add_ouch(s->builder, m);
     if (r == -ENOBUFS) {
         if (m == &local) {
@@ -1129,6 +1190,12 @@ int wm_gw_publish_ouch(struct wm_gw *gw, const struct wm_event *ev)
     if (r)
         return count(gw, WM_GW_OUCH_DROP_UNENCODABLE);
     return count(gw, WM_GW_OUCH_MESSAGES), 0;
+}
+
+int wm_gw_publish_ouch(struct wm_gw *gw, const struct wm_event *ev)
+{
+    struct wm_gw_session *to;
+    return wm_gw_publish_ouch_to(gw, ev, &to);
 }
 
 int wm_gw_system_event(struct wm_gw *gw, char code, uint64_t ts, struct wm_ouch_out *out)
@@ -1150,7 +1217,7 @@ int wm_gw_publish_system_event(struct wm_gw *gw, uint32_t session, char code, ui
     struct wm_ouch_out m;
     if (!gw || (code != 'S' && code != 'E'))
         return -EINVAL;
-    struct wm_gw_session *s = wm_gw_find_session(gw, session);
+    struct wm_gw_session *s = find_session(gw, session);
     if (!s || !s->builder)
         return count(gw, WM_GW_OUCH_DROP_UNKNOWN_SESSION);
     int r = wm_gw_system_event(gw, code, ts, &m);

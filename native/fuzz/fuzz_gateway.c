@@ -4,7 +4,8 @@
  * message (length bytes) }.  Each decodes (wm_ouch_decode_in); what decodes
  * is mapped (wm_gw_ouch_to_cmd), applied, and every event published.
  * Oracles: no crash or sanitizer report; each mapping call is counted exactly
- * once; every message the gateway publishes decodes again (ITCH and OUCH);
+ * once; every message the gateway publishes decodes again (ITCH and OUCH)
+ * and goes to the event's own session (wm_gw_publish_ouch_to's entry);
  * after each command the gateway's order table holds exactly as many
  * orders as the matcher has live (every dead order removed, no pending one
  * left behind), so it is empty once both sessions are mass cancelled.  The
@@ -70,12 +71,17 @@ static void apply(const struct wm_cmd *c)
             }
             if (pr < 0)
                 abort();
-            pr = wm_gw_publish_ouch(&gw, &evs[i]);
-            if (pr == -ENOBUFS && evs[i].session >= 1 && evs[i].session <= 2) {
-                drain(&ob[evs[i].session - 1], obuf[evs[i].session - 1], 0);
-                pr = wm_gw_publish_ouch(&gw, &evs[i]);
+            /* As the appliance's engine publishes: the entry named is the
+             * one to flush on -ENOBUFS. */
+            struct wm_gw_session *to;
+            pr = wm_gw_publish_ouch_to(&gw, &evs[i], &to);
+            if (pr == -ENOBUFS) {
+                if (!to || to->session != evs[i].session)
+                    abort();
+                drain(to->builder, to->builder->buf, 0);
+                pr = wm_gw_publish_ouch_to(&gw, &evs[i], &to);
             }
-            if (pr < 0)
+            if (pr < 0 || (pr == 0 && (!to || to->session != evs[i].session)))
                 abort();
         }
     } while (wm_matcher_pending(m));

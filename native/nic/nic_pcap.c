@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "nic/nic_backend.h"
+#include "wirematch/ipv4.h"
 
 enum { FMT_PCAP = 1, FMT_PCAPNG = 2 };
 enum { LT_EN10MB = 1, LT_RAW = 101, LT_LINUX_SLL = 113, LT_IPV4 = 228 };
@@ -343,16 +344,6 @@ static void pcap_rx_release(struct wm_nic_queue *q, const struct wm_nic_pkt *pkt
     (void)q, (void)pkts, (void)n;    /* the mapping stays until close */
 }
 
-static uint16_t ip_checksum(const uint8_t *h, uint32_t len)
-{
-    uint32_t sum = 0;
-    for (uint32_t i = 0; i + 1 < len; i += 2)
-        sum += (uint32_t)(h[i] << 8 | h[i + 1]);
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)~sum;
-}
-
 static int write_record(struct pcap_q *p, const uint8_t *data, uint32_t len)
 {
     struct timespec ts;
@@ -399,7 +390,7 @@ static int pcap_tx_burst(struct wm_nic_queue *q, const struct wm_nic_pkt *pkts, 
             ip[9] = 17;
             memcpy(ip + 12, &q->info.local_addr, 4);
             memcpy(ip + 16, &pk->dst_addr, 4);
-            uint16_t c = ip_checksum(ip, 20);
+            uint16_t c = wm_ipv4_checksum(ip, 20);
             ip[10] = (uint8_t)(c >> 8), ip[11] = (uint8_t)c;
             uint8_t *udp = ip + 20;
             uint16_t sport = htons(q->info.local_port), ulen = htons((uint16_t)(8 + pk->len));

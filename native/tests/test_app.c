@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "wirematch.h"
+#include "wirematch/ipv4.h"
 
 /* Ethernet (+ optional VLAN) + IPv4 + UDP around `plen` payload bytes. */
 static uint32_t build(uint8_t *f, int vlan, uint32_t plen, uint16_t frag, uint8_t proto)
@@ -161,8 +162,30 @@ static void test_create(void)
     wm_shm_unlink(name);
 }
 
+/* The IPv4 header checksum: a known header (the example header
+ * 192.168.0.1 -> 192.168.0.199 checksums to 0xb861), a header with
+ * options, and zero over a header that holds its own checksum. */
+static void test_ipv4_checksum(void)
+{
+    uint8_t h[24] = { 0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11,
+                      0x00, 0x00, 0xc0, 0xa8, 0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7 };
+    CHECK_EQ(wm_ipv4_checksum(h, 20), 0xb861);
+    h[10] = 0xb8, h[11] = 0x61;
+    CHECK_EQ(wm_ipv4_checksum(h, 20), 0);
+    /* Carries folded more than once: every word 0xffff but the checksum. */
+    memset(h, 0xff, sizeof(h));
+    h[10] = h[11] = 0;
+    CHECK_EQ(wm_ipv4_checksum(h, 24), 0x0000);
+    h[0] = 0x46;                        /* IHL 6: one option word */
+    h[20] = 0x01, h[21] = 0x01, h[22] = 0x01, h[23] = 0x01;
+    uint16_t c = wm_ipv4_checksum(h, 24);
+    h[10] = (uint8_t)(c >> 8), h[11] = (uint8_t)c;
+    CHECK_EQ(wm_ipv4_checksum(h, 24), 0);
+}
+
 int main(void)
 {
+    test_ipv4_checksum();
     test_parse();
     test_create();
     return check_finish("test_app");

@@ -244,6 +244,125 @@ static void test_order_table(void)
     wm_matcher_destroy(m);
 }
 
+/* The home slot of a session id in the gateway's index (gateway.c,
+ * session_home): used here only to pick ids whose probe runs collide. */
+static uint32_t home_of(uint32_t session)
+{
+    return (session * 0x9e3779b1u) >> (32 - __builtin_ctz(WM_GW_SESSION_INDEX));
+}
+
+/* The session table: a full table of ids that share home slots (long probe
+ * runs that wrap around the index end) is found entry by entry, absent ids
+ * are not, duplicates and overflow are refused; ctx is the owner's. */
+static void test_session_table(void)
+{
+    static struct wm_gw gw;
+    struct wm_gw_config cfg = {.max_orders = 16};
+    CHECK_EQ(wm_gw_init(&gw, &cfg), 0);
+    static uint32_t ids[WM_GW_MAX_SESSIONS];
+    uint32_t n = 0;
+    /* 40 ids on the last slot (their runs wrap to slot 0), 40 on slot 0,
+     * then ids on slots 1.. (each finds its home taken), the rest spread. */
+    uint32_t want[3] = { WM_GW_SESSION_INDEX - 1, 0, 1 };
+    for (int k = 0; k < 3; k++)
+        for (uint32_t id = 1; n < 40u * (uint32_t)(k + 1) && id < 50000000u; id++)
+            if (home_of(id) == want[k])
+                ids[n++] = id;
+    CHECK_EQ(n, 120);
+    for (uint32_t id = 0xfffffff0u; n < WM_GW_MAX_SESSIONS; id -= 7)
+        ids[n++] = id;
+    static struct wm_mold_builder b[WM_GW_MAX_SESSIONS];
+    for (uint32_t i = 0; i < n; i++) {
+        CHECK_EQ(wm_gw_add_session(&gw, ids[i], &b[i]), 0);
+        CHECK_EQ(wm_gw_add_session(&gw, ids[i], NULL), -EEXIST);
+    }
+    CHECK_EQ(gw.n_sessions, WM_GW_MAX_SESSIONS);
+    CHECK_EQ(wm_gw_add_session(&gw, 7, NULL), -ENOSPC);
+    CHECK_EQ(wm_gw_add_session(&gw, ids[5], NULL), -EEXIST);
+    int found = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct wm_gw_session *s = wm_gw_find_session(&gw, ids[i]);
+        if (s && s->session == ids[i] && s->builder == &b[i] && s->ctx == NULL &&
+            s->next_user_ref == 1)
+            found++;
+        if (s)
+            s->ctx = &b[i];
+    }
+    CHECK_EQ(found, WM_GW_MAX_SESSIONS);
+    for (uint32_t i = 0; i < n; i++)
+        CHECK(wm_gw_find_session(&gw, ids[i])->ctx == &b[i]);
+    /* Absent ids, including ones whose home is in the crowded runs. */
+    CHECK(wm_gw_find_session(&gw, 0) == NULL);
+    CHECK(wm_gw_find_session(&gw, 7) == NULL);
+    CHECK(wm_gw_find_session(NULL, ids[0]) == NULL);
+    int absent = 0;
+    for (uint32_t id = ids[119] + 1; absent < 50 && id < 60000000u; id++)
+        if (home_of(id) <= 1 || home_of(id) == WM_GW_SESSION_INDEX - 1) {
+            CHECK(wm_gw_find_session(&gw, id) == NULL);
+            absent++;
+        }
+    CHECK_EQ(absent, 50);
+    wm_gw_fini(&gw);
+}
+
+/* wm_gw_publish_ouch_to names the session entry the message went to: on
+ * success and on -ENOBUFS (the caller flushes that builder and retries:
+ * the message is sent once), and NULL when there is no message or no
+ * builder. */
+static void test_publish_to(void)
+{
+    static struct wm_gw gw;
+    struct wm_gw_config cfg = {.max_orders = 16};
+    CHECK_EQ(wm_gw_init(&gw, &cfg), 0);
+    CHECK_EQ(wm_gw_add_instrument(&gw, "WMT", 2, 1, 100), 0);
+    uint8_t buf[WM_MOLD_HEADER_LEN + 2 + 70];   /* one Order Accepted */
+    struct wm_mold_builder ob;
+    CHECK_EQ(wm_mold_builder_init(&ob, "S1", 1, buf, sizeof(buf)), 0);
+    CHECK_EQ(wm_gw_add_session(&gw, 11, &ob), 0);
+    CHECK_EQ(wm_gw_add_session(&gw, 12, NULL), 0);
+    struct wm_event ev;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = WM_EV_ACCEPTED;
+    ev.ts = 1000;
+    ev.session = 11;
+    ev.client_id = 5;
+    ev.order_ref = 77;
+    ev.instrument = 2;
+    ev.price = 100;
+    ev.qty = 10;
+    ev.flags = WM_SIDE_BUY;
+    struct wm_gw_session *to = (struct wm_gw_session *)&ev;   /* overwritten */
+    CHECK_EQ(wm_gw_publish_ouch_to(&gw, &ev, &to), 0);
+    CHECK(to == wm_gw_find_session(&gw, 11));
+    ev.client_id = 6;
+    CHECK_EQ(wm_gw_publish_ouch_to(&gw, &ev, &to), -ENOBUFS);
+    CHECK(to == wm_gw_find_session(&gw, 11));
+    CHECK_EQ(gw.counts[WM_GW_OUCH_MESSAGES], 1);
+    uint32_t len = wm_mold_builder_flush(to->builder);
+    CHECK(len > 0);
+    CHECK_EQ(wm_gw_publish_ouch_to(&gw, &ev, &to), 0);
+    CHECK(to == wm_gw_find_session(&gw, 11));
+    CHECK_EQ(gw.counts[WM_GW_OUCH_MESSAGES], 2);
+    CHECK_EQ(ob.count, 1);
+    /* No builder: a counted drop, no entry named. */
+    ev.session = 12;
+    CHECK_EQ(wm_gw_publish_ouch_to(&gw, &ev, &to), WM_GW_OUCH_DROP_UNKNOWN_SESSION);
+    CHECK(to == NULL);
+    /* Not in the table. */
+    ev.session = 13;
+    CHECK_EQ(wm_gw_publish_ouch_to(&gw, &ev, &to), WM_GW_OUCH_DROP_UNKNOWN_SESSION);
+    CHECK(to == NULL);
+    /* No message for the client. */
+    ev.session = 11;
+    ev.type = WM_EV_BOOKED;
+    CHECK_EQ(wm_gw_publish_ouch_to(&gw, &ev, &to), WM_GW_OUCH_NOT_FOR_CLIENT);
+    CHECK(to == NULL);
+    CHECK_EQ(wm_gw_publish_ouch_to(&gw, &ev, NULL), -EINVAL);
+    CHECK_EQ(wm_gw_publish_ouch_to(NULL, &ev, &to), -EINVAL);
+    CHECK(to == NULL);
+    wm_gw_fini(&gw);
+}
+
 int main(void)
 {
     struct wm_matcher_config mc = {.max_instruments = 4, .max_orders = 64, .max_sessions = 8};
@@ -254,7 +373,7 @@ int main(void)
                                       .ref_price = 10000};
     CHECK_EQ(wm_matcher_add_instrument(m, &ic), 0);
 
-    static struct wm_gw gw;   /* ~6 KB: not on the stack */
+    static struct wm_gw gw;   /* ~10 KB: not on the stack */
     uint64_t base = 1000000;
     struct wm_gw_config cfg = {.matcher = m, .ts_to_ns = minus_base, .ts_ctx = &base};
     CHECK_EQ(wm_gw_init(&gw, NULL), -EINVAL);
@@ -366,5 +485,7 @@ int main(void)
     wm_gw_fini(&gw);
     wm_matcher_destroy(m);
     test_order_table();
+    test_session_table();
+    test_publish_to();
     return check_finish("test_gateway");
 }

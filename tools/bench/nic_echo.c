@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "nic_bench.h"
+#include "wirematch/ipv4.h"
 
 static volatile sig_atomic_t stop;
 
@@ -391,16 +392,6 @@ static int interface_addrs(const char *ifname, uint8_t mac[6], struct in_addr *a
     return rc;
 }
 
-static uint16_t ipv4_checksum(const uint8_t *h)
-{
-    uint32_t sum = 0;
-    for (int i = 0; i < IP_LEN; i += 2)
-        sum += (uint32_t)(h[i] << 8 | h[i + 1]);
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)~sum;
-}
-
 /* Ethernet/IPv4/UDP request frame, payload zero (the sequence number goes
  * into payload bytes 0..7 per request; no checksum covers them: UDP 0). */
 static void build_request(uint8_t *f, const uint8_t dmac[6], const uint8_t smac[6],
@@ -420,7 +411,7 @@ static void build_request(uint8_t *f, const uint8_t dmac[6], const uint8_t smac[
     ip[9] = 17;          /* UDP */
     memcpy(ip + 12, &src, 4);
     memcpy(ip + 16, &dst, 4);
-    uint16_t csum = ipv4_checksum(ip);
+    uint16_t csum = wm_ipv4_checksum(ip, IP_LEN);
     ip[10] = (uint8_t)(csum >> 8);
     ip[11] = (uint8_t)csum;
     uint8_t *udp = ip + IP_LEN;

@@ -33,6 +33,7 @@
 #include <xdp/xsk.h>
 
 #include "payload.h"
+#include "wirematch/ipv4.h"
 
 #define BATCH_MAX 256
 #define XSK_FRAMES 4096
@@ -298,16 +299,6 @@ static int run_sendmmsg(const struct cfg *c, struct lg_source *src, struct total
 
 /* ---- AF_XDP ---- */
 
-static uint16_t ip_checksum(const uint8_t *h)
-{
-    uint32_t sum = 0;
-    for (int i = 0; i < 20; i += 2)
-        sum += (uint32_t)(h[i] << 8 | h[i + 1]);
-    while (sum >> 16)
-        sum = (sum & 0xffff) + (sum >> 16);
-    return (uint16_t)~sum;
-}
-
 static int neighbour_mac(struct in_addr ip, const char *ifname, uint8_t mac[6])
 {
     FILE *f = fopen("/proc/net/arp", "r");
@@ -447,7 +438,7 @@ static int run_xdp(const struct cfg *c, struct lg_source *src, struct totals *to
                     fip[2] = (uint8_t)(totlen >> 8), fip[3] = (uint8_t)totlen;
                     fip[4] = (uint8_t)(ip_id >> 8), fip[5] = (uint8_t)ip_id;
                     ip_id++;
-                    uint16_t ck = ip_checksum(fip);
+                    uint16_t ck = wm_ipv4_checksum(fip, 20);
                     fip[10] = (uint8_t)(ck >> 8), fip[11] = (uint8_t)ck;
                     uint8_t *udp = fip + 20;
                     uint16_t sp = htons((uint16_t)(c->sport + session)), ul = htons((uint16_t)(8 + pl));

@@ -215,7 +215,7 @@ enum wm_rx_counter { WM_RX_COUNTERS(WM_COUNTER_ENUM) WM_RX_N_COUNTERS };
     X(WM_EN_REFUSED, "refused")                 /* gateway refusals (gateway.s<N>) */ \
     X(WM_EN_DROP_BAD_OUCH, "drop_bad_ouch")                                     \
     X(WM_EN_DROP_SESSION_TABLE_FULL, "drop_session_table_full")                 \
-    X(WM_EN_DROP_UNPUBLISHABLE, "drop_unpublishable") /* gateway could not encode */
+    X(WM_EN_DROP_UNPUBLISHABLE, "drop_unpublishable") /* a message or packet not framed */
 
 enum wm_engine_counter { WM_ENGINE_COUNTERS(WM_COUNTER_ENUM) WM_EN_N_COUNTERS };
 

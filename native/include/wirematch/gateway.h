@@ -5,15 +5,17 @@
  *   struct wm_event             -> OUCH 5.0 outbound      wm_gw_event_ouch / wm_gw_publish_ouch
  *
  * The tables (instruments by symbol, client sessions) are fixed-capacity
- * arrays inside struct wm_gw, filled at start.  The order table (what each
- * client sent that the matcher does not keep: ClOrdID, capacity, the
- * appendage..., echoed in Order Accepted / Replaced / Rejected Order, and
- * the pending Modify / Replace of each order) is allocated once by
- * wm_gw_init with cfg.max_orders entries and freed by wm_gw_fini; nothing
- * is allocated per message.  One owner thread: the matcher's (cancel and
- * replace look the order up in the matcher to find its instrument and
- * price), and wm_gw_event_ouch / wm_gw_publish_ouch must see every event
- * the matcher emits, once and in order (they keep the order table).
+ * arrays inside struct wm_gw, filled at start; sessions are found through a
+ * hash index beside them (wm_gw_find_session, on every message and reply).
+ * The order table (what each client sent that the matcher does not keep:
+ * ClOrdID, capacity, the appendage..., echoed in Order Accepted / Replaced /
+ * Rejected Order, and the pending Modify / Replace of each order) is
+ * allocated once by wm_gw_init with cfg.max_orders entries and freed by
+ * wm_gw_fini; nothing is allocated per message.  One owner thread: the
+ * matcher's (cancel and replace look the order up in the matcher to find
+ * its instrument and price), and wm_gw_event_ouch / wm_gw_publish_ouch /
+ * wm_gw_publish_ouch_to must see every event the matcher emits, once and
+ * in order (they keep the order table).
  *
  * Every function returns 0 when it produced its output, a positive reason
  * (enum wm_gw_counter, counted in gw->counts) when it produced nothing, or
@@ -74,6 +76,7 @@ enum wm_gw_counter { WM_GW_COUNTERS(WM_COUNTER_ENUM) WM_GW_N_COUNTERS };
 enum {
     WM_GW_MAX_INSTRUMENTS = 64,
     WM_GW_MAX_SESSIONS = 256,
+    WM_GW_SESSION_INDEX = 1024,         /* session index slots: a power of two, 4 per session */
     WM_GW_DEFAULT_MAX_ORDERS = 65536,   /* cfg.max_orders 0 */
     WM_GW_MAX_ORDERS = 1 << 26
 };
@@ -89,12 +92,15 @@ struct wm_gw_instrument {
 };
 
 /* One client session: the matcher's session id, the builder of its outbound
- * OUCH stream (may be NULL: wm_gw_event_ouch only), and the next UserRefNum
- * it may use (Account Query; inbound UserRefNums must not go down). */
+ * OUCH stream (may be NULL: wm_gw_event_ouch only), the next UserRefNum it
+ * may use (Account Query; inbound UserRefNums must not go down), and the
+ * owner's own per-session data (NULL unless the owner sets it; the
+ * appliance keeps the stream's destination and open packet there). */
 struct wm_gw_session {
     uint32_t session;
     uint32_t next_user_ref;
     struct wm_mold_builder *builder;
+    void    *ctx;
 };
 
 /* Event ts -> ns since midnight: ts_to_ns(ts_ctx, ts) when set, else
@@ -124,6 +130,9 @@ struct wm_gw {
     uint32_t n_sessions;
     struct wm_gw_instrument instruments[WM_GW_MAX_INSTRUMENTS];
     struct wm_gw_session sessions[WM_GW_MAX_SESSIONS];
+    /* Open addressing, linear probing, never deleted: sessions[] position
+     * + 1, 0 = empty slot. */
+    uint16_t session_index[WM_GW_SESSION_INDEX];
     uint64_t counts[WM_GW_N_COUNTERS];
     /* The last CANCELLED(replaced) seen by wm_gw_event_ouch, for the
      * REPLACED that follows it (an in-place decrease is answered with its
@@ -162,9 +171,9 @@ void wm_gw_fini(struct wm_gw *gw);
  * -ENOSPC (table full). */
 int wm_gw_add_instrument(struct wm_gw *gw, const char *symbol, uint16_t instrument,
                          uint16_t stock_locate, int64_t tick);
-/* 0, -EEXIST, -ENOSPC, -EINVAL (session 0). */
+/* 0, -EEXIST, -ENOSPC, -EINVAL (session 0).  The entry's ctx is NULL. */
 int wm_gw_add_session(struct wm_gw *gw, uint32_t session, struct wm_mold_builder *builder);
-/* The session's entry, or NULL. */
+/* The session's entry (a hash lookup), or NULL. */
 struct wm_gw_session *wm_gw_find_session(struct wm_gw *gw, uint32_t session);
 
 /* A decoded OUCH inbound message of `session`, received at ts, to a matcher
@@ -187,6 +196,13 @@ int wm_gw_event_ouch(struct wm_gw *gw, const struct wm_event *ev, struct wm_ouch
 /* The same, appended to the owning session's builder (-ENOBUFS: flush that
  * session's builder, wm_gw_find_session(gw, ev->session)->builder, and retry). */
 int wm_gw_publish_ouch(struct wm_gw *gw, const struct wm_event *ev);
+/* wm_gw_publish_ouch for an owner that frames each session's stream itself
+ * (the appliance): *to is the entry of the session whose builder the
+ * message was offered to (returns 0, -ENOBUFS: flush (*to)->builder and
+ * retry, or gw_ouch_drop_unencodable: the builder refused it), NULL when
+ * the event has no message or its session has no entry or no builder. */
+int wm_gw_publish_ouch_to(struct wm_gw *gw, const struct wm_event *ev,
+                          struct wm_gw_session **to);
 
 /* OUCH System Event at ts: code 'S' start of day (send it to each session
  * before its first order), 'E' end of day (at a clean stop, after the

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "wirematch.h"
+#include "wirematch/matcher.h"
 
 #define I1 1 /* tick 1, lot 1, no band */
 #define I2 2 /* tick 5, lot 10, qty 10..1000, band +-100 around 1000 */

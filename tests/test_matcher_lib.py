@@ -1,0 +1,127 @@
+"""The matcher as a library of its own (Makefile, "The matcher library"):
+`make install-matcher` into a scratch prefix, then a program built only from
+what was installed (`pkg-config --cflags --libs wirematch-matcher`) links,
+runs and trades; the library needs libc alone."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests import ROOT, needs
+
+# The installed library of a sanitizer build needs the sanitizer runtime in
+# every program linked to it; the release build is the one integrators take.
+pytestmark = pytest.mark.no_sanitizer
+
+VARIANT = os.environ.get("WIREMATCH_BUILD", "release")
+NIC_LIBS = ("liburing", "libxdp", "libbpf", "libelf", "libz", "librte_", "libpcap")
+
+# A program that uses nothing but the installed header and library: two
+# crossing orders make one trade.
+PROGRAM = r"""
+#include <stdio.h>
+#include <wirematch/matcher.h>
+
+int main(void)
+{
+    struct wm_matcher_config mc = {.max_instruments = 4, .max_orders = 1024};
+    struct wm_matcher *m;
+    if (wm_matcher_create(&mc, &m) != 0)
+        return 2;
+    struct wm_instrument_config ic = {.id = 1, .max_levels = 64, .tick_size = 1, .lot_size = 1,
+                                      .min_order_qty = 1, .max_order_qty = 1000,
+                                      .ref_price = 100};
+    if (wm_matcher_add_instrument(m, &ic) != 0)
+        return 3;
+    struct wm_cmd c[2] = {
+        {.type = WM_CMD_NEW, .client_id = 1, .price = 100, .qty = 5, .session = 1,
+         .instrument = 1, .side = WM_SIDE_SELL, .ord_type = WM_ORD_LIMIT, .tif = WM_TIF_DAY},
+        {.type = WM_CMD_NEW, .client_id = 1, .price = 101, .qty = 3, .session = 2,
+         .instrument = 1, .side = WM_SIDE_BUY, .ord_type = WM_ORD_LIMIT, .tif = WM_TIF_IOC},
+    };
+    struct wm_event ev[64];
+    unsigned used;
+    int n = wm_matcher_apply(m, c, 2, ev, 64, &used);
+    int trades = 0;
+    for (int i = 0; i < n; i++)
+        trades += ev[i].type == WM_EV_EXECUTED && (ev[i].flags & WM_EVF_MAKER);
+    printf("events %d used %u trades %d live %u\n", n, used, trades, wm_matcher_live_orders(m));
+    wm_matcher_destroy(m);
+    return 0;
+}
+"""
+
+
+def run(cmd: list[str], **kw) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False, **kw)
+    assert proc.returncode == 0, f"{cmd} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def needed(binary: Path) -> list[str]:
+    """The DT_NEEDED entries of an ELF file."""
+    out = run(["readelf", "-d", str(binary)]).stdout
+    return [ln.split("[", 1)[1].rstrip("]") for ln in out.splitlines() if "(NEEDED)" in ln]
+
+
+@pytest.fixture(scope="module")
+def prefix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    needs.program("pkg-config", "apt: pkg-config")
+    needs.program("readelf", "apt: binutils")
+    dest = tmp_path_factory.mktemp("prefix")
+    run(
+        ["make", "--no-print-directory", "install-matcher", f"VARIANT={VARIANT}", f"PREFIX={dest}"],
+        cwd=ROOT,
+    )
+    return dest
+
+
+def pkg_config(prefix: Path, *args: str) -> list[str]:
+    env = dict(os.environ, PKG_CONFIG_PATH=str(prefix / "lib" / "pkgconfig"))
+    return run(["pkg-config", *args, "wirematch-matcher"], env=env).stdout.split()
+
+
+def test_installed_files(prefix: Path) -> None:
+    lib = prefix / "lib"
+    assert (lib / "libwirematch_matcher.so").resolve() == lib / "libwirematch_matcher.so.0"
+    assert (lib / "libwirematch_matcher.a").is_file()
+    assert sorted(p.name for p in (prefix / "include" / "wirematch").iterdir()) == [
+        "common.h",
+        "matcher.h",
+    ]
+    assert needed(lib / "libwirematch_matcher.so.0") == ["libc.so.6"]
+    # Only the matcher's API is exported (the pool inside it is not).
+    syms = run(["nm", "-D", "--defined-only", str(lib / "libwirematch_matcher.so.0")]).stdout
+    names = [ln.split()[-1].split("@")[0] for ln in syms.splitlines() if " T " in ln]
+    assert names and all(n.startswith("wm_matcher_") for n in names), names
+    assert "wm_matcher_apply" in names
+
+
+@pytest.mark.parametrize("linkage", ["shared", "static"])
+def test_program_built_with_pkg_config(prefix: Path, tmp_path: Path, linkage: str) -> None:
+    src = tmp_path / "prog.c"
+    src.write_text(PROGRAM)
+    exe = tmp_path / "prog"
+    cflags = pkg_config(prefix, "--cflags")
+    assert cflags == [f"-I{prefix}/include"]
+    if linkage == "shared":
+        libs = [*pkg_config(prefix, "--libs"), f"-Wl,-rpath,{prefix}/lib"]
+    else:
+        libs = ["-Wl,-Bstatic", *pkg_config(prefix, "--libs", "--static"), "-Wl,-Bdynamic"]
+    run(["cc", "-std=c11", "-Wall", "-Werror", *cflags, "-o", str(exe), str(src), *libs])
+    out = run([str(exe)]).stdout
+    # The sell: ACCEPTED BOOKED LEVEL; the buy (filled): ACCEPTED, EXECUTED x2, LEVEL.
+    assert out.strip() == "events 7 used 2 trades 1 live 1"
+    deps = needed(exe)
+    assert not [d for d in deps if d.startswith(NIC_LIBS)], deps
+    if linkage == "shared":
+        assert "libwirematch_matcher.so.0" in deps
+        ldd = run(["ldd", str(exe)]).stdout
+        assert str(prefix / "lib" / "libwirematch_matcher.so.0") in ldd
+        assert not [ln for ln in ldd.splitlines() if ln.strip().startswith(NIC_LIBS)], ldd
+    else:
+        assert deps == ["libc.so.6"]

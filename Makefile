@@ -19,6 +19,7 @@ VARIANT    ?= release
 BUILD      := build/$(VARIANT)
 CC         ?= gcc
 AARCH64_CC ?= aarch64-linux-gnu-gcc
+AARCH64_AR ?= aarch64-linux-gnu-ar
 BENCH      ?=
 
 WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -34,6 +35,7 @@ else ifeq ($(VARIANT),portable)
 else ifeq ($(VARIANT),aarch64)
   OPT      := -O2 -g
   CC       := $(AARCH64_CC)
+  AR       := $(AARCH64_AR)
 else
   $(error unknown VARIANT=$(VARIANT): use release, asan, tsan, portable or aarch64)
 endif

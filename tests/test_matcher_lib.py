@@ -1,11 +1,18 @@
-"""The matcher as a library of its own (Makefile, "The matcher library"):
-`make install-matcher` into a scratch prefix, then a program built only from
-what was installed (`pkg-config --cflags --libs wirematch-matcher`) links,
-runs and trades; the library needs libc alone."""
+"""The matcher as a library of its own (Makefile, "The matcher library").
+
+- `make install-matcher` into a scratch prefix, then a program built only
+  from what was installed (`pkg-config --cflags --libs wirematch-matcher`)
+  links, runs and trades; the library needs libc alone.
+- The portable build (VARIANT=portable, -march=x86-64) has no AVX or BMI
+  instruction, passes the matcher's C test on an emulated CPU without AVX2
+  (where the default build cannot run), and its event stream hash equals the
+  AVX2 build's on the same pseudo-random stream; so does the aarch64 build's
+  (cross-compiled, run under qemu-user)."""
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -125,3 +132,88 @@ def test_program_built_with_pkg_config(prefix: Path, tmp_path: Path, linkage: st
         assert not [ln for ln in ldd.splitlines() if ln.strip().startswith(NIC_LIBS)], ldd
     else:
         assert deps == ["libc.so.6"]
+
+
+# The line test_matcher prints for its pseudo-random stream (events, trades, hash).
+STREAM_LINE = re.compile(r"^test_matcher: stream .*hash [0-9a-f]{16}$", re.M)
+# Instructions a plain x86-64 CPU lacks: anything VEX-encoded (AVX, AVX2,
+# BMI's andn/shlx...) and the other x86-64-v2/v3 additions.  Not tzcnt: GCC's
+# count-trailing-zeros is `rep bsf`, shown as tzcnt, which runs as bsf there.
+NOT_BASELINE = re.compile(
+    r"\t(v[a-z0-9]+|lzcnt|andn|shlx|shrx|sarx|rorx|blsr|blsi|blsmsk|bzhi|pdep|pext|"
+    r"popcnt|movbe|pshufb|pmulld|ptest|crc32)\b"
+)
+
+
+def make_matcher_lib(variant: str) -> Path:
+    run(["make", "--no-print-directory", "matcher-lib", f"VARIANT={variant}"], cwd=ROOT)
+    return ROOT / "build" / variant
+
+
+def stream_line(proc: subprocess.CompletedProcess[str]) -> str:
+    m = STREAM_LINE.search(proc.stdout)
+    assert m, proc.stdout
+    return m.group(0)
+
+
+@pytest.fixture(scope="module")
+def portable() -> Path:
+    needs.program("objdump", "apt: binutils")
+    return make_matcher_lib("portable")
+
+
+@pytest.fixture(scope="module")
+def default_stream() -> str:
+    binary = ROOT / "build" / VARIANT / "tests" / "test_matcher"
+    assert binary.exists(), f"{binary} not built: run `make build`"
+    return stream_line(run([str(binary)]))
+
+
+def disassembly(obj: Path) -> str:
+    return run(["objdump", "-d", "--no-show-raw-insn", str(obj)]).stdout
+
+
+def test_portable_build_uses_baseline_instructions_only(portable: Path) -> None:
+    for obj in ("matcher/matcher.o", "pool/pool.o"):
+        bad = NOT_BASELINE.findall(disassembly(portable / "obj" / obj))
+        assert not bad, f"{obj}: {sorted(set(bad))[:10]}"
+    # The check finds what it looks for: the default build hashes with AVX2.
+    assert "%ymm" in disassembly(ROOT / "build" / VARIANT / "obj" / "matcher" / "matcher.o")
+
+
+def test_portable_stream_hash_equals_default(portable: Path, default_stream: str) -> None:
+    proc = run([str(portable / "tests" / "test_matcher")])
+    assert "0 failed" in proc.stdout
+    assert stream_line(proc) == default_stream
+
+
+def test_portable_runs_without_avx2(portable: Path, default_stream: str) -> None:
+    """On an emulated x86-64 CPU without AVX (qemu64): the portable test
+    passes with the same hash; the default build stops at its first AVX
+    instruction."""
+    qemu = needs.program("qemu-x86_64", "apt: qemu-user")
+    proc = run([qemu, "-cpu", "qemu64", str(portable / "tests" / "test_matcher")])
+    assert stream_line(proc) == default_stream
+    default = ROOT / "build" / VARIANT / "tests" / "test_matcher"
+    bad = subprocess.run(
+        [qemu, "-cpu", "qemu64", str(default)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert bad.returncode != 0, "the default build ran on a CPU without AVX2"
+
+
+def test_aarch64_cross_build(default_stream: str) -> None:
+    """The matcher library and its C test cross-compiled for aarch64 and run
+    under qemu-user: the test passes and the stream hash is the same."""
+    needs.program("aarch64-linux-gnu-gcc", "apt: gcc-aarch64-linux-gnu libc6-dev-arm64-cross")
+    qemu = needs.program("qemu-aarch64", "apt: qemu-user")
+    build = make_matcher_lib("aarch64")
+    binary = build / "tests" / "test_matcher"
+    header = run(["readelf", "-h", str(binary)]).stdout
+    assert re.search(r"Machine:\s+AArch64", header), header
+    proc = run([qemu, "-L", "/usr/aarch64-linux-gnu", str(binary)])
+    assert "0 failed" in proc.stdout
+    assert stream_line(proc) == default_stream

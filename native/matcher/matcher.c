@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__AVX2__) || defined(WM_MATCHER_CMD_TSC)
 #include <immintrin.h>
+#endif
 #include <sys/mman.h>
 
 #include "matcher/ladder.h"
@@ -34,15 +36,39 @@
  * (prefetch_slot, prefetch_links) compile to nothing (objdump of
  * matcher.o: 3 prefetch instructions in all).  An asm volatile prefetch is
  * never deleted.  A prefetch never faults, whatever the address. */
+#if defined(__x86_64__) || defined(__i386__)
 static inline void pf_read(const void *p)
 {
     __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
 }
 
+/* PREFETCHW decodes as a no-op on x86 CPUs without it. */
 static inline void pf_write(const void *p)
 {
     __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
 }
+#elif defined(__aarch64__)
+static inline void pf_read(const void *p)
+{
+    __asm__ volatile("prfm pldl1keep, [%0]" : : "r"(p));
+}
+
+static inline void pf_write(const void *p)
+{
+    __asm__ volatile("prfm pstl1keep, [%0]" : : "r"(p));
+}
+#else
+/* Other targets: the compiler's hint (which it may drop, see above). */
+static inline void pf_read(const void *p)
+{
+    __builtin_prefetch(p, 0, 3);
+}
+
+static inline void pf_write(const void *p)
+{
+    __builtin_prefetch(p, 1, 3);
+}
+#endif
 #define ALL_INSTRUMENTS 0xffffu
 
 _Static_assert(sizeof(struct wm_cmd) == 64, "wm_cmd is 64 bytes");
@@ -189,6 +215,8 @@ struct wm_matcher {
     struct wm_event *ev_next;  /* where the next event goes */
     struct wm_event *ev_last;  /* ev + cap - WM_MATCHER_MIN_EVENTS: a step may
                                 * start while ev_next <= ev_last */
+    bool level_events;         /* WM_EV_LEVEL emitted (not WM_MATCHER_NO_LEVEL_EVENTS) */
+    bool hashing;              /* the rolling hash kept (not WM_MATCHER_NO_HASH) */
     uint64_t counters[C_N];
 };
 
@@ -228,9 +256,11 @@ static struct wm_pool *big_pool(uint32_t obj_size, uint32_t capacity)
 
 /* The rolling hash of docs/matching.md.  Each event's digest is independent
  * of the others (eight lanes: x = w ^ K, lo32(x) * hi32(x) + w, summed), so
- * the digests of a whole batch are computed with AVX2 after the batch
- * (events are then in L1 and no store is forwarded into a wide load); only
- * the chain step (rotate, xor, one multiply) is serial. */
+ * the digests of a whole batch are computed after the batch (events are then
+ * in L1 and no store is forwarded into a wide load), with AVX2 where the
+ * build targets it and eight scalar lanes otherwise (the same sums mod 2^64,
+ * so the same hash); only the chain step (rotate, xor, one multiply) is
+ * serial. */
 #define HASH_INIT 0x6a09e667f3bcc908ull
 #define HASH_MUL 0x9e3779b97f4a7c15ull
 static const uint64_t hash_k[8] __attribute__((aligned(32))) = {
@@ -243,6 +273,12 @@ static inline uint64_t rotl64(uint64_t x, int r)
     return (x << r) | (x >> (64 - r));
 }
 
+static inline uint64_t hash_chain(uint64_t h, uint64_t digest)
+{
+    return (rotl64(h, 23) ^ digest) * HASH_MUL;
+}
+
+#ifdef __AVX2__
 static inline __m256i lane_mix(__m256i w, __m256i k)
 {
     __m256i x = _mm256_xor_si256(w, k);
@@ -265,11 +301,6 @@ static inline uint64_t event_digest(const struct wm_event *ev, __m256i k0, __m25
     return (uint64_t)_mm_cvtsi128_si64(t);
 }
 
-static inline uint64_t hash_chain(uint64_t h, uint64_t digest)
-{
-    return (rotl64(h, 23) ^ digest) * HASH_MUL;
-}
-
 static uint64_t hash_events(uint64_t h, const struct wm_event *ev, unsigned n)
 {
     const __m256i k0 = _mm256_load_si256((const __m256i *)hash_k);
@@ -288,6 +319,25 @@ static uint64_t hash_events(uint64_t h, const struct wm_event *ev, unsigned n)
         h = hash_chain(h, event_digest(ev, k0, k1));
     return h;
 }
+#else
+static inline uint64_t event_digest(const struct wm_event *ev)
+{
+    uint64_t w[8], d = 0;
+    memcpy(w, ev, sizeof(w));
+    for (int i = 0; i < 8; i++) {
+        uint64_t x = w[i] ^ hash_k[i];
+        d += (x & 0xffffffffu) * (x >> 32) + w[i];
+    }
+    return d;
+}
+
+static uint64_t hash_events(uint64_t h, const struct wm_event *ev, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        h = hash_chain(h, event_digest(&ev[i]));
+    return h;
+}
+#endif
 
 uint64_t wm_matcher_hash_event(uint64_t h, const struct wm_event *ev)
 {
@@ -775,6 +825,8 @@ static inline void emit_order(struct wm_matcher *m, uint8_t type, const struct m
 static inline void emit_level(struct wm_matcher *m, uint16_t instrument, int s,
                               const struct mt_level *l, int64_t price)
 {
+    if (WM_UNLIKELY(!m->level_events))
+        return;
     put_event(m, 0, 0, price, l ? l->total : 0, l ? l->count : 0,
               ev_tail(0, instrument, WM_EV_LEVEL, (uint8_t)(s + 1)));
 }
@@ -1648,8 +1700,11 @@ static unsigned mt_cmd_tsc_n;
 #define MT_CMD_STAMP() ((void)0)
 #endif
 
-int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n,
-                     struct wm_event *events, unsigned events_cap, unsigned *consumed)
+/* The body of wm_matcher_apply and wm_matcher_apply_indexed: inlined into
+ * each, so that apply (cmd_end NULL) has no per-command store or test. */
+static inline __attribute__((always_inline)) int
+apply_batch(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n, struct wm_event *events,
+            unsigned events_cap, unsigned *consumed, uint32_t *cmd_end)
 {
     if (m == NULL || events == NULL || events_cap < WM_MATCHER_MIN_EVENTS ||
         (cmds == NULL && n > 0))
@@ -1660,6 +1715,8 @@ int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n
     unsigned i = 0;
     if (m->job.kind != JOB_NONE)
         run_job(m);
+    if (cmd_end)
+        cmd_end[0] = (uint32_t)(m->ev_next - events);
     /* home[k & 31]: stage 1's id slot for command k (stages 2 and process);
      * found[k & 15]: stage 2's result for command k, read by stage 3. */
     uint64_t home[32];
@@ -1687,6 +1744,8 @@ int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n
             i++;
             if (m->job.kind != JOB_NONE)
                 run_job(m);
+            if (cmd_end)
+                cmd_end[i] = (uint32_t)(m->ev_next - events);
             MT_CMD_STAMP();
         }
     } else {
@@ -1695,6 +1754,8 @@ int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n
             i++;
             if (m->job.kind != JOB_NONE)
                 run_job(m);
+            if (cmd_end)
+                cmd_end[i] = (uint32_t)(m->ev_next - events);
             MT_CMD_STAMP();
         }
     }
@@ -1702,8 +1763,24 @@ int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n
         *consumed = i;
     unsigned nev = (unsigned)(m->ev_next - events);
     m->counters[C_EVENTS] += nev;
-    m->hash = hash_events(m->hash, events, nev);
+    if (WM_LIKELY(m->hashing))
+        m->hash = hash_events(m->hash, events, nev);
     return (int)nev;
+}
+
+int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n,
+                     struct wm_event *events, unsigned events_cap, unsigned *consumed)
+{
+    return apply_batch(m, cmds, n, events, events_cap, consumed, NULL);
+}
+
+int wm_matcher_apply_indexed(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n,
+                             struct wm_event *events, unsigned events_cap, unsigned *consumed,
+                             uint32_t *cmd_end)
+{
+    if (cmd_end == NULL)
+        return -EINVAL;
+    return apply_batch(m, cmds, n, events, events_cap, consumed, cmd_end);
 }
 
 int wm_matcher_pending(const struct wm_matcher *m)
@@ -1713,7 +1790,7 @@ int wm_matcher_pending(const struct wm_matcher *m)
 
 uint64_t wm_matcher_hash(const struct wm_matcher *m)
 {
-    return m->hash;
+    return m->hashing ? m->hash : 0;
 }
 
 uint64_t wm_matcher_last_seq(const struct wm_matcher *m)
@@ -1726,7 +1803,8 @@ uint64_t wm_matcher_last_seq(const struct wm_matcher *m)
 int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **out)
 {
     if (cfg == NULL || out == NULL || cfg->max_instruments == 0 || cfg->max_instruments > 65535 ||
-        cfg->max_orders == 0 || cfg->max_orders >= (1u << 28) || cfg->max_sessions > (1u << 24))
+        cfg->max_orders == 0 || cfg->max_orders >= (1u << 28) || cfg->max_sessions > (1u << 24) ||
+        (cfg->options & ~(uint32_t)(WM_MATCHER_NO_HASH | WM_MATCHER_NO_LEVEL_EVENTS)))
         return -EINVAL;
     struct wm_matcher *m = calloc(1, sizeof(*m));
     if (m == NULL)
@@ -1735,6 +1813,8 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     m->max_instruments = cfg->max_instruments;
     m->max_orders = cfg->max_orders;
     m->hash = HASH_INIT;
+    m->hashing = !(cfg->options & WM_MATCHER_NO_HASH);
+    m->level_events = !(cfg->options & WM_MATCHER_NO_LEVEL_EVENTS);
     /* At least 4 slots per order: groups of four consecutive ids fill whole
      * lines, so a colliding group runs on into the next line; at <= 25% load
      * those runs stay short (with 2 slots per order the mixed benchmark
@@ -1922,6 +2002,23 @@ int wm_matcher_l3(const struct wm_matcher *m, uint32_t instrument, uint32_t side
         li = level_next_worse(in, s, l->price);
     }
     return (int)k;
+}
+
+int wm_matcher_depth_at(const struct wm_matcher *m, uint32_t instrument, uint32_t side,
+                        int64_t price, int64_t *qty, uint32_t *orders)
+{
+    const struct mt_instr *in;
+    int s = snap_side(m, instrument, side, &in);
+    if (s < 0)
+        return s;
+    if (price <= 0 || mod_by(price, in->tick, in->tick_shift) != 0)
+        return -EINVAL;
+    uint32_t li = level_find(in, s, price);
+    if (qty)
+        *qty = li == NONE ? 0 : lvl(in, li)->total;
+    if (orders)
+        *orders = li == NONE ? 0 : lvl(in, li)->count;
+    return 0;
 }
 
 int wm_matcher_order_info(const struct wm_matcher *m, uint32_t session, uint64_t client_id,

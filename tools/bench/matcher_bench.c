@@ -51,10 +51,12 @@
 #define WM_MATCHER_CMD_TSC 1
 #define wm_matcher_add_instrument timed_wm_matcher_add_instrument
 #define wm_matcher_apply timed_wm_matcher_apply
+#define wm_matcher_apply_indexed timed_wm_matcher_apply_indexed
 #define wm_matcher_counter_count timed_wm_matcher_counter_count
 #define wm_matcher_counter_name timed_wm_matcher_counter_name
 #define wm_matcher_counter_value timed_wm_matcher_counter_value
 #define wm_matcher_create timed_wm_matcher_create
+#define wm_matcher_depth_at timed_wm_matcher_depth_at
 #define wm_matcher_destroy timed_wm_matcher_destroy
 #define wm_matcher_hash timed_wm_matcher_hash
 #define wm_matcher_hash_event timed_wm_matcher_hash_event
@@ -71,10 +73,12 @@
 #pragma GCC diagnostic pop
 #undef wm_matcher_add_instrument
 #undef wm_matcher_apply
+#undef wm_matcher_apply_indexed
 #undef wm_matcher_counter_count
 #undef wm_matcher_counter_name
 #undef wm_matcher_counter_value
 #undef wm_matcher_create
+#undef wm_matcher_depth_at
 #undef wm_matcher_destroy
 #undef wm_matcher_hash
 #undef wm_matcher_hash_event

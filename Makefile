@@ -70,7 +70,7 @@ MATCHER_SO_REAL:= $(BUILD)/$(MATCHER_SONAME)
 MATCHER_SO     := $(BUILD)/libwirematch_matcher.so
 MATCHER_A      := $(BUILD)/libwirematch_matcher.a
 MATCHER_MAP    := native/matcher/libwirematch_matcher.map
-MATCHER_BINS   := $(BUILD)/tests/test_matcher
+MATCHER_BINS   := $(BUILD)/tests/test_matcher $(BUILD)/examples/matcher_embed
 WM_VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 PREFIX         ?= /usr/local
 LIBDIR         ?= $(PREFIX)/lib
@@ -78,7 +78,7 @@ INCLUDEDIR     ?= $(PREFIX)/include
 
 .PHONY: matcher-lib install-matcher
 matcher-lib: $(MATCHER_SO) $(MATCHER_A) $(MATCHER_BINS)
-native: $(MATCHER_SO) $(MATCHER_A)
+native: $(MATCHER_SO) $(MATCHER_A) $(BUILD)/examples/matcher_embed
 
 $(MATCHER_A): $(MATCHER_OBJS)
 	@rm -f $@
@@ -93,6 +93,12 @@ $(MATCHER_SO): $(MATCHER_SO_REAL)
 # The matcher's C test links the matcher library alone (it proves the
 # library is self-sufficient, in every variant).
 $(BUILD)/tests/test_matcher: native/tests/test_matcher.c native/tests/check.h $(MATCHER_SO) $(MATCHER_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(BUILD) -lwirematch_matcher -Wl,-rpath,'$$ORIGIN/..'
+
+# The embedding example (examples/matcher_embed.c), built like an integrator's
+# program: the public header and the matcher library only.
+$(BUILD)/examples/matcher_embed: examples/matcher_embed.c $(MATCHER_SO) $(MATCHER_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(BUILD) -lwirematch_matcher -Wl,-rpath,'$$ORIGIN/..'
 

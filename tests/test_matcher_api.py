@@ -129,3 +129,12 @@ def test_depth_at_errors() -> None:
     with pytest.raises(OSError) as unknown:
         m.depth_at(1, mt.SELL, 1005)
     assert unknown.value.errno == errno.ENOENT
+
+
+def test_close_frees_once() -> None:
+    m = _matcher()
+    m.apply(_stream()[:100])
+    m.close()
+    m.close()  # a second close does nothing
+    with pytest.raises(ValueError):
+        mt.matcher_ptr(m)

@@ -1,8 +1,9 @@
 """The matcher as a library of its own (Makefile, "The matcher library").
 
-- `make install-matcher` into a scratch prefix, then a program built only
-  from what was installed (`pkg-config --cflags --libs wirematch-matcher`)
-  links, runs and trades; the library needs libc alone.
+- `make install-matcher` into a scratch prefix, then the C example built
+  only from what was installed (`pkg-config --cflags --libs
+  wirematch-matcher`, shared and static) runs; the library needs libc alone.
+  The Python example prints the same lines.
 - The portable build (VARIANT=portable, -march=x86-64) has no AVX or BMI
   instruction, passes the matcher's C test on an emulated CPU without AVX2
   (where the default build cannot run), and its event stream hash equals the
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,39 +29,20 @@ pytestmark = pytest.mark.no_sanitizer
 VARIANT = os.environ.get("WIREMATCH_BUILD", "release")
 NIC_LIBS = ("liburing", "libxdp", "libbpf", "libelf", "libz", "librte_", "libpcap")
 
-# A program that uses nothing but the installed header and library: two
-# crossing orders make one trade.
-PROGRAM = r"""
-#include <stdio.h>
-#include <wirematch/matcher.h>
-
-int main(void)
-{
-    struct wm_matcher_config mc = {.max_instruments = 4, .max_orders = 1024};
-    struct wm_matcher *m;
-    if (wm_matcher_create(&mc, &m) != 0)
-        return 2;
-    struct wm_instrument_config ic = {.id = 1, .max_levels = 64, .tick_size = 1, .lot_size = 1,
-                                      .min_order_qty = 1, .max_order_qty = 1000,
-                                      .ref_price = 100};
-    if (wm_matcher_add_instrument(m, &ic) != 0)
-        return 3;
-    struct wm_cmd c[2] = {
-        {.type = WM_CMD_NEW, .client_id = 1, .price = 100, .qty = 5, .session = 1,
-         .instrument = 1, .side = WM_SIDE_SELL, .ord_type = WM_ORD_LIMIT, .tif = WM_TIF_DAY},
-        {.type = WM_CMD_NEW, .client_id = 1, .price = 101, .qty = 3, .session = 2,
-         .instrument = 1, .side = WM_SIDE_BUY, .ord_type = WM_ORD_LIMIT, .tif = WM_TIF_IOC},
-    };
-    struct wm_event ev[64];
-    unsigned used;
-    int n = wm_matcher_apply(m, c, 2, ev, 64, &used);
-    int trades = 0;
-    for (int i = 0; i < n; i++)
-        trades += ev[i].type == WM_EV_EXECUTED && (ev[i].flags & WM_EVF_MAKER);
-    printf("events %d used %u trades %d live %u\n", n, used, trades, wm_matcher_live_orders(m));
-    wm_matcher_destroy(m);
-    return 0;
-}
+EXAMPLE_C = ROOT / "examples" / "matcher_embed.c"
+EXAMPLE_PY = ROOT / "examples" / "matcher_embed.py"
+# What both examples print (docs/matching.md quotes it).
+EXAMPLE_OUTPUT = """\
+cmd 0: ACCEPTED BOOKED(5)
+cmd 1: ACCEPTED BOOKED(3)
+cmd 2: ACCEPTED EXECUTED(maker 5 @ 100, trade 1) EXECUTED(taker 5 @ 100, trade 1) \
+EXECUTED(maker 2 @ 101, trade 2) EXECUTED(taker 2 @ 101, trade 2)
+depth sell 100: rc 0, qty 0, orders 0
+depth sell 101: rc 0, qty 1, orders 1
+cmd 3: CANCELLED(1)
+cmd 4: REJECTED(reason 20)
+depth sell 101: rc 0, qty 0, orders 0
+live orders 0, hash 0
 """
 
 
@@ -109,20 +92,17 @@ def test_installed_files(prefix: Path) -> None:
 
 
 @pytest.mark.parametrize("linkage", ["shared", "static"])
-def test_program_built_with_pkg_config(prefix: Path, tmp_path: Path, linkage: str) -> None:
-    src = tmp_path / "prog.c"
-    src.write_text(PROGRAM)
-    exe = tmp_path / "prog"
+def test_example_built_with_pkg_config(prefix: Path, tmp_path: Path, linkage: str) -> None:
+    """examples/matcher_embed.c, built from the installed files alone."""
+    exe = tmp_path / "matcher_embed"
     cflags = pkg_config(prefix, "--cflags")
     assert cflags == [f"-I{prefix}/include"]
     if linkage == "shared":
         libs = [*pkg_config(prefix, "--libs"), f"-Wl,-rpath,{prefix}/lib"]
     else:
         libs = ["-Wl,-Bstatic", *pkg_config(prefix, "--libs", "--static"), "-Wl,-Bdynamic"]
-    run(["cc", "-std=c11", "-Wall", "-Werror", *cflags, "-o", str(exe), str(src), *libs])
-    out = run([str(exe)]).stdout
-    # The sell: ACCEPTED BOOKED LEVEL; the buy (filled): ACCEPTED, EXECUTED x2, LEVEL.
-    assert out.strip() == "events 7 used 2 trades 1 live 1"
+    run(["cc", "-std=c11", "-Wall", "-Werror", *cflags, "-o", str(exe), str(EXAMPLE_C), *libs])
+    assert run([str(exe)]).stdout == EXAMPLE_OUTPUT
     deps = needed(exe)
     assert not [d for d in deps if d.startswith(NIC_LIBS)], deps
     if linkage == "shared":
@@ -132,6 +112,15 @@ def test_program_built_with_pkg_config(prefix: Path, tmp_path: Path, linkage: st
         assert not [ln for ln in ldd.splitlines() if ln.strip().startswith(NIC_LIBS)], ldd
     else:
         assert deps == ["libc.so.6"]
+
+
+def test_examples_print_the_same() -> None:
+    """The C example as `make build` builds it, and the Python example."""
+    built = ROOT / "build" / VARIANT / "examples" / "matcher_embed"
+    assert built.exists(), f"{built} not built: run `make build`"
+    assert run([str(built)]).stdout == EXAMPLE_OUTPUT
+    proc = run([sys.executable, str(EXAMPLE_PY)], cwd=ROOT / "examples")
+    assert proc.stdout == EXAMPLE_OUTPUT
 
 
 # The line test_matcher prints for its pseudo-random stream (events, trades, hash).
@@ -194,6 +183,8 @@ def test_portable_runs_without_avx2(portable: Path, default_stream: str) -> None
     qemu = needs.program("qemu-x86_64", "apt: qemu-user")
     proc = run([qemu, "-cpu", "qemu64", str(portable / "tests" / "test_matcher")])
     assert stream_line(proc) == default_stream
+    example = portable / "examples" / "matcher_embed"
+    assert run([qemu, "-cpu", "qemu64", str(example)]).stdout == EXAMPLE_OUTPUT
     default = ROOT / "build" / VARIANT / "tests" / "test_matcher"
     bad = subprocess.run(
         [qemu, "-cpu", "qemu64", str(default)],
@@ -217,3 +208,5 @@ def test_aarch64_cross_build(default_stream: str) -> None:
     proc = run([qemu, "-L", "/usr/aarch64-linux-gnu", str(binary)])
     assert "0 failed" in proc.stdout
     assert stream_line(proc) == default_stream
+    example = build / "examples" / "matcher_embed"
+    assert run([qemu, "-L", "/usr/aarch64-linux-gnu", str(example)]).stdout == EXAMPLE_OUTPUT

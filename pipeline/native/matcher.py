@@ -224,8 +224,9 @@ class Matcher:
 
     def close(self) -> None:
         if self._m is not None:
-            lib.wm_matcher_destroy(ffi.gc(self._m, None))
-            self._m = None
+            ptr, self._m = self._m, None
+            ffi.gc(ptr, None)  # detach the collector's destructor (it returns None)
+            lib.wm_matcher_destroy(ptr)
 
     def add_instrument(self, rules: InstrumentRules) -> None:
         c = ffi.new("struct wm_instrument_config *")

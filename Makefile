@@ -71,6 +71,11 @@ MATCHER_SO     := $(BUILD)/libwirematch_matcher.so
 MATCHER_A      := $(BUILD)/libwirematch_matcher.a
 MATCHER_MAP    := native/matcher/libwirematch_matcher.map
 MATCHER_BINS   := $(BUILD)/tests/test_matcher $(BUILD)/examples/matcher_embed
+# The portable build's matcher benchmark (`make bench BENCH=matcher` runs it
+# beside the default build's): the same program, linked to the archive.
+ifeq ($(VARIANT),portable)
+  MATCHER_BINS += $(BUILD)/bench/matcher_bench
+endif
 WM_VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
 PREFIX         ?= /usr/local
 LIBDIR         ?= $(PREFIX)/lib
@@ -101,6 +106,12 @@ $(BUILD)/tests/test_matcher: native/tests/test_matcher.c native/tests/check.h $(
 $(BUILD)/examples/matcher_embed: examples/matcher_embed.c $(MATCHER_SO) $(MATCHER_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(BUILD) -lwirematch_matcher -Wl,-rpath,'$$ORIGIN/..'
+
+ifeq ($(VARIANT),portable)
+$(BUILD)/bench/matcher_bench: tools/bench/matcher_bench.c $(MATCHER_A) $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(MATCHER_A) -lm
+endif
 
 install-matcher: $(MATCHER_SO) $(MATCHER_A)
 	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/wirematch

@@ -8,7 +8,12 @@ ring worker's dequeue size, prefetching across the burst), from stamps taken
 between commands in a bench-only build of the matcher; `<kind>_p99_alone`:
 one command per wm_matcher_apply call, no prefetch -- and instructions per
 command from callgrind on a smaller run, only the mixed phase instrumented.
-No peer engine is installed on this machine, so the peer fields stay empty.
+No peer engine is installed on this machine, so the engine rows have no peer.
+Two variants run interleaved with the default in every repeat (same seed,
+same workload) and carry it as their peer: the matcher without the hash and
+LEVEL events (`--options 3`, checked against the generator's final book),
+and the portable build (`make matcher-lib VARIANT=portable`, -march=x86-64,
+the scalar hash) against this x86-64-v3 one.
 """
 
 from __future__ import annotations
@@ -76,10 +81,42 @@ def _check_run(rec: dict) -> None:
         raise RuntimeError(f"matcher workload had {rec['rejected']} rejected commands")
 
 
+def _check_lean_run(rec: dict) -> None:
+    """A run with hash and LEVEL events off has other events than the
+    generator's: its book must end the same (trades, orders, levels, best
+    prices)."""
+    if not rec["state_ok"]:
+        raise RuntimeError("matcher run without hash/LEVEL ended with another book")
+    if rec["rejected"]:
+        raise RuntimeError(f"matcher workload had {rec['rejected']} rejected commands")
+
+
+def _portable_binary(ctx: BenchContext) -> Path:
+    """The portable build's matcher_bench, built here (the default build
+    does not make it)."""
+    root = ctx.build_dir.parent.parent
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "matcher-lib", "VARIANT=portable"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"portable matcher build failed:\n{proc.stderr[-2000:]}")
+    return root / "build" / "portable" / "bench" / "matcher_bench"
+
+
 def run(ctx: BenchContext) -> list[Row]:
     binary = ctx.binary("matcher_bench")
+    portable = _portable_binary(ctx)
     cpu = _cpu()
     thr: list[float] = []
+    thr_lean: list[float] = []
+    thr_portable: list[float] = []
+    events_default: list[float] = []
+    events_lean: list[float] = []
     thr_small: list[float] = []
     # "<kind>" (batched, bursts of 32, per-command stamps inside apply) and
     # "<kind>_alone" (one command per apply call, no prefetch).
@@ -100,6 +137,21 @@ def run(ctx: BenchContext) -> list[Row]:
             elif rec["case"] == "mixed_throughput":
                 _check_run(rec)
                 thr.append(rec["mcmd_per_s"])
+                events_default.append(rec["events"])
+        # The same stream without hash and LEVEL events, then on the
+        # portable build, right after the default run.
+        lean = [str(binary), "--mode", "throughput", "--cpu", str(cpu), "--seed", seed]
+        for rec in run_json_lines([*lean, "--options", "3"]):
+            if rec["case"] == "mixed_throughput":
+                _check_lean_run(rec)
+                thr_lean.append(rec["mcmd_per_s"])
+                events_lean.append(rec["events"])
+        for rec in run_json_lines(
+            [str(portable), "--mode", "throughput", "--cpu", str(cpu), "--seed", seed]
+        ):
+            if rec["case"] == "mixed_throughput":
+                _check_run(rec)
+                thr_portable.append(rec["mcmd_per_s"])
         # The same mix on a 20,000-order book (fits in cache): the CPU cost alone.
         small = [str(binary), "--mode", "throughput", "--cpu", str(cpu), "--seed", seed]
         for rec in run_json_lines([*small, "--orders", "20000", "--levels", "50"]):
@@ -129,9 +181,23 @@ def run(ctx: BenchContext) -> list[Row]:
         f"{workload.get('cancel')}, replace {workload.get('replace')}, aggressive "
         f"{workload.get('aggressive')}); timer overhead ~{median(overhead):.0f} ns included"
     )
+    ncmds = float(workload.get("cmds") or 1)
     rows = [
         Row("matcher", "mixed_throughput", "throughput", "M/s", median(thr)),
         Row("matcher", "mixed_throughput_20k_book", "throughput", "M/s", median(thr_small)),
+        Row(
+            "matcher", "mixed_throughput_hash_level_off", "throughput", "M/s", median(thr_lean)
+        ).with_peer("matcher with hash and LEVEL events (same run)", median(thr)),
+        Row(
+            "matcher",
+            "mixed_events_per_cmd_hash_level_off",
+            "events",
+            "events/cmd",
+            median(events_lean) / ncmds,
+        ).with_peer("matcher with LEVEL events", median(events_default) / ncmds),
+        Row(
+            "matcher", "mixed_throughput_portable", "throughput", "M/s", median(thr_portable)
+        ).with_peer("x86-64-v3 build (same run)", median(thr)),
     ]
     for kind in KINDS:
         for how in ("", "_alone"):

@@ -1648,8 +1648,7 @@ static inline uint32_t prefetch_order(const struct wm_matcher *m, const struct w
 /* Stage 3: from the (now cached) order, prefetch what the command touches
  * next: a target's queue neighbours; a maker's id slot (it may be filled and
  * removed) and its successor. */
-static inline void prefetch_links(const struct wm_matcher *m, const struct wm_cmd *c,
-                                  uint32_t found)
+MT_HOT void prefetch_links(const struct wm_matcher *m, const struct wm_cmd *c, uint32_t found)
 {
     if (found == NONE)
         return;

@@ -265,7 +265,7 @@ tsan:
 	@$(MAKE) --no-print-directory build VARIANT=tsan
 	WIREMATCH_BUILD=tsan TSAN_OPTIONS=halt_on_error=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/test_native_units.py
 
-PY_DIRS := wirematch pipeline nic classify replay tests tools native setup.py
+PY_DIRS := wirematch pipeline nic classify replay tests tools native examples setup.py
 lint:
 	$(PYTHON) -m ruff check $(PY_DIRS)
 	$(PYTHON) -m ruff format --check $(PY_DIRS)

@@ -6,7 +6,8 @@
  * A matcher without the rolling hash and LEVEL events, one instrument, two
  * batches of commands applied with wm_matcher_apply_indexed so that each
  * command's events are printed under it (the 12-event buffer splits the
- * third command over two calls), and the depth at a price after each batch.  examples/matcher_embed.py does the same from Python and prints
+ * third command over two calls), and the depth at a price after each batch.
+ * examples/matcher_embed.py does the same from Python and prints
  * the same lines (tests/test_matcher_lib.py compares them). */
 #include <stdbool.h>
 #include <stdio.h>

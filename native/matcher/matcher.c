@@ -159,6 +159,7 @@ struct mt_instr {
     struct wm_pool *levels;
     struct mt_level *lv;  /* levels->objs, typed (pool objects are 32 bytes) */
     struct mt_side side[2]; /* 0 bids, 1 asks */
+    uint32_t *scratch;    /* max_levels entries: ladder_recentre's work list */
 };
 
 struct mt_slot {          /* id table entry; ent == SLOT_EMPTY when empty */
@@ -1508,6 +1509,64 @@ static void cmd_state(struct wm_matcher *m, const struct wm_cmd *c, uint32_t sta
     }
 }
 
+/* Move the dense window so that it is centred on centre (a price on tick), as
+ * at creation around ref_price: levels now outside it move to the fallback,
+ * levels now inside it move in; every level keeps its index, so the book and
+ * the events are the same (the ladder is storage only).  O(levels + W/64),
+ * on SET_REF only. */
+static void ladder_recentre(struct mt_instr *in, int64_t centre)
+{
+    int64_t base = div_by(centre, in->tick, in->tick_shift) - (int64_t)(in->window / 2);
+    if (base == in->base_ticks)
+        return;
+    uint32_t nw0 = in->window / 64, nw1 = nw0 / 64 ? nw0 / 64 : 1;
+    for (int s = 0; s < 2; s++) {
+        struct mt_side *sd = &in->side[s];
+        /* The window's levels in ascending price, then in ascending goodness. */
+        uint32_t nw = 0;
+        for (uint32_t b = bm_next_ge(&sd->bm, 0); b != BM_NONE; b = bm_next_ge(&sd->bm, b + 1)) {
+            in->scratch[nw++] = sd->slot[b];
+            sd->slot[b] = NONE;
+        }
+        memset(sd->bm.l0, 0, nw0 * sizeof(uint64_t));
+        memset(sd->bm.l1, 0, nw1 * sizeof(uint64_t));
+        sd->bm.l2 = 0;
+        if (s == 1)
+            for (uint32_t i = 0, j = nw; i + 1 < j; i++, j--) {
+                uint32_t t = in->scratch[i];
+                in->scratch[i] = in->scratch[j - 1];
+                in->scratch[j - 1] = t;
+            }
+        /* Merged with the fallback (ascending goodness too) from the back:
+         * fb then holds every level of the side (nlevels <= max_levels). */
+        uint32_t i = sd->nfb, j = nw, k = sd->nfb + nw;
+        while (j > 0) {
+            if (i > 0 && goodness(s, lvl(in, sd->fb[i - 1])->price) >
+                             goodness(s, lvl(in, in->scratch[j - 1])->price))
+                sd->fb[--k] = sd->fb[--i];
+            else
+                sd->fb[--k] = in->scratch[--j];
+        }
+        sd->nfb += nw;
+    }
+    in->base_ticks = base;
+    for (int s = 0; s < 2; s++) {
+        struct mt_side *sd = &in->side[s];
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < sd->nfb; i++) {
+            uint32_t li = sd->fb[i];
+            uint32_t w = win_slot(in, lvl(in, li)->price);
+            if (w != NONE) {
+                sd->slot[w] = li;
+                bm_set(&sd->bm, w);
+            } else {
+                sd->fb[k++] = li; /* k <= i: the order is kept */
+            }
+        }
+        sd->nfb = k;
+    }
+}
+
 static void cmd_set_ref(struct wm_matcher *m, const struct wm_cmd *c)
 {
     m->counters[C_CMD_SET_REF]++;
@@ -1521,6 +1580,7 @@ static void cmd_set_ref(struct wm_matcher *m, const struct wm_cmd *c)
         return;
     }
     in->ref = c->price;
+    ladder_recentre(in, c->price);
     put_event(m, 0, 0, c->price, 0, 0, ev_tail(0, c->instrument, WM_EV_REF_PRICE, 0));
 }
 
@@ -1864,6 +1924,7 @@ static void instr_free(struct mt_instr *in)
         free(in->side[s].bm.l1);
         free(in->side[s].fb);
     }
+    free(in->scratch);
     free(in->levels);
     memset(in, 0, sizeof(*in));
 }
@@ -1917,6 +1978,11 @@ int wm_matcher_add_instrument(struct wm_matcher *m, const struct wm_instrument_c
         return -ENOMEM;
     }
     in->lv = (struct mt_level *)in->levels->objs;
+    in->scratch = malloc((size_t)cfg->max_levels * sizeof(uint32_t));
+    if (in->scratch == NULL) {
+        instr_free(in);
+        return -ENOMEM;
+    }
     uint32_t nw0 = w / 64, nw1 = nw0 / 64 ? nw0 / 64 : 1;
     for (int s = 0; s < 2; s++) {
         struct mt_side *sd = &in->side[s];

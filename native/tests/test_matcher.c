@@ -1316,6 +1316,111 @@ static void test_depth_at(void)
     wm_matcher_destroy(m);
 }
 
+/* SET_REF re-centres the dense window on the new reference price.  A matcher
+ * with a 64-tick window (levels move between window and fallback at every
+ * SET_REF) and one with a window wide enough to hold every price give the
+ * same events over a stream whose reference price drifts; after a SET_REF
+ * the fallback holds exactly the levels outside the new window. */
+static struct wm_matcher *mk_window(uint32_t window)
+{
+    struct wm_matcher_config mc = {.max_instruments = 4, .max_orders = 4096};
+    struct wm_matcher *m = NULL;
+    CHECK_EQ(wm_matcher_create(&mc, &m), 0);
+    struct wm_instrument_config a = {.id = I1, .max_levels = 2048, .window_ticks = window,
+                                     .tick_size = 1, .lot_size = 1, .min_order_qty = 1,
+                                     .max_order_qty = 1000000, .ref_price = 100000};
+    CHECK_EQ(wm_matcher_add_instrument(m, &a), 0);
+    return m;
+}
+
+static uint32_t outside_window(struct wm_matcher *m, int64_t ref, int64_t window)
+{
+    static struct wm_level_info l2[4096];
+    uint32_t out = 0;
+    for (uint32_t side = WM_SIDE_BUY; side <= WM_SIDE_SELL; side++) {
+        int k = wm_matcher_l2(m, I1, side, l2, 4096);
+        for (int i = 0; i < k; i++) {
+            int64_t d = l2[i].price - (ref - window / 2);
+            out += d < 0 || d >= window;
+        }
+    }
+    return out;
+}
+
+static void test_set_ref_recentres_window(void)
+{
+    enum { N = 20000 };
+    rng_state = 0x13198a2e03707344ull;
+    int64_t ref = 100000;
+    uint64_t next_id = 1;
+    for (int i = 0; i < N; i++) {
+        struct wm_cmd *c = &stream[i];
+        memset(c, 0, sizeof(*c));
+        c->ts = (uint64_t)i;
+        c->session = 1 + (uint32_t)(rng() % 3);
+        c->account = c->session;
+        c->instrument = I1;
+        int roll = (int)rng_in(0, 99);
+        if (roll < 3) {
+            ref += rng_in(-60, 60); /* the market moves: most levels change place */
+            c->type = WM_CMD_SET_REF;
+            c->price = ref;
+        } else if (roll < 65) {
+            c->type = WM_CMD_NEW;
+            c->client_id = next_id++;
+            c->side = rng() & 1 ? WM_SIDE_BUY : WM_SIDE_SELL;
+            c->ord_type = WM_ORD_LIMIT;
+            c->tif = rng() % 8 ? WM_TIF_GTC : WM_TIF_IOC;
+            int64_t off = rng() % 10 ? rng_in(1, 40) : rng_in(1, 500);
+            c->price = c->side == WM_SIDE_BUY ? ref - off + rng_in(0, 3) : ref + off - rng_in(0, 3);
+            c->qty = rng_in(1, 50);
+        } else {
+            c->type = WM_CMD_CANCEL;
+            c->client_id = (uint64_t)rng_in(1, (int64_t)next_id);
+        }
+    }
+    struct wm_matcher *narrow = mk_window(64), *wide = mk_window(262144);
+    static struct wm_event wide_ev[N * 16];
+    unsigned used;
+    int nn = wm_matcher_apply(narrow, stream, N, stream_ev, N * 16, &used);
+    int nw = wm_matcher_apply(wide, stream, N, wide_ev, N * 16, &used);
+    CHECK_EQ(nn, nw);
+    CHECK(nn == nw && memcmp(stream_ev, wide_ev, (size_t)nn * sizeof(stream_ev[0])) == 0);
+    CHECK(counter(narrow, "trades") > 500);
+    struct wm_instrument_status sn, sw;
+    wm_matcher_instrument_status(narrow, I1, &sn);
+    wm_matcher_instrument_status(wide, I1, &sw);
+    CHECK(sn.bid_levels + sn.ask_levels > 50);
+    CHECK_EQ(sw.levels_in_fallback, 0);
+    /* A last SET_REF far away, then back: each time the fallback holds
+     * exactly the levels outside the window around the new reference. */
+    int64_t refs[] = {ref + 5000, ref - 3, ref + 17};
+    for (int r = 0; r < 3; r++) {
+        admin(narrow, WM_CMD_SET_REF, I1, refs[r]);
+        admin(wide, WM_CMD_SET_REF, I1, refs[r]);
+        wm_matcher_instrument_status(narrow, I1, &sn);
+        CHECK_EQ(sn.levels_in_fallback, outside_window(narrow, refs[r], 64));
+    }
+    CHECK(sn.levels_in_fallback > 0 && sn.levels_in_fallback < sn.bid_levels + sn.ask_levels);
+    /* The book is the same level by level; a sweep after the moves walks it
+     * in price order as the wide one does. */
+    static struct wm_level_info a[4096], b[4096];
+    for (uint32_t side = WM_SIDE_BUY; side <= WM_SIDE_SELL; side++) {
+        int ka = wm_matcher_l2(narrow, I1, side, a, 4096);
+        int kb = wm_matcher_l2(wide, I1, side, b, 4096);
+        CHECK_EQ(ka, kb);
+        CHECK(ka == kb && memcmp(a, b, (size_t)ka * sizeof(a[0])) == 0);
+    }
+    struct wm_cmd sweep = order(I1, 9, 1, WM_SIDE_BUY, 0, 1000000, WM_TIF_IOC);
+    sweep.ord_type = WM_ORD_MARKET;
+    nn = wm_matcher_apply(narrow, &sweep, 1, stream_ev, N * 16, &used);
+    nw = wm_matcher_apply(wide, &sweep, 1, wide_ev, N * 16, &used);
+    CHECK_EQ(nn, nw);
+    CHECK(nn > 10 && memcmp(stream_ev, wide_ev, (size_t)nn * sizeof(stream_ev[0])) == 0);
+    wm_matcher_destroy(narrow);
+    wm_matcher_destroy(wide);
+}
+
 static void test_api_errors(void)
 {
     struct wm_matcher_config mc = {.max_instruments = 0, .max_orders = 10};
@@ -1364,6 +1469,7 @@ int main(void)
     test_apply_indexed();
     test_options();
     test_depth_at();
+    test_set_ref_recentres_window();
     test_api_errors();
     return check_finish("test_matcher");
 }

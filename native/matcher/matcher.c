@@ -627,6 +627,12 @@ static uint32_t level_create(struct mt_instr *in, int s, int64_t price)
     l->count = 0;
     struct mt_side *sd = &in->side[s];
     uint32_t w = win_slot(in, price);
+    if (w == NONE && in->side[0].nlevels == 0 && in->side[1].nlevels == 0) {
+        /* The first level of an empty book centres the window on its price
+         * (nothing to move: both sides are empty). */
+        in->base_ticks = div_by(price, in->tick, in->tick_shift) - (int64_t)(in->window / 2);
+        w = win_slot(in, price);
+    }
     if (w != NONE) {
         sd->slot[w] = li;
         bm_set(&sd->bm, w);

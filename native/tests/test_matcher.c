@@ -1421,6 +1421,32 @@ static void test_set_ref_recentres_window(void)
     wm_matcher_destroy(wide);
 }
 
+/* The first level of an empty book centres the window on its price. */
+static void test_empty_book_centres_window(void)
+{
+    struct wm_matcher *m = mk(64, 64); /* I1: a 64-tick window around 1000 */
+    struct wm_instrument_status st;
+    add(m, I1, 1, 1, WM_SIDE_SELL, 50000, 5, WM_TIF_GTC);
+    add(m, I1, 1, 2, WM_SIDE_SELL, 50020, 5, WM_TIF_GTC);
+    add(m, I1, 1, 3, WM_SIDE_BUY, 49990, 5, WM_TIF_GTC);
+    wm_matcher_instrument_status(m, I1, &st);
+    CHECK_EQ(st.bid_levels + st.ask_levels, 3);
+    CHECK_EQ(st.levels_in_fallback, 0);
+    add(m, I1, 1, 4, WM_SIDE_BUY, 1000, 5, WM_TIF_GTC); /* the book is not empty: fallback */
+    wm_matcher_instrument_status(m, I1, &st);
+    CHECK_EQ(st.levels_in_fallback, 1);
+    for (uint64_t id = 1; id <= 4; id++)
+        cancel(m, I1, 1, id);
+    add(m, I1, 1, 5, WM_SIDE_BUY, 7000, 5, WM_TIF_GTC);
+    add(m, I1, 1, 6, WM_SIDE_SELL, 7031, 5, WM_TIF_GTC);
+    add(m, I1, 1, 7, WM_SIDE_SELL, 7032, 5, WM_TIF_GTC); /* just outside: 7000 - 32 + 64 */
+    wm_matcher_instrument_status(m, I1, &st);
+    CHECK_EQ(st.levels_in_fallback, 1);
+    CHECK_EQ(st.best_bid, 7000);
+    CHECK_EQ(st.best_ask, 7031);
+    wm_matcher_destroy(m);
+}
+
 static void test_api_errors(void)
 {
     struct wm_matcher_config mc = {.max_instruments = 0, .max_orders = 10};
@@ -1470,6 +1496,7 @@ int main(void)
     test_options();
     test_depth_at();
     test_set_ref_recentres_window();
+    test_empty_book_centres_window();
     test_api_errors();
     return check_finish("test_matcher");
 }

@@ -202,7 +202,8 @@ struct wm_instrument_config {
     uint32_t max_orders;         /* live orders in this instrument (0 = matcher's max) */
     uint32_t max_levels;         /* price levels, both sides together (pool) */
     uint32_t window_ticks;       /* dense ladder window, power of two 64..262144 (0 = 16384),
-                                  * centred on ref_price, re-centred by each SET_REF */
+                                  * centred on ref_price, re-centred by each SET_REF
+                                  * and by the first level of an empty book */
     int64_t  tick_size;          /* > 0: prices are multiples of it */
     int64_t  lot_size;           /* > 0: quantities are multiples of it */
     int64_t  min_order_qty;      /* >= 1 */

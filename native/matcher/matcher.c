@@ -159,7 +159,6 @@ struct mt_instr {
     struct wm_pool *levels;
     struct mt_level *lv;  /* levels->objs, typed (pool objects are 32 bytes) */
     struct mt_side side[2]; /* 0 bids, 1 asks */
-    uint32_t *scratch;    /* max_levels entries: ladder_recentre's work list */
 };
 
 struct mt_slot {          /* id table entry; ent == SLOT_EMPTY when empty */
@@ -219,6 +218,10 @@ struct wm_matcher {
     bool level_events;         /* WM_EV_LEVEL emitted (not WM_MATCHER_NO_LEVEL_EVENTS) */
     bool hashing;              /* the rolling hash kept (not WM_MATCHER_NO_HASH) */
     uint64_t counters[C_N];
+    /* ladder_recentre's work list: the largest max_levels of any instrument
+     * (outside the instruments, whose layout the hot paths index). */
+    uint32_t *scratch;
+    uint32_t scratch_cap;
 };
 
 /* ---- memory ---------------------------------------------------------------- */
@@ -616,6 +619,15 @@ static uint32_t level_next_worse(const struct mt_instr *in, int s, int64_t price
     return cand;
 }
 
+/* The first level of an empty book, outside the window: the window is
+ * centred on its price (nothing to move, both sides are empty); returns its
+ * slot.  Out of line: level_create is inlined into the hot paths. */
+static __attribute__((noinline, cold)) uint32_t centre_empty(struct mt_instr *in, int64_t price)
+{
+    in->base_ticks = div_by(price, in->tick, in->tick_shift) - (int64_t)(in->window / 2);
+    return win_slot(in, price);
+}
+
 /* Create an empty level (the caller checked that the pool has one). */
 static uint32_t level_create(struct mt_instr *in, int s, int64_t price)
 {
@@ -627,12 +639,8 @@ static uint32_t level_create(struct mt_instr *in, int s, int64_t price)
     l->count = 0;
     struct mt_side *sd = &in->side[s];
     uint32_t w = win_slot(in, price);
-    if (w == NONE && in->side[0].nlevels == 0 && in->side[1].nlevels == 0) {
-        /* The first level of an empty book centres the window on its price
-         * (nothing to move: both sides are empty). */
-        in->base_ticks = div_by(price, in->tick, in->tick_shift) - (int64_t)(in->window / 2);
-        w = win_slot(in, price);
-    }
+    if (WM_UNLIKELY(w == NONE) && in->side[0].nlevels == 0 && in->side[1].nlevels == 0)
+        w = centre_empty(in, price);
     if (w != NONE) {
         sd->slot[w] = li;
         bm_set(&sd->bm, w);
@@ -1520,7 +1528,8 @@ static void cmd_state(struct wm_matcher *m, const struct wm_cmd *c, uint32_t sta
  * levels now inside it move in; every level keeps its index, so the book and
  * the events are the same (the ladder is storage only).  O(levels + W/64),
  * on SET_REF only. */
-static void ladder_recentre(struct mt_instr *in, int64_t centre)
+static __attribute__((noinline, cold)) void ladder_recentre(struct mt_instr *in, int64_t centre,
+                                                            uint32_t *scratch)
 {
     int64_t base = div_by(centre, in->tick, in->tick_shift) - (int64_t)(in->window / 2);
     if (base == in->base_ticks)
@@ -1531,7 +1540,7 @@ static void ladder_recentre(struct mt_instr *in, int64_t centre)
         /* The window's levels in ascending price, then in ascending goodness. */
         uint32_t nw = 0;
         for (uint32_t b = bm_next_ge(&sd->bm, 0); b != BM_NONE; b = bm_next_ge(&sd->bm, b + 1)) {
-            in->scratch[nw++] = sd->slot[b];
+            scratch[nw++] = sd->slot[b];
             sd->slot[b] = NONE;
         }
         memset(sd->bm.l0, 0, nw0 * sizeof(uint64_t));
@@ -1539,19 +1548,19 @@ static void ladder_recentre(struct mt_instr *in, int64_t centre)
         sd->bm.l2 = 0;
         if (s == 1)
             for (uint32_t i = 0, j = nw; i + 1 < j; i++, j--) {
-                uint32_t t = in->scratch[i];
-                in->scratch[i] = in->scratch[j - 1];
-                in->scratch[j - 1] = t;
+                uint32_t t = scratch[i];
+                scratch[i] = scratch[j - 1];
+                scratch[j - 1] = t;
             }
         /* Merged with the fallback (ascending goodness too) from the back:
          * fb then holds every level of the side (nlevels <= max_levels). */
         uint32_t i = sd->nfb, j = nw, k = sd->nfb + nw;
         while (j > 0) {
             if (i > 0 && goodness(s, lvl(in, sd->fb[i - 1])->price) >
-                             goodness(s, lvl(in, in->scratch[j - 1])->price))
+                             goodness(s, lvl(in, scratch[j - 1])->price))
                 sd->fb[--k] = sd->fb[--i];
             else
-                sd->fb[--k] = in->scratch[--j];
+                sd->fb[--k] = scratch[--j];
         }
         sd->nfb += nw;
     }
@@ -1586,7 +1595,7 @@ static void cmd_set_ref(struct wm_matcher *m, const struct wm_cmd *c)
         return;
     }
     in->ref = c->price;
-    ladder_recentre(in, c->price);
+    ladder_recentre(in, c->price, m->scratch);
     put_event(m, 0, 0, c->price, 0, 0, ev_tail(0, c->instrument, WM_EV_REF_PRICE, 0));
 }
 
@@ -1930,7 +1939,6 @@ static void instr_free(struct mt_instr *in)
         free(in->side[s].bm.l1);
         free(in->side[s].fb);
     }
-    free(in->scratch);
     free(in->levels);
     memset(in, 0, sizeof(*in));
 }
@@ -1943,6 +1951,7 @@ void wm_matcher_destroy(struct wm_matcher *m)
         if (m->instr[i].used)
             instr_free(&m->instr[i]);
     free(m->orders);
+    free(m->scratch);
     free(m->sess);
     free(m->instr);
     free(m->ids);
@@ -1984,10 +1993,15 @@ int wm_matcher_add_instrument(struct wm_matcher *m, const struct wm_instrument_c
         return -ENOMEM;
     }
     in->lv = (struct mt_level *)in->levels->objs;
-    in->scratch = malloc((size_t)cfg->max_levels * sizeof(uint32_t));
-    if (in->scratch == NULL) {
-        instr_free(in);
-        return -ENOMEM;
+    if (cfg->max_levels > m->scratch_cap) {
+        uint32_t *sc = malloc((size_t)cfg->max_levels * sizeof(uint32_t));
+        if (sc == NULL) {
+            instr_free(in);
+            return -ENOMEM;
+        }
+        free(m->scratch);
+        m->scratch = sc;
+        m->scratch_cap = cfg->max_levels;
     }
     uint32_t nw0 = w / 64, nw1 = nw0 / 64 ? nw0 / 64 : 1;
     for (int s = 0; s < 2; s++) {

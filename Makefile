@@ -4,6 +4,9 @@
 #   release  -O2 -march=x86-64-v3 (the data plane's flavour, the default)
 #   asan     ASan + UBSan, -O1 -g
 #   tsan     ThreadSanitizer, -O1 -g
+#   portable -O2 -march=x86-64 (no AVX2), and
+#   aarch64  cross-compiled with $(AARCH64_CC): the matcher library only
+#            (`make matcher-lib VARIANT=portable`, see "The matcher library")
 # Each holds libwirematch.so, the cffi extension (python/), the C unit tests
 # (tests/) and the benchmark programs (bench/).  Python picks the variant
 # named by WIREMATCH_BUILD (default release).
@@ -15,6 +18,8 @@ PYTHON     ?= $(if $(wildcard $(VENV_PY)),$(VENV_PY),python3)
 VARIANT    ?= release
 BUILD      := build/$(VARIANT)
 CC         ?= gcc
+AARCH64_CC ?= aarch64-linux-gnu-gcc
+AARCH64_AR ?= aarch64-linux-gnu-ar
 BENCH      ?=
 
 WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
@@ -25,8 +30,14 @@ else ifeq ($(VARIANT),asan)
   OPT      := -O1 -g -march=x86-64-v3 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 else ifeq ($(VARIANT),tsan)
   OPT      := -O1 -g -march=x86-64-v3 -fsanitize=thread
+else ifeq ($(VARIANT),portable)
+  OPT      := -O2 -march=x86-64 -mtune=generic -g
+else ifeq ($(VARIANT),aarch64)
+  OPT      := -O2 -g
+  CC       := $(AARCH64_CC)
+  AR       := $(AARCH64_AR)
 else
-  $(error unknown VARIANT=$(VARIANT): use release, asan or tsan)
+  $(error unknown VARIANT=$(VARIANT): use release, asan, tsan, portable or aarch64)
 endif
 CFLAGS_ALL := $(BASE_CFLAGS) $(OPT) $(EXTRA_CFLAGS)
 LDLIBS     := -luring -lxdp -lbpf -lpthread -lm
@@ -37,6 +48,84 @@ LIB_SRCS   := $(shell find native -name '*.c' -not -path 'native/tests/*' -not -
 LIB_HDRS   := $(shell find native -name '*.h' | sort)
 LIB_OBJS   := $(patsubst native/%.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 LIB        := $(BUILD)/libwirematch.so
+
+# ---- The matcher library ------------------------------------------------------
+# libwirematch_matcher.so / .a: the matching engine (native/matcher) and the
+# object pool it is built on (native/pool), nothing else: it needs libc only
+# (no liburing, libxdp, libbpf or DPDK), exports only wm_matcher_* (the .so's
+# version script), and its public headers are wirematch/matcher.h and
+# wirematch/common.h.  libwirematch.so is linked with the archive whole
+# (--whole-archive), so the appliance runs the same objects an integrator
+# links, and stays one shared object with no second library to find at run
+# time.  `make matcher-lib` builds the library and the programs that use it
+# alone (the matcher's C test, the example); VARIANT=portable builds them for
+# plain x86-64 (no AVX2), VARIANT=aarch64 with $(AARCH64_CC).
+# `make install-matcher PREFIX=... [DESTDIR=...]` installs the library, its
+# headers and wirematch-matcher.pc (pkg-config).
+MATCHER_SRCS   := native/matcher/matcher.c native/pool/pool.c
+MATCHER_OBJS   := $(patsubst native/%.c,$(BUILD)/obj/%.o,$(MATCHER_SRCS))
+MATCHER_HDRS   := native/include/wirematch/common.h native/include/wirematch/matcher.h
+MATCHER_SONAME := libwirematch_matcher.so.0
+MATCHER_SO_REAL:= $(BUILD)/$(MATCHER_SONAME)
+MATCHER_SO     := $(BUILD)/libwirematch_matcher.so
+MATCHER_A      := $(BUILD)/libwirematch_matcher.a
+MATCHER_MAP    := native/matcher/libwirematch_matcher.map
+MATCHER_BINS   := $(BUILD)/tests/test_matcher $(BUILD)/examples/matcher_embed
+# The portable build's matcher benchmark (`make bench BENCH=matcher` runs it
+# beside the default build's): the same program, linked to the archive.
+ifeq ($(VARIANT),portable)
+  MATCHER_BINS += $(BUILD)/bench/matcher_bench
+endif
+WM_VERSION     := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+PREFIX         ?= /usr/local
+LIBDIR         ?= $(PREFIX)/lib
+INCLUDEDIR     ?= $(PREFIX)/include
+
+.PHONY: matcher-lib install-matcher
+matcher-lib: $(MATCHER_SO) $(MATCHER_A) $(MATCHER_BINS)
+native: $(MATCHER_SO) $(MATCHER_A) $(BUILD)/examples/matcher_embed
+
+$(MATCHER_A): $(MATCHER_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(MATCHER_SO_REAL): $(MATCHER_OBJS) $(MATCHER_MAP)
+	$(CC) $(CFLAGS_ALL) -shared -Wl,-soname,$(MATCHER_SONAME) -Wl,--version-script,$(MATCHER_MAP) -o $@ $(MATCHER_OBJS)
+
+$(MATCHER_SO): $(MATCHER_SO_REAL)
+	ln -sfn $(MATCHER_SONAME) $@
+
+# The matcher's C test links the matcher library alone (it proves the
+# library is self-sufficient, in every variant).
+$(BUILD)/tests/test_matcher: native/tests/test_matcher.c native/tests/check.h $(MATCHER_SO) $(MATCHER_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(BUILD) -lwirematch_matcher -Wl,-rpath,'$$ORIGIN/..'
+
+# The embedding example (examples/matcher_embed.c), built like an integrator's
+# program: the public header and the matcher library only.
+$(BUILD)/examples/matcher_embed: examples/matcher_embed.c $(MATCHER_SO) $(MATCHER_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< -L$(BUILD) -lwirematch_matcher -Wl,-rpath,'$$ORIGIN/..'
+
+ifeq ($(VARIANT),portable)
+$(BUILD)/bench/matcher_bench: tools/bench/matcher_bench.c $(MATCHER_A) $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(MATCHER_A) -lm
+endif
+
+install-matcher: $(MATCHER_SO) $(MATCHER_A)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/wirematch
+	install -m 0755 $(MATCHER_SO_REAL) $(DESTDIR)$(LIBDIR)/$(MATCHER_SONAME)
+	ln -sfn $(MATCHER_SONAME) $(DESTDIR)$(LIBDIR)/libwirematch_matcher.so
+	install -m 0644 $(MATCHER_A) $(DESTDIR)$(LIBDIR)/
+	install -m 0644 $(MATCHER_HDRS) $(DESTDIR)$(INCLUDEDIR)/wirematch/
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+	  'Name: wirematch-matcher' \
+	  'Description: wirematch price-time matching engine (embedded, libc only)' \
+	  'Version: $(WM_VERSION)' \
+	  'Libs: -L$${libdir} -lwirematch_matcher' \
+	  'Cflags: -I$${includedir}' > $(DESTDIR)$(LIBDIR)/pkgconfig/wirematch-matcher.pc
+# ---- end of the matcher library -----------------------------------------------
 
 # C unit tests: native/tests/test_*.c, one program each, linked to the library.
 TEST_SRCS  := $(wildcard native/tests/test_*.c)
@@ -115,6 +204,8 @@ help:
 	@echo "make lint     ruff, and the C sources with warnings as errors"
 	@echo "make fuzz     build the libFuzzer targets (native/fuzz) and run each FUZZ_SECONDS (60)"
 	@echo "make clean    remove build/ and bench-results/"
+	@echo "make matcher-lib       the matcher alone: libwirematch_matcher.so/.a and its C test (VARIANT=portable: no AVX2)"
+	@echo "make install-matcher   install it, its headers and wirematch-matcher.pc (PREFIX, DESTDIR)"
 
 deps:
 	@bash tools/deps.sh
@@ -137,8 +228,9 @@ $(BUILD)/obj/%.o: native/%.c $(LIB_HDRS) Makefile $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-$(LIB): $(LIB_OBJS)
-	$(CC) $(CFLAGS_ALL) -shared -o $@ $^ $(LDLIBS)
+# The matcher's objects come from the matcher library's archive (below).
+$(LIB): $(filter-out $(MATCHER_OBJS),$(LIB_OBJS)) $(MATCHER_A)
+	$(CC) $(CFLAGS_ALL) -shared -o $@ $(filter-out $(MATCHER_A),$^) -Wl,--whole-archive $(MATCHER_A) -Wl,--no-whole-archive $(LDLIBS)
 
 $(BUILD)/tests/%: native/tests/%.c $(LIB) $(LIB_HDRS)
 	@mkdir -p $(dir $@)
@@ -191,7 +283,7 @@ tsan:
 	@$(MAKE) --no-print-directory build VARIANT=tsan
 	WIREMATCH_BUILD=tsan TSAN_OPTIONS=halt_on_error=1 $(PYTHON) -m pytest -q -p no:cacheprovider tests/test_native_units.py
 
-PY_DIRS := wirematch pipeline nic classify replay tests tools native setup.py
+PY_DIRS := wirematch pipeline nic classify replay tests tools native examples setup.py
 lint:
 	$(PYTHON) -m ruff check $(PY_DIRS)
 	$(PYTHON) -m ruff format --check $(PY_DIRS)

@@ -49,3 +49,24 @@ def test_matcher_bench_times_the_named_commands(mix: str) -> None:
         # capacity must follow the stream's peak, not the prefill.
         assert run["live_after"] == 2000 + 30000
         assert work["capacity"] > run["live_after"]
+
+
+def test_matcher_bench_without_hash_and_level_events() -> None:
+    """`--options 3` (the bench's hash and LEVEL off row): fewer events, the
+    same final book as the generator's, no hash to compare."""
+    args = ("--orders", "2000", "--levels", "20", "--cmds", "30000")
+    default = next(r for r in _run(*args) if r["case"] == "mixed_throughput")
+    lean = next(r for r in _run(*args, "--options", "3") if r["case"] == "mixed_throughput")
+    assert default["hash_ok"] and default["state_ok"], default
+    assert lean["state_ok"] and lean["hash_ok"] is None, lean
+    assert lean["options"] == 3 and lean["rejected"] == 0
+    assert lean["trades"] == default["trades"] and lean["live_after"] == default["live_after"]
+    assert 0 < lean["events"] < default["events"]
+    proc = subprocess.run(
+        [str(_bench()), "--mode", "latency", "--options", "3"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2 and "throughput only" in proc.stderr

@@ -21,6 +21,7 @@ APT_PACKAGES=(
     tshark tcpreplay ethtool iproute2 valgrind linux-perf tmux chromium
     python3-pyverbs ibverbs-providers librdmacm1
     prometheus
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
 )
 
 missing=()

@@ -7,6 +7,8 @@
  * with at most three ctz/clz steps.  Prices outside the window are kept in a
  * fallback array of level indices sorted by "goodness" (bids: price, asks:
  * -price), best last: O(log n) search, O(n) insert; nothing is dropped.
+ * SET_REF re-centres the window (matcher.c, ladder_recentre), and so does
+ * the first level of an empty book (level_create).
  */
 #ifndef WM_MATCHER_LADDER_H
 #define WM_MATCHER_LADDER_H

@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__AVX2__) || defined(WM_MATCHER_CMD_TSC)
 #include <immintrin.h>
+#endif
 #include <sys/mman.h>
 
 #include "matcher/ladder.h"
@@ -34,15 +36,39 @@
  * (prefetch_slot, prefetch_links) compile to nothing (objdump of
  * matcher.o: 3 prefetch instructions in all).  An asm volatile prefetch is
  * never deleted.  A prefetch never faults, whatever the address. */
+#if defined(__x86_64__) || defined(__i386__)
 static inline void pf_read(const void *p)
 {
     __asm__ volatile("prefetcht0 %0" : : "m"(*(const char *)p));
 }
 
+/* PREFETCHW decodes as a no-op on x86 CPUs without it. */
 static inline void pf_write(const void *p)
 {
     __asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
 }
+#elif defined(__aarch64__)
+static inline void pf_read(const void *p)
+{
+    __asm__ volatile("prfm pldl1keep, [%0]" : : "r"(p));
+}
+
+static inline void pf_write(const void *p)
+{
+    __asm__ volatile("prfm pstl1keep, [%0]" : : "r"(p));
+}
+#else
+/* Other targets: the compiler's hint (which it may drop, see above). */
+static inline void pf_read(const void *p)
+{
+    __builtin_prefetch(p, 0, 3);
+}
+
+static inline void pf_write(const void *p)
+{
+    __builtin_prefetch(p, 1, 3);
+}
+#endif
 #define ALL_INSTRUMENTS 0xffffu
 
 _Static_assert(sizeof(struct wm_cmd) == 64, "wm_cmd is 64 bytes");
@@ -189,7 +215,13 @@ struct wm_matcher {
     struct wm_event *ev_next;  /* where the next event goes */
     struct wm_event *ev_last;  /* ev + cap - WM_MATCHER_MIN_EVENTS: a step may
                                 * start while ev_next <= ev_last */
+    bool level_events;         /* WM_EV_LEVEL emitted (not WM_MATCHER_NO_LEVEL_EVENTS) */
+    bool hashing;              /* the rolling hash kept (not WM_MATCHER_NO_HASH) */
     uint64_t counters[C_N];
+    /* ladder_recentre's work list: the largest max_levels of any instrument
+     * (outside the instruments, whose layout the hot paths index). */
+    uint32_t *scratch;
+    uint32_t scratch_cap;
 };
 
 /* ---- memory ---------------------------------------------------------------- */
@@ -228,9 +260,11 @@ static struct wm_pool *big_pool(uint32_t obj_size, uint32_t capacity)
 
 /* The rolling hash of docs/matching.md.  Each event's digest is independent
  * of the others (eight lanes: x = w ^ K, lo32(x) * hi32(x) + w, summed), so
- * the digests of a whole batch are computed with AVX2 after the batch
- * (events are then in L1 and no store is forwarded into a wide load); only
- * the chain step (rotate, xor, one multiply) is serial. */
+ * the digests of a whole batch are computed after the batch (events are then
+ * in L1 and no store is forwarded into a wide load), with AVX2 where the
+ * build targets it and eight scalar lanes otherwise (the same sums mod 2^64,
+ * so the same hash); only the chain step (rotate, xor, one multiply) is
+ * serial. */
 #define HASH_INIT 0x6a09e667f3bcc908ull
 #define HASH_MUL 0x9e3779b97f4a7c15ull
 static const uint64_t hash_k[8] __attribute__((aligned(32))) = {
@@ -243,6 +277,12 @@ static inline uint64_t rotl64(uint64_t x, int r)
     return (x << r) | (x >> (64 - r));
 }
 
+static inline uint64_t hash_chain(uint64_t h, uint64_t digest)
+{
+    return (rotl64(h, 23) ^ digest) * HASH_MUL;
+}
+
+#ifdef __AVX2__
 static inline __m256i lane_mix(__m256i w, __m256i k)
 {
     __m256i x = _mm256_xor_si256(w, k);
@@ -265,11 +305,6 @@ static inline uint64_t event_digest(const struct wm_event *ev, __m256i k0, __m25
     return (uint64_t)_mm_cvtsi128_si64(t);
 }
 
-static inline uint64_t hash_chain(uint64_t h, uint64_t digest)
-{
-    return (rotl64(h, 23) ^ digest) * HASH_MUL;
-}
-
 static uint64_t hash_events(uint64_t h, const struct wm_event *ev, unsigned n)
 {
     const __m256i k0 = _mm256_load_si256((const __m256i *)hash_k);
@@ -288,6 +323,25 @@ static uint64_t hash_events(uint64_t h, const struct wm_event *ev, unsigned n)
         h = hash_chain(h, event_digest(ev, k0, k1));
     return h;
 }
+#else
+static inline uint64_t event_digest(const struct wm_event *ev)
+{
+    uint64_t w[8], d = 0;
+    memcpy(w, ev, sizeof(w));
+    for (int i = 0; i < 8; i++) {
+        uint64_t x = w[i] ^ hash_k[i];
+        d += (x & 0xffffffffu) * (x >> 32) + w[i];
+    }
+    return d;
+}
+
+static uint64_t hash_events(uint64_t h, const struct wm_event *ev, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        h = hash_chain(h, event_digest(&ev[i]));
+    return h;
+}
+#endif
 
 uint64_t wm_matcher_hash_event(uint64_t h, const struct wm_event *ev)
 {
@@ -565,6 +619,15 @@ static uint32_t level_next_worse(const struct mt_instr *in, int s, int64_t price
     return cand;
 }
 
+/* The first level of an empty book, outside the window: the window is
+ * centred on its price (nothing to move, both sides are empty); returns its
+ * slot.  Out of line: level_create is inlined into the hot paths. */
+static __attribute__((noinline, cold)) uint32_t centre_empty(struct mt_instr *in, int64_t price)
+{
+    in->base_ticks = div_by(price, in->tick, in->tick_shift) - (int64_t)(in->window / 2);
+    return win_slot(in, price);
+}
+
 /* Create an empty level (the caller checked that the pool has one). */
 static uint32_t level_create(struct mt_instr *in, int s, int64_t price)
 {
@@ -576,6 +639,8 @@ static uint32_t level_create(struct mt_instr *in, int s, int64_t price)
     l->count = 0;
     struct mt_side *sd = &in->side[s];
     uint32_t w = win_slot(in, price);
+    if (WM_UNLIKELY(w == NONE) && in->side[0].nlevels == 0 && in->side[1].nlevels == 0)
+        w = centre_empty(in, price);
     if (w != NONE) {
         sd->slot[w] = li;
         bm_set(&sd->bm, w);
@@ -775,6 +840,8 @@ static inline void emit_order(struct wm_matcher *m, uint8_t type, const struct m
 static inline void emit_level(struct wm_matcher *m, uint16_t instrument, int s,
                               const struct mt_level *l, int64_t price)
 {
+    if (WM_UNLIKELY(!m->level_events))
+        return;
     put_event(m, 0, 0, price, l ? l->total : 0, l ? l->count : 0,
               ev_tail(0, instrument, WM_EV_LEVEL, (uint8_t)(s + 1)));
 }
@@ -1456,6 +1523,65 @@ static void cmd_state(struct wm_matcher *m, const struct wm_cmd *c, uint32_t sta
     }
 }
 
+/* Move the dense window so that it is centred on centre (a price on tick), as
+ * at creation around ref_price: levels now outside it move to the fallback,
+ * levels now inside it move in; every level keeps its index, so the book and
+ * the events are the same (the ladder is storage only).  O(levels + W/64),
+ * on SET_REF only. */
+static __attribute__((noinline, cold)) void ladder_recentre(struct mt_instr *in, int64_t centre,
+                                                            uint32_t *scratch)
+{
+    int64_t base = div_by(centre, in->tick, in->tick_shift) - (int64_t)(in->window / 2);
+    if (base == in->base_ticks)
+        return;
+    uint32_t nw0 = in->window / 64, nw1 = nw0 / 64 ? nw0 / 64 : 1;
+    for (int s = 0; s < 2; s++) {
+        struct mt_side *sd = &in->side[s];
+        /* The window's levels in ascending price, then in ascending goodness. */
+        uint32_t nw = 0;
+        for (uint32_t b = bm_next_ge(&sd->bm, 0); b != BM_NONE; b = bm_next_ge(&sd->bm, b + 1)) {
+            scratch[nw++] = sd->slot[b];
+            sd->slot[b] = NONE;
+        }
+        memset(sd->bm.l0, 0, nw0 * sizeof(uint64_t));
+        memset(sd->bm.l1, 0, nw1 * sizeof(uint64_t));
+        sd->bm.l2 = 0;
+        if (s == 1)
+            for (uint32_t i = 0, j = nw; i + 1 < j; i++, j--) {
+                uint32_t t = scratch[i];
+                scratch[i] = scratch[j - 1];
+                scratch[j - 1] = t;
+            }
+        /* Merged with the fallback (ascending goodness too) from the back:
+         * fb then holds every level of the side (nlevels <= max_levels). */
+        uint32_t i = sd->nfb, j = nw, k = sd->nfb + nw;
+        while (j > 0) {
+            if (i > 0 && goodness(s, lvl(in, sd->fb[i - 1])->price) >
+                             goodness(s, lvl(in, scratch[j - 1])->price))
+                sd->fb[--k] = sd->fb[--i];
+            else
+                sd->fb[--k] = scratch[--j];
+        }
+        sd->nfb += nw;
+    }
+    in->base_ticks = base;
+    for (int s = 0; s < 2; s++) {
+        struct mt_side *sd = &in->side[s];
+        uint32_t k = 0;
+        for (uint32_t i = 0; i < sd->nfb; i++) {
+            uint32_t li = sd->fb[i];
+            uint32_t w = win_slot(in, lvl(in, li)->price);
+            if (w != NONE) {
+                sd->slot[w] = li;
+                bm_set(&sd->bm, w);
+            } else {
+                sd->fb[k++] = li; /* k <= i: the order is kept */
+            }
+        }
+        sd->nfb = k;
+    }
+}
+
 static void cmd_set_ref(struct wm_matcher *m, const struct wm_cmd *c)
 {
     m->counters[C_CMD_SET_REF]++;
@@ -1469,6 +1595,7 @@ static void cmd_set_ref(struct wm_matcher *m, const struct wm_cmd *c)
         return;
     }
     in->ref = c->price;
+    ladder_recentre(in, c->price, m->scratch);
     put_event(m, 0, 0, c->price, 0, 0, ev_tail(0, c->instrument, WM_EV_REF_PRICE, 0));
 }
 
@@ -1596,8 +1723,7 @@ static inline uint32_t prefetch_order(const struct wm_matcher *m, const struct w
 /* Stage 3: from the (now cached) order, prefetch what the command touches
  * next: a target's queue neighbours; a maker's id slot (it may be filled and
  * removed) and its successor. */
-static inline void prefetch_links(const struct wm_matcher *m, const struct wm_cmd *c,
-                                  uint32_t found)
+MT_HOT void prefetch_links(const struct wm_matcher *m, const struct wm_cmd *c, uint32_t found)
 {
     if (found == NONE)
         return;
@@ -1648,8 +1774,11 @@ static unsigned mt_cmd_tsc_n;
 #define MT_CMD_STAMP() ((void)0)
 #endif
 
-int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n,
-                     struct wm_event *events, unsigned events_cap, unsigned *consumed)
+/* The body of wm_matcher_apply and wm_matcher_apply_indexed: inlined into
+ * each, so that apply (cmd_end NULL) has no per-command store or test. */
+static inline __attribute__((always_inline)) int
+apply_batch(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n, struct wm_event *events,
+            unsigned events_cap, unsigned *consumed, uint32_t *cmd_end)
 {
     if (m == NULL || events == NULL || events_cap < WM_MATCHER_MIN_EVENTS ||
         (cmds == NULL && n > 0))
@@ -1660,6 +1789,8 @@ int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n
     unsigned i = 0;
     if (m->job.kind != JOB_NONE)
         run_job(m);
+    if (cmd_end)
+        cmd_end[0] = (uint32_t)(m->ev_next - events);
     /* home[k & 31]: stage 1's id slot for command k (stages 2 and process);
      * found[k & 15]: stage 2's result for command k, read by stage 3. */
     uint64_t home[32];
@@ -1687,6 +1818,8 @@ int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n
             i++;
             if (m->job.kind != JOB_NONE)
                 run_job(m);
+            if (cmd_end)
+                cmd_end[i] = (uint32_t)(m->ev_next - events);
             MT_CMD_STAMP();
         }
     } else {
@@ -1695,6 +1828,8 @@ int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n
             i++;
             if (m->job.kind != JOB_NONE)
                 run_job(m);
+            if (cmd_end)
+                cmd_end[i] = (uint32_t)(m->ev_next - events);
             MT_CMD_STAMP();
         }
     }
@@ -1702,8 +1837,24 @@ int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n
         *consumed = i;
     unsigned nev = (unsigned)(m->ev_next - events);
     m->counters[C_EVENTS] += nev;
-    m->hash = hash_events(m->hash, events, nev);
+    if (WM_LIKELY(m->hashing))
+        m->hash = hash_events(m->hash, events, nev);
     return (int)nev;
+}
+
+int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n,
+                     struct wm_event *events, unsigned events_cap, unsigned *consumed)
+{
+    return apply_batch(m, cmds, n, events, events_cap, consumed, NULL);
+}
+
+int wm_matcher_apply_indexed(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n,
+                             struct wm_event *events, unsigned events_cap, unsigned *consumed,
+                             uint32_t *cmd_end)
+{
+    if (cmd_end == NULL)
+        return -EINVAL;
+    return apply_batch(m, cmds, n, events, events_cap, consumed, cmd_end);
 }
 
 int wm_matcher_pending(const struct wm_matcher *m)
@@ -1713,7 +1864,7 @@ int wm_matcher_pending(const struct wm_matcher *m)
 
 uint64_t wm_matcher_hash(const struct wm_matcher *m)
 {
-    return m->hash;
+    return m->hashing ? m->hash : 0;
 }
 
 uint64_t wm_matcher_last_seq(const struct wm_matcher *m)
@@ -1726,7 +1877,8 @@ uint64_t wm_matcher_last_seq(const struct wm_matcher *m)
 int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **out)
 {
     if (cfg == NULL || out == NULL || cfg->max_instruments == 0 || cfg->max_instruments > 65535 ||
-        cfg->max_orders == 0 || cfg->max_orders >= (1u << 28) || cfg->max_sessions > (1u << 24))
+        cfg->max_orders == 0 || cfg->max_orders >= (1u << 28) || cfg->max_sessions > (1u << 24) ||
+        (cfg->options & ~(uint32_t)(WM_MATCHER_NO_HASH | WM_MATCHER_NO_LEVEL_EVENTS)))
         return -EINVAL;
     struct wm_matcher *m = calloc(1, sizeof(*m));
     if (m == NULL)
@@ -1735,6 +1887,8 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     m->max_instruments = cfg->max_instruments;
     m->max_orders = cfg->max_orders;
     m->hash = HASH_INIT;
+    m->hashing = !(cfg->options & WM_MATCHER_NO_HASH);
+    m->level_events = !(cfg->options & WM_MATCHER_NO_LEVEL_EVENTS);
     /* At least 4 slots per order: groups of four consecutive ids fill whole
      * lines, so a colliding group runs on into the next line; at <= 25% load
      * those runs stay short (with 2 slots per order the mixed benchmark
@@ -1797,6 +1951,7 @@ void wm_matcher_destroy(struct wm_matcher *m)
         if (m->instr[i].used)
             instr_free(&m->instr[i]);
     free(m->orders);
+    free(m->scratch);
     free(m->sess);
     free(m->instr);
     free(m->ids);
@@ -1838,6 +1993,16 @@ int wm_matcher_add_instrument(struct wm_matcher *m, const struct wm_instrument_c
         return -ENOMEM;
     }
     in->lv = (struct mt_level *)in->levels->objs;
+    if (cfg->max_levels > m->scratch_cap) {
+        uint32_t *sc = malloc((size_t)cfg->max_levels * sizeof(uint32_t));
+        if (sc == NULL) {
+            instr_free(in);
+            return -ENOMEM;
+        }
+        free(m->scratch);
+        m->scratch = sc;
+        m->scratch_cap = cfg->max_levels;
+    }
     uint32_t nw0 = w / 64, nw1 = nw0 / 64 ? nw0 / 64 : 1;
     for (int s = 0; s < 2; s++) {
         struct mt_side *sd = &in->side[s];
@@ -1922,6 +2087,23 @@ int wm_matcher_l3(const struct wm_matcher *m, uint32_t instrument, uint32_t side
         li = level_next_worse(in, s, l->price);
     }
     return (int)k;
+}
+
+int wm_matcher_depth_at(const struct wm_matcher *m, uint32_t instrument, uint32_t side,
+                        int64_t price, int64_t *qty, uint32_t *orders)
+{
+    const struct mt_instr *in;
+    int s = snap_side(m, instrument, side, &in);
+    if (s < 0)
+        return s;
+    if (price <= 0 || mod_by(price, in->tick, in->tick_shift) != 0)
+        return -EINVAL;
+    uint32_t li = level_find(in, s, price);
+    if (qty)
+        *qty = li == NONE ? 0 : lvl(in, li)->total;
+    if (orders)
+        *orders = li == NONE ? 0 : lvl(in, li)->count;
+    return 0;
 }
 
 int wm_matcher_order_info(const struct wm_matcher *m, uint32_t session, uint64_t client_id,

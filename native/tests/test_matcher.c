@@ -5,11 +5,12 @@
  *   L level     S state     F ref price M mass cancelled
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "check.h"
-#include "wirematch.h"
+#include "wirematch/matcher.h"
 
 #define I1 1 /* tick 1, lot 1, no band */
 #define I2 2 /* tick 5, lot 10, qty 10..1000, band +-100 around 1000 */
@@ -929,6 +930,523 @@ static void test_resumable_and_deterministic(void)
     wm_matcher_destroy(b);
 }
 
+/* The hash as docs/matching.md writes it, one 64-bit lane at a time. */
+static uint64_t ref_hash_event(uint64_t h, const struct wm_event *e)
+{
+    static const uint64_t k[8] = {
+        0xa0761d6478bd642full, 0xe7037ed1a0b428dbull, 0x8ebc6af09c88c6e3ull,
+        0x589965cc75374cc3ull, 0x1d8e4e27c47d124full, 0xc2b2ae3d27d4eb4full,
+        0x165667b19e3779f9ull, 0xd6e8feb86659fd93ull,
+    };
+    uint64_t w[8], d = 0;
+    memcpy(w, e, sizeof(w));
+    for (int i = 0; i < 8; i++) {
+        uint64_t x = w[i] ^ k[i];
+        d += (x & 0xffffffffu) * (x >> 32) + w[i];
+    }
+    return (((h << 23) | (h >> 41)) ^ d) * 0x9e3779b97f4a7c15ull;
+}
+
+static uint64_t rng_state = 0x243f6a8885a308d3ull;
+
+static uint64_t rng(void) /* xorshift64* */
+{
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return rng_state * 0x2545f4914f6cdd1dull;
+}
+
+static int64_t rng_in(int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)(rng() % (uint64_t)(hi - lo + 1));
+}
+
+/* Whatever the build computes its hash with (AVX2 or scalar lanes), it is
+ * the documented formula: random event bytes, extreme words, and events
+ * hashed in batches of every parity (the AVX2 path pairs them). */
+static void test_hash_formula(void)
+{
+    static struct wm_event e[257];
+    for (int i = 0; i < 257; i++) {
+        uint64_t w[8];
+        for (int j = 0; j < 8; j++)
+            w[j] = i < 2 ? (i ? ~0ull : 0) : rng();
+        memcpy(&e[i], w, sizeof(w));
+    }
+    uint64_t h = 0x6a09e667f3bcc908ull, r = h;
+    for (int i = 0; i < 257; i++) {
+        h = wm_matcher_hash_event(h, &e[i]);
+        r = ref_hash_event(r, &e[i]);
+    }
+    CHECK_EQ(h, r);
+}
+
+/* A pseudo-random stream over both instruments (the 64-tick window of I1
+ * overflows into the fallback; I2 rejects off tick, lot and band), applied
+ * in random batches through random buffer sizes, must give the same events
+ * as one call with a large buffer.  Its hash is printed: the portable and
+ * the AVX2 builds print the same line (tests/test_matcher_lib.py). */
+#define STREAM_CMDS 20000
+static struct wm_cmd stream[STREAM_CMDS];
+static struct wm_event stream_ev[STREAM_CMDS * 16];
+
+/* The stream's commands; each command's ts is its index. */
+static void make_stream(struct wm_cmd *cmds)
+{
+    rng_state = 0x243f6a8885a308d3ull;
+    int halted = 0;
+    uint64_t next_id[5] = {0, 1, 1, 1, 1};
+    for (int i = 0; i < STREAM_CMDS; i++) {
+        struct wm_cmd *c = &cmds[i];
+        memset(c, 0, sizeof(*c));
+        uint32_t session = (uint32_t)rng_in(1, 4);
+        uint16_t instr = rng() % 4 ? I1 : I2;
+        int64_t tick = instr == I1 ? 1 : 5, lot = instr == I1 ? 1 : 10;
+        int roll = (int)rng_in(0, 999);
+        c->ts = (uint64_t)i;
+        c->session = session;
+        c->account = session & 1 ? session : 1;
+        c->instrument = instr;
+        if (roll < 560) {
+            c->type = WM_CMD_NEW;
+            c->client_id = next_id[session]++;
+            c->side = rng() & 1 ? WM_SIDE_BUY : WM_SIDE_SELL;
+            c->ord_type = WM_ORD_LIMIT;
+            c->tif = (uint8_t)(rng() % 8 < 5 ? WM_TIF_DAY : rng_in(WM_TIF_GTC, WM_TIF_FOK));
+            c->stp = (uint8_t)(rng() % 4 ? WM_STP_NONE : rng_in(1, 4));
+            int64_t off = rng() % 20 ? rng_in(-12, 12) : rng_in(-400, 400);
+            c->price = 1000 + off * tick;
+            c->qty = rng_in(1, 30) * lot;
+        } else if (roll < 580) {
+            c->type = WM_CMD_NEW;
+            c->client_id = next_id[session]++;
+            c->side = rng() & 1 ? WM_SIDE_BUY : WM_SIDE_SELL;
+            c->ord_type = WM_ORD_MARKET;
+            c->tif = WM_TIF_IOC;
+            c->qty = rng_in(1, 40) * lot;
+        } else if (roll < 800) {
+            c->type = WM_CMD_CANCEL;
+            c->client_id = (uint64_t)rng_in(1, (int64_t)next_id[session]);
+        } else if (roll < 960) {
+            c->type = WM_CMD_REPLACE;
+            c->client_id = (uint64_t)rng_in(1, (int64_t)next_id[session]);
+            c->new_client_id = rng() & 1 ? c->client_id : next_id[session]++;
+            c->price = 1000 + rng_in(-12, 12) * tick;
+            c->qty = rng_in(1, 30) * lot;
+        } else if (roll < 964) {
+            c->type = WM_CMD_MASS_CANCEL;
+            c->flags = rng() & 1 ? WM_CMDF_ALL_INSTRUMENTS : 0;
+        } else if (roll < 984) {
+            c->type = WM_CMD_SET_REF;
+            c->price = 1000 + rng_in(-4, 4) * tick;
+        } else {
+            /* A halt now and then, resumed by the next such command. */
+            c->type = halted ? WM_CMD_RESUME : WM_CMD_HALT;
+            halted = !halted;
+        }
+    }
+}
+
+static struct wm_matcher *mk_opts(uint32_t options)
+{
+    struct wm_matcher_config mc = {.max_instruments = 8, .max_orders = 4096,
+                                   .options = options};
+    struct wm_matcher *m = NULL;
+    CHECK_EQ(wm_matcher_create(&mc, &m), 0);
+    struct wm_instrument_config a = {.id = I1, .max_levels = 1024, .window_ticks = 64,
+                                     .tick_size = 1, .lot_size = 1, .min_order_qty = 1,
+                                     .max_order_qty = INT64_MAX, .ref_price = 1000};
+    CHECK_EQ(wm_matcher_add_instrument(m, &a), 0);
+    struct wm_instrument_config b = {.id = I2, .max_levels = 1024, .tick_size = 5,
+                                     .lot_size = 10, .min_order_qty = 10, .max_order_qty = 1000,
+                                     .ref_price = 1000, .price_band = 100};
+    CHECK_EQ(wm_matcher_add_instrument(m, &b), 0);
+    return m;
+}
+
+static void test_random_stream(void)
+{
+    struct wm_cmd *cmds = stream;
+    struct wm_event *one = stream_ev;
+    static struct wm_event part[4096];
+    make_stream(cmds);
+    struct wm_matcher *a = mk(4096, 1024), *b = mk(4096, 1024);
+    unsigned used = 0;
+    int na = wm_matcher_apply(a, cmds, STREAM_CMDS, one, STREAM_CMDS * 16, &used);
+    CHECK_EQ(used, STREAM_CMDS);
+    CHECK(!wm_matcher_pending(a));
+    static const unsigned caps[] = {WM_MATCHER_MIN_EVENTS, 13, 64, 4096};
+    unsigned done = 0;
+    long nb = 0;
+    bool same = true;
+    while (done < STREAM_CMDS || wm_matcher_pending(b)) {
+        unsigned batch = (unsigned)rng_in(0, 64);
+        if (batch > STREAM_CMDS - done)
+            batch = STREAM_CMDS - done;
+        int k = wm_matcher_apply(b, cmds + done, batch, part, caps[rng() % 4], &used);
+        CHECK(k >= 0);
+        if (k > 0 && (nb + k > na || memcmp(part, one + nb, (size_t)k * sizeof(part[0])) != 0))
+            same = false;
+        nb += k > 0 ? k : 0;
+        done += used;
+    }
+    CHECK(same);
+    CHECK_EQ(nb, na);
+    CHECK_EQ(wm_matcher_hash(a), wm_matcher_hash(b));
+    uint64_t r = 0x6a09e667f3bcc908ull;
+    for (int i = 0; i < na; i++)
+        r = ref_hash_event(r, &one[i]);
+    CHECK_EQ(wm_matcher_hash(a), r);
+    /* The stream reaches the fallback ladder and trades. */
+    CHECK(counter(a, "trades") > 1000);
+    CHECK(counter(a, "rejected") > 100);
+    struct wm_instrument_status st;
+    CHECK_EQ(wm_matcher_instrument_status(a, I1, &st), 0);
+    CHECK(st.levels_in_fallback > 0);
+    printf("test_matcher: stream %d commands, %d events, %llu trades, hash %016llx\n",
+           STREAM_CMDS, na, (unsigned long long)counter(a, "trades"),
+           (unsigned long long)wm_matcher_hash(a));
+    wm_matcher_destroy(a);
+    wm_matcher_destroy(b);
+}
+
+/* apply_indexed: the same events as apply, through random batches and
+ * buffer sizes (commands left half-done and finished in the next call), and
+ * every event lands in the command whose ts it carries (the stream's ts is
+ * the command's index); every command has at least one event. */
+static void test_apply_indexed(void)
+{
+    make_stream(stream);
+    struct wm_matcher *a = mk_opts(0), *b = mk_opts(0);
+    unsigned used = 0;
+    int na = wm_matcher_apply(a, stream, STREAM_CMDS, stream_ev, STREAM_CMDS * 16, &used);
+    CHECK_EQ(used, STREAM_CMDS);
+    static struct wm_event part[4096];
+    static uint32_t ends[65];
+    static const unsigned caps[] = {WM_MATCHER_MIN_EVENTS, 9, 64, 4096};
+    unsigned done = 0;
+    long nb = 0;
+    int wrong_owner = 0, empty = 0, mismatch = 0, carried_calls = 0;
+    while (done < STREAM_CMDS || wm_matcher_pending(b)) {
+        unsigned batch = (unsigned)rng_in(0, 64);
+        if (batch > STREAM_CMDS - done)
+            batch = STREAM_CMDS - done;
+        memset(ends, 0xff, sizeof(ends));
+        int k = wm_matcher_apply_indexed(b, stream + done, batch, part, caps[rng() % 4], &used,
+                                         ends);
+        CHECK(k >= 0);
+        if (k < 0)
+            break;
+        if (memcmp(part, stream_ev + nb, (size_t)k * sizeof(part[0])) != 0)
+            mismatch++;
+        /* The head finishes the command before this batch (index done - 1). */
+        CHECK(ends[0] <= (uint32_t)k);
+        carried_calls += ends[0] > 0;
+        for (uint32_t e = 0; e < ends[0]; e++)
+            wrong_owner += done == 0 || part[e].ts != done - 1;
+        for (unsigned c = 0; c < used; c++) {
+            CHECK(ends[c] <= ends[c + 1] && ends[c + 1] <= (uint32_t)k);
+            /* A command that is finished here has events here unless it was
+             * left half-done (then its first events are here too). */
+            empty += ends[c + 1] == ends[c];
+            for (uint32_t e = ends[c]; e < ends[c + 1]; e++)
+                wrong_owner += part[e].ts != done + c;
+        }
+        /* The last command's events (or the carried ones) end the buffer;
+         * nothing past the consumed commands is written. */
+        CHECK_EQ(ends[used], (uint32_t)k);
+        if (used < 64)
+            CHECK_EQ(ends[used + 1], 0xffffffffu);
+        nb += k;
+        done += used;
+    }
+    CHECK_EQ(mismatch, 0);
+    CHECK_EQ(wrong_owner, 0);
+    CHECK_EQ(empty, 0);
+    CHECK(carried_calls > 10);
+    CHECK_EQ(nb, na);
+    CHECK_EQ(wm_matcher_hash(a), wm_matcher_hash(b));
+    CHECK_EQ(wm_matcher_apply_indexed(b, stream, 1, part, 64, &used, NULL), -EINVAL);
+    wm_matcher_destroy(a);
+    wm_matcher_destroy(b);
+}
+
+/* Options: without the hash the events are the same and the hash reads 0;
+ * without LEVEL events the stream is the default one minus its LEVEL events,
+ * numbered 1, 2, ... with no gap, and the book is the same. */
+static void test_options(void)
+{
+    make_stream(stream);
+    static struct wm_event nolevel[STREAM_CMDS * 16], nohash[STREAM_CMDS * 16];
+    struct wm_matcher *a = mk_opts(0), *b = mk_opts(WM_MATCHER_NO_LEVEL_EVENTS),
+                      *c = mk_opts(WM_MATCHER_NO_HASH),
+                      *d = mk_opts(WM_MATCHER_NO_HASH | WM_MATCHER_NO_LEVEL_EVENTS);
+    unsigned used = 0;
+    int na = wm_matcher_apply(a, stream, STREAM_CMDS, stream_ev, STREAM_CMDS * 16, &used);
+    int nb = wm_matcher_apply(b, stream, STREAM_CMDS, nolevel, STREAM_CMDS * 16, &used);
+    int nc = wm_matcher_apply(c, stream, STREAM_CMDS, nohash, STREAM_CMDS * 16, &used);
+    CHECK_EQ(nc, na);
+    CHECK(memcmp(nohash, stream_ev, (size_t)na * sizeof(stream_ev[0])) == 0);
+    CHECK_EQ(wm_matcher_hash(c), 0);
+    CHECK(wm_matcher_hash(a) != 0);
+    CHECK_EQ(wm_matcher_last_seq(c), wm_matcher_last_seq(a));
+    int levels = 0, j = 0, differ = 0;
+    for (int i = 0; i < na; i++) {
+        if (stream_ev[i].type == WM_EV_LEVEL) {
+            levels++;
+            continue;
+        }
+        struct wm_event x = stream_ev[i];
+        x.seq = (uint64_t)j + 1;
+        differ += j >= nb || memcmp(&x, &nolevel[j], sizeof(x)) != 0;
+        j++;
+    }
+    CHECK(levels > 1000);
+    CHECK_EQ(j, nb);
+    CHECK_EQ(differ, 0);
+    CHECK_EQ(wm_matcher_last_seq(b), (uint64_t)nb);
+    /* The hash of the shorter stream is still kept. */
+    uint64_t r = 0x6a09e667f3bcc908ull;
+    for (int i = 0; i < nb; i++)
+        r = ref_hash_event(r, &nolevel[i]);
+    CHECK_EQ(wm_matcher_hash(b), r);
+    CHECK_EQ(counter(b, "trades"), counter(a, "trades"));
+    CHECK_EQ(counter(b, "events"), (uint64_t)nb);
+    /* Both off: the LEVEL-free stream again, no hash. */
+    int nd = wm_matcher_apply(d, stream, STREAM_CMDS, nohash, STREAM_CMDS * 16, &used);
+    CHECK_EQ(nd, nb);
+    CHECK(memcmp(nohash, nolevel, (size_t)nb * sizeof(nolevel[0])) == 0);
+    CHECK_EQ(wm_matcher_hash(d), 0);
+    /* Same books. */
+    static struct wm_level_info la[2048], lb[2048];
+    for (uint16_t in = I1; in <= I2; in++)
+        for (uint32_t side = WM_SIDE_BUY; side <= WM_SIDE_SELL; side++) {
+            int ka = wm_matcher_l2(a, in, side, la, 2048);
+            int kb = wm_matcher_l2(b, in, side, lb, 2048);
+            CHECK(ka > 0);
+            CHECK_EQ(ka, kb);
+            CHECK(ka == kb && memcmp(la, lb, (size_t)ka * sizeof(la[0])) == 0);
+        }
+    struct wm_matcher_config bad = {.max_instruments = 1, .max_orders = 8, .options = 4};
+    struct wm_matcher *m = NULL;
+    CHECK_EQ(wm_matcher_create(&bad, &m), -EINVAL);
+    wm_matcher_destroy(a);
+    wm_matcher_destroy(b);
+    wm_matcher_destroy(c);
+    wm_matcher_destroy(d);
+}
+
+static void test_depth_at(void)
+{
+    struct wm_matcher *m = mk(64, 16);
+    int64_t q = -1;
+    uint32_t n = 99;
+    CHECK_EQ(wm_matcher_depth_at(m, I1, WM_SIDE_BUY, 1000, &q, &n), 0);
+    CHECK_EQ(q, 0);
+    CHECK_EQ(n, 0);
+    add(m, I1, 1, 1, WM_SIDE_BUY, 1000, 5, WM_TIF_DAY);
+    add(m, I1, 2, 1, WM_SIDE_BUY, 1000, 7, WM_TIF_GTC);
+    add(m, I1, 1, 2, WM_SIDE_BUY, 999, 3, WM_TIF_DAY);
+    add(m, I1, 1, 3, WM_SIDE_SELL, 1500, 4, WM_TIF_DAY); /* outside the 64-tick window */
+    CHECK_EQ(wm_matcher_depth_at(m, I1, WM_SIDE_BUY, 1000, &q, &n), 0);
+    CHECK_EQ(q, 12);
+    CHECK_EQ(n, 2);
+    CHECK_EQ(wm_matcher_depth_at(m, I1, WM_SIDE_BUY, 999, &q, NULL), 0);
+    CHECK_EQ(q, 3);
+    CHECK_EQ(wm_matcher_depth_at(m, I1, WM_SIDE_SELL, 1000, &q, &n), 0);
+    CHECK_EQ(q, 0);
+    CHECK_EQ(n, 0);
+    CHECK_EQ(wm_matcher_depth_at(m, I1, WM_SIDE_SELL, 1500, NULL, &n), 0);
+    CHECK_EQ(n, 1);
+    struct wm_instrument_status st;
+    wm_matcher_instrument_status(m, I1, &st);
+    CHECK_EQ(st.levels_in_fallback, 1);
+    /* A partial fill and a cancel change it. */
+    add(m, I1, 3, 1, WM_SIDE_SELL, 1000, 6, WM_TIF_IOC);
+    CHECK_EQ(wm_matcher_depth_at(m, I1, WM_SIDE_BUY, 1000, &q, &n), 0);
+    CHECK_EQ(q, 6);
+    CHECK_EQ(n, 1);
+    cancel(m, I1, 2, 1);
+    CHECK_EQ(wm_matcher_depth_at(m, I1, WM_SIDE_BUY, 1000, &q, &n), 0);
+    CHECK_EQ(q, 0);
+    CHECK_EQ(n, 0);
+    /* Tick 5 on I2: 1005 is a price, 1003 is not. */
+    add(m, I2, 1, 1, WM_SIDE_SELL, 1005, 20, WM_TIF_DAY);
+    CHECK_EQ(wm_matcher_depth_at(m, I2, WM_SIDE_SELL, 1005, &q, &n), 0);
+    CHECK_EQ(q, 20);
+    CHECK_EQ(wm_matcher_depth_at(m, I2, WM_SIDE_SELL, 1003, &q, &n), -EINVAL);
+    CHECK_EQ(wm_matcher_depth_at(m, I2, WM_SIDE_SELL, 0, &q, &n), -EINVAL);
+    CHECK_EQ(wm_matcher_depth_at(m, I2, 3, 1005, &q, &n), -EINVAL);
+    CHECK_EQ(wm_matcher_depth_at(m, 5, WM_SIDE_SELL, 1005, &q, &n), -ENOENT);
+    CHECK_EQ(wm_matcher_depth_at(m, 60000, WM_SIDE_SELL, 1005, &q, &n), -ENOENT);
+    wm_matcher_destroy(m);
+    /* Over the random stream's book: every level l2 lists has that depth at
+     * its price, and the prices between levels have none. */
+    make_stream(stream);
+    m = mk_opts(0);
+    unsigned used;
+    wm_matcher_apply(m, stream, STREAM_CMDS, stream_ev, STREAM_CMDS * 16, &used);
+    static struct wm_level_info l2[2048];
+    int bad = 0, checked = 0;
+    for (uint16_t in = I1; in <= I2; in++)
+        for (uint32_t side = WM_SIDE_BUY; side <= WM_SIDE_SELL; side++) {
+            int k = wm_matcher_l2(m, in, side, l2, 2048);
+            int64_t tick = in == I1 ? 1 : 5;
+            for (int i = 0; i < k; i++) {
+                bad += wm_matcher_depth_at(m, in, side, l2[i].price, &q, &n) != 0 ||
+                       q != l2[i].qty || n != l2[i].orders;
+                checked++;
+                if (i + 1 < k)
+                    for (int64_t p = l2[i].price + tick; p < l2[i + 1].price; p += tick)
+                        bad += wm_matcher_depth_at(m, in, side, p, &q, &n) != 0 || q || n;
+            }
+        }
+    CHECK(checked > 20);
+    CHECK_EQ(bad, 0);
+    /* Refused while a command is half-done (the stream may end halted). */
+    admin(m, WM_CMD_RESUME, I1, 0);
+    struct wm_cmd sweep = order(I1, 9, 1, WM_SIDE_SELL, 0, 1000000, WM_TIF_IOC);
+    sweep.ord_type = WM_ORD_MARKET;
+    wm_matcher_apply(m, &sweep, 1, stream_ev, WM_MATCHER_MIN_EVENTS, &used);
+    if (wm_matcher_pending(m))
+        CHECK_EQ(wm_matcher_depth_at(m, I1, WM_SIDE_BUY, 1000, &q, &n), -EBUSY);
+    else
+        CHECK(!"the sweep did not stop half-done");
+    wm_matcher_destroy(m);
+}
+
+/* SET_REF re-centres the dense window on the new reference price.  A matcher
+ * with a 64-tick window (levels move between window and fallback at every
+ * SET_REF) and one with a window wide enough to hold every price give the
+ * same events over a stream whose reference price drifts; after a SET_REF
+ * the fallback holds exactly the levels outside the new window. */
+static struct wm_matcher *mk_window(uint32_t window)
+{
+    struct wm_matcher_config mc = {.max_instruments = 4, .max_orders = 4096};
+    struct wm_matcher *m = NULL;
+    CHECK_EQ(wm_matcher_create(&mc, &m), 0);
+    struct wm_instrument_config a = {.id = I1, .max_levels = 2048, .window_ticks = window,
+                                     .tick_size = 1, .lot_size = 1, .min_order_qty = 1,
+                                     .max_order_qty = 1000000, .ref_price = 100000};
+    CHECK_EQ(wm_matcher_add_instrument(m, &a), 0);
+    return m;
+}
+
+static uint32_t outside_window(struct wm_matcher *m, int64_t ref, int64_t window)
+{
+    static struct wm_level_info l2[4096];
+    uint32_t out = 0;
+    for (uint32_t side = WM_SIDE_BUY; side <= WM_SIDE_SELL; side++) {
+        int k = wm_matcher_l2(m, I1, side, l2, 4096);
+        for (int i = 0; i < k; i++) {
+            int64_t d = l2[i].price - (ref - window / 2);
+            out += d < 0 || d >= window;
+        }
+    }
+    return out;
+}
+
+static void test_set_ref_recentres_window(void)
+{
+    enum { N = 20000 };
+    rng_state = 0x13198a2e03707344ull;
+    int64_t ref = 100000;
+    uint64_t next_id = 1;
+    for (int i = 0; i < N; i++) {
+        struct wm_cmd *c = &stream[i];
+        memset(c, 0, sizeof(*c));
+        c->ts = (uint64_t)i;
+        c->session = 1 + (uint32_t)(rng() % 3);
+        c->account = c->session;
+        c->instrument = I1;
+        int roll = (int)rng_in(0, 99);
+        if (roll < 3) {
+            ref += rng_in(-60, 60); /* the market moves: most levels change place */
+            c->type = WM_CMD_SET_REF;
+            c->price = ref;
+        } else if (roll < 65) {
+            c->type = WM_CMD_NEW;
+            c->client_id = next_id++;
+            c->side = rng() & 1 ? WM_SIDE_BUY : WM_SIDE_SELL;
+            c->ord_type = WM_ORD_LIMIT;
+            c->tif = rng() % 8 ? WM_TIF_GTC : WM_TIF_IOC;
+            int64_t off = rng() % 10 ? rng_in(1, 40) : rng_in(1, 500);
+            c->price = c->side == WM_SIDE_BUY ? ref - off + rng_in(0, 3) : ref + off - rng_in(0, 3);
+            c->qty = rng_in(1, 50);
+        } else {
+            c->type = WM_CMD_CANCEL;
+            c->client_id = (uint64_t)rng_in(1, (int64_t)next_id);
+        }
+    }
+    struct wm_matcher *narrow = mk_window(64), *wide = mk_window(262144);
+    static struct wm_event wide_ev[N * 16];
+    unsigned used;
+    int nn = wm_matcher_apply(narrow, stream, N, stream_ev, N * 16, &used);
+    int nw = wm_matcher_apply(wide, stream, N, wide_ev, N * 16, &used);
+    CHECK_EQ(nn, nw);
+    CHECK(nn == nw && memcmp(stream_ev, wide_ev, (size_t)nn * sizeof(stream_ev[0])) == 0);
+    CHECK(counter(narrow, "trades") > 500);
+    struct wm_instrument_status sn, sw;
+    wm_matcher_instrument_status(narrow, I1, &sn);
+    wm_matcher_instrument_status(wide, I1, &sw);
+    CHECK(sn.bid_levels + sn.ask_levels > 50);
+    CHECK_EQ(sw.levels_in_fallback, 0);
+    /* A last SET_REF far away, then back: each time the fallback holds
+     * exactly the levels outside the window around the new reference. */
+    int64_t refs[] = {ref + 5000, ref - 3, ref + 17};
+    for (int r = 0; r < 3; r++) {
+        admin(narrow, WM_CMD_SET_REF, I1, refs[r]);
+        admin(wide, WM_CMD_SET_REF, I1, refs[r]);
+        wm_matcher_instrument_status(narrow, I1, &sn);
+        CHECK_EQ(sn.levels_in_fallback, outside_window(narrow, refs[r], 64));
+    }
+    CHECK(sn.levels_in_fallback > 0 && sn.levels_in_fallback < sn.bid_levels + sn.ask_levels);
+    /* The book is the same level by level; a sweep after the moves walks it
+     * in price order as the wide one does. */
+    static struct wm_level_info a[4096], b[4096];
+    for (uint32_t side = WM_SIDE_BUY; side <= WM_SIDE_SELL; side++) {
+        int ka = wm_matcher_l2(narrow, I1, side, a, 4096);
+        int kb = wm_matcher_l2(wide, I1, side, b, 4096);
+        CHECK_EQ(ka, kb);
+        CHECK(ka == kb && memcmp(a, b, (size_t)ka * sizeof(a[0])) == 0);
+    }
+    struct wm_cmd sweep = order(I1, 9, 1, WM_SIDE_BUY, 0, 1000000, WM_TIF_IOC);
+    sweep.ord_type = WM_ORD_MARKET;
+    nn = wm_matcher_apply(narrow, &sweep, 1, stream_ev, N * 16, &used);
+    nw = wm_matcher_apply(wide, &sweep, 1, wide_ev, N * 16, &used);
+    CHECK_EQ(nn, nw);
+    CHECK(nn > 10 && memcmp(stream_ev, wide_ev, (size_t)nn * sizeof(stream_ev[0])) == 0);
+    wm_matcher_destroy(narrow);
+    wm_matcher_destroy(wide);
+}
+
+/* The first level of an empty book centres the window on its price. */
+static void test_empty_book_centres_window(void)
+{
+    struct wm_matcher *m = mk(64, 64); /* I1: a 64-tick window around 1000 */
+    struct wm_instrument_status st;
+    add(m, I1, 1, 1, WM_SIDE_SELL, 50000, 5, WM_TIF_GTC);
+    add(m, I1, 1, 2, WM_SIDE_SELL, 50020, 5, WM_TIF_GTC);
+    add(m, I1, 1, 3, WM_SIDE_BUY, 49990, 5, WM_TIF_GTC);
+    wm_matcher_instrument_status(m, I1, &st);
+    CHECK_EQ(st.bid_levels + st.ask_levels, 3);
+    CHECK_EQ(st.levels_in_fallback, 0);
+    add(m, I1, 1, 4, WM_SIDE_BUY, 1000, 5, WM_TIF_GTC); /* the book is not empty: fallback */
+    wm_matcher_instrument_status(m, I1, &st);
+    CHECK_EQ(st.levels_in_fallback, 1);
+    for (uint64_t id = 1; id <= 4; id++)
+        cancel(m, I1, 1, id);
+    add(m, I1, 1, 5, WM_SIDE_BUY, 7000, 5, WM_TIF_GTC);
+    add(m, I1, 1, 6, WM_SIDE_SELL, 7031, 5, WM_TIF_GTC);
+    add(m, I1, 1, 7, WM_SIDE_SELL, 7032, 5, WM_TIF_GTC); /* just outside: 7000 - 32 + 64 */
+    wm_matcher_instrument_status(m, I1, &st);
+    CHECK_EQ(st.levels_in_fallback, 1);
+    CHECK_EQ(st.best_bid, 7000);
+    CHECK_EQ(st.best_ask, 7031);
+    wm_matcher_destroy(m);
+}
+
 static void test_api_errors(void)
 {
     struct wm_matcher_config mc = {.max_instruments = 0, .max_orders = 10};
@@ -972,6 +1490,13 @@ int main(void)
     test_ladder_wide_swings();
     test_snapshots();
     test_resumable_and_deterministic();
+    test_hash_formula();
+    test_random_stream();
+    test_apply_indexed();
+    test_options();
+    test_depth_at();
+    test_set_ref_recentres_window();
+    test_empty_book_centres_window();
     test_api_errors();
     return check_finish("test_matcher");
 }

@@ -126,6 +126,8 @@ OPEN = lib.WM_STATE_OPEN
 HALTED = lib.WM_STATE_HALTED
 CLOSED = lib.WM_STATE_CLOSED
 MIN_EVENTS = lib.WM_MATCHER_MIN_EVENTS
+NO_HASH = lib.WM_MATCHER_NO_HASH
+NO_LEVEL_EVENTS = lib.WM_MATCHER_NO_LEVEL_EVENTS
 
 EV_NAMES = {
     lib.WM_EV_ACCEPTED: "accepted",
@@ -197,15 +199,25 @@ class InstrumentRules:
 
 
 class Matcher:
-    """A wm_matcher owned by Python (freed on close or garbage collection)."""
+    """A wm_matcher owned by Python (freed on close or garbage collection).
+
+    hashing=False: no rolling hash (`hash` reads 0); level_events=False: no
+    LEVEL events (depth from `l2` and `depth_at`)."""
 
     def __init__(
-        self, max_instruments: int = 16, max_orders: int = 1 << 16, max_sessions: int = 1024
+        self,
+        max_instruments: int = 16,
+        max_orders: int = 1 << 16,
+        max_sessions: int = 1024,
+        *,
+        hashing: bool = True,
+        level_events: bool = True,
     ) -> None:
         cfg = ffi.new("struct wm_matcher_config *")
         cfg.max_instruments = max_instruments
         cfg.max_orders = max_orders
         cfg.max_sessions = max_sessions
+        cfg.options = (0 if hashing else NO_HASH) | (0 if level_events else NO_LEVEL_EVENTS)
         out = ffi.new("struct wm_matcher **")
         check(lib.wm_matcher_create(cfg, out), "wm_matcher_create")
         self._m: Any = ffi.gc(out[0], lib.wm_matcher_destroy)
@@ -213,8 +225,9 @@ class Matcher:
 
     def close(self) -> None:
         if self._m is not None:
-            lib.wm_matcher_destroy(ffi.gc(self._m, None))
-            self._m = None
+            ptr, self._m = self._m, None
+            ffi.gc(ptr, None)  # detach the collector's destructor (it returns None)
+            lib.wm_matcher_destroy(ptr)
 
     def add_instrument(self, rules: InstrumentRules) -> None:
         c = ffi.new("struct wm_instrument_config *")
@@ -239,6 +252,19 @@ class Matcher:
 
         events_cap sizes the per-call buffer (>= MIN_EVENTS); the event stream
         does not depend on it."""
+        return self._apply(cmds, events_cap, None)
+
+    def apply_indexed(
+        self, cmds: np.ndarray, events_cap: int = 4096
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`apply`, and which command each event belongs to: returns (events,
+        ends), ends holding len(cmds) + 1 offsets: command k's events are
+        events[ends[k]:ends[k + 1]], and events[:ends[0]] finish a command a
+        C caller left half-done before this batch (none: ends[0] == 0)."""
+        ends = np.zeros(len(cmds) + 1, dtype=np.int64)
+        return self._apply(cmds, events_cap, ends), ends
+
+    def _apply(self, cmds: np.ndarray, events_cap: int, ends: np.ndarray | None) -> np.ndarray:
         if cmds.dtype != CMD_DTYPE:
             raise TypeError(f"commands must have CMD_DTYPE, not {cmds.dtype}")
         cmds = np.ascontiguousarray(cmds)
@@ -249,15 +275,28 @@ class Matcher:
         buf = ffi.from_buffer("struct wm_event[]", self._evbuf)
         cptr = ffi.cast("const struct wm_cmd *", ffi.from_buffer(cmds))
         consumed = ffi.new("unsigned *")
+        n = len(cmds)
+        call_ends = np.zeros(n + 1, dtype=np.uint32) if ends is not None else None
+        ends_ptr = ffi.from_buffer("uint32_t[]", call_ends) if call_ends is not None else None
         parts = []
         done = 0
-        n = len(cmds)
+        total = 0
         while done < n or lib.wm_matcher_pending(self._m):
-            rc = check(
-                lib.wm_matcher_apply(self._m, cptr + done, n - done, buf, events_cap, consumed),
-                "wm_matcher_apply",
-            )
-            done += consumed[0]
+            if ends_ptr is None:
+                rc = lib.wm_matcher_apply(self._m, cptr + done, n - done, buf, events_cap, consumed)
+            else:
+                rc = lib.wm_matcher_apply_indexed(
+                    self._m, cptr + done, n - done, buf, events_cap, consumed, ends_ptr
+                )
+            check(rc, "wm_matcher_apply")
+            used = consumed[0]
+            if ends is not None and call_ends is not None:
+                # This call's head finishes command done - 1 (or, at done 0,
+                # one left half-done before the batch): its end moves on.
+                ends[done] = total + int(call_ends[0])
+                ends[done + 1 : done + used + 1] = total + call_ends[1 : used + 1].astype(np.int64)
+            done += used
+            total += rc
             if rc:
                 parts.append(self._evbuf[:rc].copy())
         if not parts:
@@ -304,6 +343,17 @@ class Matcher:
             self._m, instrument, side, ffi.from_buffer("struct wm_level_info[]", out), depth
         )
         return out[: check(rc, "wm_matcher_l2")].copy()
+
+    def depth_at(self, instrument: int, side: int, price: int) -> tuple[int, int]:
+        """(open quantity, orders) resting at one price of one side; (0, 0)
+        when none.  OSError (EINVAL) for a bad side or a price off the tick."""
+        qty = ffi.new("int64_t *")
+        orders = ffi.new("uint32_t *")
+        check(
+            lib.wm_matcher_depth_at(self._m, instrument, side, price, qty, orders),
+            "wm_matcher_depth_at",
+        )
+        return int(qty[0]), int(orders[0])
 
     def l3(self, instrument: int, side: int, max_orders: int | None = None) -> np.ndarray:
         if max_orders is None:

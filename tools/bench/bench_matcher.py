@@ -26,6 +26,11 @@ commands on orders Liquibook has already filled are not sent to it
 (`skipped_filled`, printed per case).  The peer cases run PEER_REPEATS
 rounds (at most --repeats) on streams of 200,000 to 1,000,000 commands
 (PEER_CASES); the latency runs use the full 2M-command stream.
+Two variants also run interleaved with the default matcher in every repeat
+(same seed, same workload) and carry it as their peer: the matcher without
+the hash and LEVEL events (`--options 3`, checked against the generator's
+final book), and the portable build (`make matcher-lib VARIANT=portable`,
+-march=x86-64, the scalar hash) against this x86-64-v3 one.
 """
 
 from __future__ import annotations
@@ -197,8 +202,78 @@ def _peer_cases(ctx: BenchContext, binary: Path, cpu: int) -> list[Row]:
     return rows
 
 
+def _check_lean_run(rec: dict) -> None:
+    """A run with hash and LEVEL events off has other events than the
+    generator's: its book must end the same (trades, orders, levels, best
+    prices)."""
+    if not rec["state_ok"]:
+        raise RuntimeError("matcher run without hash/LEVEL ended with another book")
+    if rec["rejected"]:
+        raise RuntimeError(f"matcher workload had {rec['rejected']} rejected commands")
+
+
+def _portable_binary(ctx: BenchContext) -> Path:
+    """The portable build's matcher_bench, built here (the default build
+    does not make it)."""
+    root = ctx.build_dir.parent.parent
+    proc = subprocess.run(
+        ["make", "--no-print-directory", "matcher-lib", "VARIANT=portable"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"portable matcher build failed:\n{proc.stderr[-2000:]}")
+    return root / "build" / "portable" / "bench" / "matcher_bench"
+
+
+def _variant_cases(ctx: BenchContext, binary: Path, portable: Path, cpu: int) -> list[Row]:
+    """The default matcher, then without hash and LEVEL events, then the
+    portable build, on one stream per repeat (the full 1M-order mix)."""
+    thr: list[float] = []
+    thr_lean: list[float] = []
+    thr_portable: list[float] = []
+    events_default: list[float] = []
+    events_lean: list[float] = []
+    ncmds = 1.0
+    for i in range(ctx.repeats):
+        base = ["--mode", "throughput", "--cpu", str(cpu), "--seed", str(42 + i)]
+        for rec in run_json_lines([str(binary), *base]):
+            if rec["case"] == "workload":
+                ncmds = float(rec.get("cmds") or 1)
+            elif rec["case"] == "mixed_throughput":
+                _check_run(rec)
+                thr.append(rec["mcmd_per_s"])
+                events_default.append(rec["events"])
+        rec = _throughput([str(binary), *base, "--options", "3"])
+        _check_lean_run(rec)
+        thr_lean.append(rec["mcmd_per_s"])
+        events_lean.append(rec["events"])
+        rec = _throughput([str(portable), *base])
+        _check_run(rec)
+        thr_portable.append(rec["mcmd_per_s"])
+    return [
+        Row(
+            "matcher", "mixed_throughput_hash_level_off", "throughput", "M/s", median(thr_lean)
+        ).with_peer("matcher with hash and LEVEL events (same run)", median(thr)),
+        Row(
+            "matcher",
+            "mixed_events_per_cmd_hash_level_off",
+            "events",
+            "events/cmd",
+            median(events_lean) / ncmds,
+        ).with_peer("matcher with LEVEL events", median(events_default) / ncmds),
+        Row(
+            "matcher", "mixed_throughput_portable", "throughput", "M/s", median(thr_portable)
+        ).with_peer("x86-64-v3 build (same run)", median(thr)),
+    ]
+
+
 def run(ctx: BenchContext) -> list[Row]:
     binary = ctx.binary("matcher_bench")
+    portable = _portable_binary(ctx)
     cpu = _cpu()
     # "<kind>" (batched, bursts of 32, per-command stamps inside apply) and
     # "<kind>_alone" (one command per apply call, no prefetch).
@@ -210,6 +285,7 @@ def run(ctx: BenchContext) -> list[Row]:
     overhead: list[float] = []
     workload: dict = {}
     peer_rows = _peer_cases(ctx, binary, cpu)
+    variant_rows = _variant_cases(ctx, binary, portable, cpu)
     for i in range(ctx.repeats):
         seed = str(42 + i)
         for rec in run_json_lines(
@@ -237,7 +313,7 @@ def run(ctx: BenchContext) -> list[Row]:
         f"{workload.get('cancel')}, replace {workload.get('replace')}, aggressive "
         f"{workload.get('aggressive')}); timer overhead ~{median(overhead):.0f} ns included"
     )
-    rows = peer_rows
+    rows = peer_rows + variant_rows
     for kind in KINDS:
         for how in ("", "_alone"):
             for q in ("p50", "p99", "p999"):

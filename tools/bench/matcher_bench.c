@@ -9,6 +9,8 @@
  *                 [--window W]                (dense ladder window, ticks; default 16384)
  *                 [--drift T]                 (the fair price rises a tick every T commands)
  *                 [--dump-stream FILE]        (write the prefill and the stream, see below)
+ *                 [--options O]               (throughput: the timed matcher's
+ *                                              wm_matcher_config.options)
  *
  * Workload (seeded, generated before timing): one instrument, N resting
  * orders spread over L price levels per side around the reference price, then
@@ -38,7 +40,11 @@
  * phase (format in matcher_stream.h): peer engines replay it
  * (liquibook_bench), so every engine runs the same commands.
  *
- * throughput: median-able M commands/s applying the stream in batches.
+ * throughput: median-able M commands/s applying the stream in batches.  With
+ *             --options (hash and/or LEVEL events off) the events differ from
+ *             the generator's, so the run checks the book instead: trades,
+ *             live orders, levels and best prices equal the generator's
+ *             ("state_ok"; "hash_ok" is null).
  * latency:    per-command TSC time, p50/p99/p99.9 per type, two ways:
  *             alone (lfence;rdtsc .. rdtscp;lfence around a wm_matcher_apply
  *             of one command: no prefetch, every miss shows), and batched
@@ -50,6 +56,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,10 +77,12 @@
 #define WM_MATCHER_CMD_TSC 1
 #define wm_matcher_add_instrument timed_wm_matcher_add_instrument
 #define wm_matcher_apply timed_wm_matcher_apply
+#define wm_matcher_apply_indexed timed_wm_matcher_apply_indexed
 #define wm_matcher_counter_count timed_wm_matcher_counter_count
 #define wm_matcher_counter_name timed_wm_matcher_counter_name
 #define wm_matcher_counter_value timed_wm_matcher_counter_value
 #define wm_matcher_create timed_wm_matcher_create
+#define wm_matcher_depth_at timed_wm_matcher_depth_at
 #define wm_matcher_destroy timed_wm_matcher_destroy
 #define wm_matcher_hash timed_wm_matcher_hash
 #define wm_matcher_hash_event timed_wm_matcher_hash_event
@@ -90,10 +99,12 @@
 #pragma GCC diagnostic pop
 #undef wm_matcher_add_instrument
 #undef wm_matcher_apply
+#undef wm_matcher_apply_indexed
 #undef wm_matcher_counter_count
 #undef wm_matcher_counter_name
 #undef wm_matcher_counter_value
 #undef wm_matcher_create
+#undef wm_matcher_depth_at
 #undef wm_matcher_destroy
 #undef wm_matcher_hash
 #undef wm_matcher_hash_event
@@ -126,6 +137,7 @@ struct opts {
     uint32_t orders, levels, cmds, batch, recent, reps, lat_batch, window, drift;
     uint64_t seed;
     int cpu;
+    uint32_t options; /* wm_matcher_config.options of the timed matcher (throughput) */
 };
 
 static uint32_t window_ticks = 16384; /* --window */
@@ -164,9 +176,10 @@ static double tsc_ghz(void)
     return (double)(c1 - c0) / ((t1 - t0) * 1e9);
 }
 
-static struct wm_matcher *make_matcher(uint32_t max_orders)
+static struct wm_matcher *make_matcher(uint32_t max_orders, uint32_t options)
 {
-    struct wm_matcher_config mc = {.max_instruments = 4, .max_orders = max_orders};
+    struct wm_matcher_config mc = {.max_instruments = 4, .max_orders = max_orders,
+                                   .options = options};
     struct wm_matcher *m;
     if (wm_matcher_create(&mc, &m) < 0) {
         fprintf(stderr, "wm_matcher_create failed\n");
@@ -460,6 +473,10 @@ struct workload {
     uint8_t *kinds;
     uint64_t expect_hash;
     uint32_t capacity; /* max_orders of the timed matchers */
+    /* The generator's book after the stream (checked by --options runs). */
+    uint64_t expect_trades;
+    uint32_t expect_live;
+    struct wm_instrument_status expect_status;
 };
 
 /* Orders live before the 1024 the capacity keeps spare: the prefill plus
@@ -471,6 +488,14 @@ static uint32_t capacity_for(uint32_t orders, uint32_t peak)
 {
     uint32_t base = orders + orders / 2;
     return (peak > base ? peak : base) + 1024;
+}
+
+static uint64_t counter(const struct wm_matcher *m, const char *name)
+{
+    for (unsigned i = 0; i < wm_matcher_counter_count(); i++)
+        if (strcmp(wm_matcher_counter_name(i), name) == 0)
+            return wm_matcher_counter_value(m, i);
+    return 0;
 }
 
 static void build(const struct opts *o, struct workload *w)
@@ -498,10 +523,14 @@ static void build(const struct opts *o, struct workload *w)
     memset(l.pos, 0xff, max_ids * sizeof(uint32_t));
     prefill_cmds(o, w->prefill);
     /* The generator never runs out of room: every add of the stream fits. */
-    struct wm_matcher *gm = make_matcher(o->orders + o->cmds + 1024);
+    struct wm_matcher *gm = make_matcher(o->orders + o->cmds + 1024, 0);
     apply_all(gm, w->prefill, o->orders, &l);
+    uint64_t trades0 = counter(gm, "trades");
     w->capacity = capacity_for(o->orders, gen_mixed(o, w->mixed, w->kinds, gm, &l));
     w->expect_hash = wm_matcher_hash(gm);
+    w->expect_trades = counter(gm, "trades") - trades0;
+    w->expect_live = wm_matcher_live_orders(gm);
+    wm_matcher_instrument_status(gm, INSTR, &w->expect_status);
     wm_matcher_destroy(gm);
     free(l.ids);
     free(l.pos);
@@ -550,17 +579,9 @@ static int dump_stream(const char *path, const struct opts *o, const struct work
     return err;
 }
 
-static uint64_t counter(const struct wm_matcher *m, const char *name)
-{
-    for (unsigned i = 0; i < wm_matcher_counter_count(); i++)
-        if (strcmp(wm_matcher_counter_name(i), name) == 0)
-            return wm_matcher_counter_value(m, i);
-    return 0;
-}
-
 static struct wm_matcher *fresh(const struct opts *o, const struct workload *w)
 {
-    struct wm_matcher *m = make_matcher(w->capacity);
+    struct wm_matcher *m = make_matcher(w->capacity, o->options);
     apply_all(m, w->prefill, o->orders, NULL);
     return m;
 }
@@ -639,7 +660,8 @@ int main(int argc, char **argv)
         {"mode", 1, 0, 'm'}, {"orders", 1, 0, 'o'}, {"levels", 1, 0, 'l'}, {"cmds", 1, 0, 'n'},
         {"seed", 1, 0, 's'}, {"cpu", 1, 0, 'c'},    {"batch", 1, 0, 'b'},  {"recent", 1, 0, 'r'},
         {"reps", 1, 0, 'k'}, {"mix", 1, 0, 'x'}, {"lat-batch", 1, 0, 'L'},
-        {"window", 1, 0, 'w'}, {"drift", 1, 0, 'd'}, {"dump-stream", 1, 0, 'D'}, {0, 0, 0, 0}};
+        {"window", 1, 0, 'w'}, {"drift", 1, 0, 'd'}, {"dump-stream", 1, 0, 'D'},
+        {"options", 1, 0, 'O'}, {0, 0, 0, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
@@ -656,6 +678,7 @@ int main(int argc, char **argv)
         case 'w': o.window = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'd': o.drift = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'D': o.dump = optarg; break;
+        case 'O': o.options = (uint32_t)strtoul(optarg, NULL, 0); break;
         case 'x':
             if (sscanf(optarg, "%u,%u,%u,%u", &mix[0], &mix[1], &mix[2], &mix[3]) != 4 ||
                 mix[0] + mix[1] + mix[2] + mix[3] != 100) {
@@ -676,6 +699,10 @@ int main(int argc, char **argv)
     window_ticks = o.window;
     max_levels = 2 * o.levels + 65536 > 65536 ? 2 * o.levels + 65536 : 65536;
     drift_every = o.drift;
+    if (o.options && strcmp(o.mode, "throughput") != 0) {
+        fprintf(stderr, "--options applies to --mode throughput only\n");
+        return 2;
+    }
     pin(o.cpu);
     recent_pct = o.recent;
     struct workload w;
@@ -719,16 +746,21 @@ int main(int argc, char **argv)
         uint64_t rejected = counter(m, "rejected") - rejected0;
         struct wm_instrument_status st2;
         wm_matcher_instrument_status(m, INSTR, &st2);
+        const struct wm_instrument_status *es = &w.expect_status;
+        bool state_ok = trades == w.expect_trades && wm_matcher_live_orders(m) == w.expect_live &&
+                        st2.bid_levels == es->bid_levels && st2.ask_levels == es->ask_levels &&
+                        st2.best_bid == es->best_bid && st2.best_ask == es->best_ask;
         printf("{\"case\": \"mixed_throughput\", \"mcmd_per_s\": %.4f, \"seconds\": %.6f, "
                "\"events\": %u, \"trades\": %llu, \"rejected\": %llu, \"live_after\": %u, "
                "\"levels_after\": %u, "
                "\"fallback_levels_after\": %u, \"best_bid_after\": %lld, "
-               "\"best_ask_after\": %lld, \"hash_ok\": %s}\n",
+               "\"best_ask_after\": %lld, \"options\": %u, \"state_ok\": %s, \"hash_ok\": %s}\n",
                o.cmds / (t1 - t0) / 1e6, t1 - t0, events, (unsigned long long)trades,
                (unsigned long long)rejected,
                wm_matcher_live_orders(m), st2.bid_levels + st2.ask_levels, st2.levels_in_fallback,
-               (long long)st2.best_bid, (long long)st2.best_ask,
-               wm_matcher_hash(m) == w.expect_hash ? "true" : "false");
+               (long long)st2.best_bid, (long long)st2.best_ask, o.options,
+               state_ok ? "true" : "false",
+               o.options ? "null" : wm_matcher_hash(m) == w.expect_hash ? "true" : "false");
         fflush(stdout);
       }
     } else if (strcmp(o.mode, "latency") == 0) {

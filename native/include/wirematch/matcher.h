@@ -13,6 +13,11 @@
  * wm_matcher_apply.  The same command sequence always gives the same,
  * byte-identical event stream, whatever the batch and buffer sizes;
  * wm_matcher_hash() is a rolling hash over every event emitted.
+ * wm_matcher_apply_indexed() also says which command each event belongs to.
+ *
+ * Standalone: libwirematch_matcher (.so/.a, pkg-config wirematch-matcher)
+ * holds the matcher alone and needs libc only; this header and
+ * wirematch/common.h are its whole interface.
  *
  * Output buffer rule: events_cap must be at least WM_MATCHER_MIN_EVENTS.  A
  * command may produce more events than fit (an order sweeping many resting
@@ -179,18 +184,26 @@ struct wm_event {
 /* Events one command step may emit; the minimum events_cap. */
 enum { WM_MATCHER_MIN_EVENTS = 8 };
 
+/* wm_matcher_config.options: what a matcher may leave out (0: everything on). */
+enum wm_matcher_options {
+    WM_MATCHER_NO_HASH = 1,          /* no rolling hash: wm_matcher_hash() returns 0 */
+    WM_MATCHER_NO_LEVEL_EVENTS = 2   /* no WM_EV_LEVEL events (depth: l2, depth_at) */
+};
+
 struct wm_matcher_config {
     uint32_t max_instruments;    /* instrument ids 0 .. max_instruments-1 (<= 65535) */
     uint32_t max_orders;         /* live orders over all instruments (order pool, id table; < 2^28) */
     uint32_t max_sessions;       /* distinct session ids over the matcher's life (0 = 1024) */
-    uint32_t reserved;
+    uint32_t options;            /* enum wm_matcher_options, or-ed; unknown bits: -EINVAL */
 };
 
 struct wm_instrument_config {
     uint32_t id;                 /* < max_instruments */
     uint32_t max_orders;         /* live orders in this instrument (0 = matcher's max) */
     uint32_t max_levels;         /* price levels, both sides together (pool) */
-    uint32_t window_ticks;       /* dense ladder window, power of two 64..262144 (0 = 16384) */
+    uint32_t window_ticks;       /* dense ladder window, power of two 64..262144 (0 = 16384),
+                                  * centred on ref_price, re-centred by each SET_REF
+                                  * and by the first level of an empty book */
     int64_t  tick_size;          /* > 0: prices are multiples of it */
     int64_t  lot_size;           /* > 0: quantities are multiples of it */
     int64_t  min_order_qty;      /* >= 1 */
@@ -252,11 +265,23 @@ int wm_matcher_add_instrument(struct wm_matcher *m, const struct wm_instrument_c
 int wm_matcher_apply(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n,
                      struct wm_event *events, unsigned events_cap, unsigned *consumed);
 
+/* wm_matcher_apply, and which command each event belongs to.  cmd_end (n + 1
+ * entries) receives cmd_end[0], the number of events at the head of events
+ * that finish the command a previous call left half-done (0 when none), and
+ * for each command k < *consumed, cmd_end[k + 1], the index one past its last
+ * event: command k's events are events[cmd_end[k] .. cmd_end[k + 1]).  When
+ * the last consumed command is left half-done, its remaining events come at
+ * the head of the next call's buffer (that call's cmd_end[0]).  The events
+ * are exactly wm_matcher_apply's.  Entries past *consumed are not written. */
+int wm_matcher_apply_indexed(struct wm_matcher *m, const struct wm_cmd *cmds, unsigned n,
+                             struct wm_event *events, unsigned events_cap, unsigned *consumed,
+                             uint32_t *cmd_end);
+
 /* 1 while a command is half-done (call apply again), else 0. */
 int wm_matcher_pending(const struct wm_matcher *m);
 
-/* Rolling hash over every event emitted so far (docs/matching.md), and the
- * last sequence number used. */
+/* Rolling hash over every event emitted so far (docs/matching.md; 0 with
+ * WM_MATCHER_NO_HASH), and the last sequence number used. */
 uint64_t wm_matcher_hash(const struct wm_matcher *m);
 uint64_t wm_matcher_last_seq(const struct wm_matcher *m);
 /* The hash step for one event, from a previous hash value (for checkers). */
@@ -269,6 +294,13 @@ int wm_matcher_l2(const struct wm_matcher *m, uint32_t instrument, uint32_t side
                   struct wm_level_info *out, unsigned n);
 int wm_matcher_l3(const struct wm_matcher *m, uint32_t instrument, uint32_t side,
                   struct wm_order_info *out, unsigned n);
+
+/* Depth at one price of one side: *qty, the open quantity resting there, and
+ * *orders, the number of orders (both 0 when none rests there; either pointer
+ * may be NULL).  Returns 0, -EINVAL (bad side, price <= 0 or off the
+ * instrument's tick), -ENOENT (unknown instrument) or -EBUSY (pending). */
+int wm_matcher_depth_at(const struct wm_matcher *m, uint32_t instrument, uint32_t side,
+                        int64_t price, int64_t *qty, uint32_t *orders);
 
 /* A live order by (session, client id): 0 or -ENOENT. */
 int wm_matcher_order_info(const struct wm_matcher *m, uint32_t session, uint64_t client_id,

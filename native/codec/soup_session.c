@@ -164,7 +164,7 @@ static void reject(struct wm_soup_sessions *ss, struct wm_soup_conn *c, uint8_t 
 }
 
 static void login(struct wm_soup_sessions *ss, struct wm_soup_conn *c,
-                  const struct wm_soup_packet *pkt, struct wm_soup_actions *act)
+                  uint64_t now, const struct wm_soup_packet *pkt, struct wm_soup_actions *act)
 {
     struct wm_soup_login req;
     int r = wm_soup_decode_login(pkt, &req);
@@ -219,6 +219,7 @@ static void login(struct wm_soup_sessions *ss, struct wm_soup_conn *c,
     c->session = (uint32_t)found;
     c->next_seq = start;
     c->replay_end = s->next_seq;
+    c->accepted_ns = now;
     count(ss, WM_SOUP_LOGINS_ACCEPTED);
     act->todo |= WM_SOUP_DO_SEND_LOGIN_ACCEPTED;
     act->session = (uint32_t)found;
@@ -239,7 +240,7 @@ void wm_soup_conn_packet(struct wm_soup_sessions *ss, struct wm_soup_conn *c, ui
         if (active)
             close_conn(ss, c, WM_SOUP_CLOSE_LOGIN_WHILE_LOGGED_IN, act);
         else
-            login(ss, c, pkt, act);
+            login(ss, c, now, pkt, act);
         break;
     case WM_SOUP_UNSEQUENCED:
         if (!active) {
@@ -298,7 +299,11 @@ uint64_t wm_soup_conn_deadline(const struct wm_soup_sessions *ss, const struct w
         return UINT64_MAX;
     uint64_t hb = c->last_out_ns + ss->cfg.heartbeat_ns;
     uint64_t silent = c->last_in_ns + ss->cfg.client_timeout_ns + 1;
-    return hb < silent ? hb : silent;
+    uint64_t t = hb < silent ? hb : silent;
+    uint64_t hold_end = c->accepted_ns + ss->cfg.sequenced_hold_ns;
+    if (c->next_seq < ss->s[c->session].next_seq && hold_end < t && hold_end > c->accepted_ns)
+        t = hold_end;
+    return t;
 }
 
 int wm_soup_conn_queued(struct wm_soup_sessions *ss, struct wm_soup_conn *c, uint64_t now,
@@ -322,10 +327,11 @@ void wm_soup_conn_sent(struct wm_soup_conn *c, uint32_t bytes)
     c->unsent = bytes < c->unsent ? c->unsent - bytes : 0;
 }
 
-uint32_t wm_soup_conn_pending(struct wm_soup_sessions *ss, struct wm_soup_conn *c,
+uint32_t wm_soup_conn_pending(struct wm_soup_sessions *ss, struct wm_soup_conn *c, uint64_t now,
                               uint64_t *from, uint32_t max)
 {
-    if (c->state != WM_SOUP_ACTIVE)
+    *from = c->next_seq;
+    if (c->state != WM_SOUP_ACTIVE || now - c->accepted_ns < ss->cfg.sequenced_hold_ns)
         return 0;
     uint64_t next = ss->s[c->session].next_seq;
     uint64_t avail = next - c->next_seq;

@@ -173,7 +173,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (act.todo & WM_SOUP_DO_SEND_LOGIN_ACCEPTED) {
                     wm_soup_session_append(&ss, 0);
                     uint64_t from;
-                    uint32_t k = wm_soup_conn_pending(&ss, &c, &from, 4);
+                    uint32_t k = wm_soup_conn_pending(&ss, &c, now, &from, 4);
                     if (k > 1 || (k && from != act.seq))
                         abort();
                 }

@@ -11,6 +11,7 @@
 #include "wirematch.h"
 
 #define SEC 1000000000ull
+#define LATER (100000 * SEC)    /* long after every login of the tests */
 
 /* Parse one whole buffer with a fresh parser; returns the parser result of
  * the first call and the packet. */
@@ -458,12 +459,11 @@ static void test_sessions_table(void)
     CHECK_EQ(wm_soup_sessions_add(&ss, "SESS3", NULL, "x"), -EINVAL);
     CHECK_EQ(wm_soup_sessions_find(&ss, "SESS2"), 1);
     CHECK_EQ(wm_soup_sessions_find(&ss, "SESS9"), -ENOENT);
-    char name[12];
-    for (int i = 2; i < WM_SOUP_MAX_SESSIONS; i++) {
-        char user[8];
-        snprintf(name, sizeof(name), "S%d", i);
-        snprintf(user, sizeof(user), "u%d", i);
-        CHECK_EQ(wm_soup_sessions_add(&ss, name, user, "p"), i);
+    char name[16], user[16];
+    for (unsigned i = 2; i < WM_SOUP_MAX_SESSIONS; i++) {
+        snprintf(name, sizeof(name), "S%u", i % 1000u);
+        snprintf(user, sizeof(user), "u%u", i % 1000u);
+        CHECK_EQ(wm_soup_sessions_add(&ss, name, user, "p"), (int)i);
     }
     CHECK_EQ(wm_soup_sessions_add(&ss, "SX", "ux", "p"), -ENOSPC);
     CHECK_EQ(wm_soup_sessions_init(NULL, NULL), -EINVAL);
@@ -582,7 +582,7 @@ static int drain(struct wm_soup_conn *c, uint64_t *got, int n, uint32_t step)
 {
     uint64_t from;
     uint32_t k;
-    while ((k = wm_soup_conn_pending(&ss, c, &from, step)) > 0)
+    while ((k = wm_soup_conn_pending(&ss, c, LATER, &from, step)) > 0)
         for (uint32_t i = 0; i < k; i++)
             got[n++] = from + i;
     return n;
@@ -605,7 +605,7 @@ static void test_sequence_and_replay(void)
     CHECK_EQ(alice_login(&c, 1, 0, 1), 1);
     int n = 0;
     uint64_t from;
-    CHECK_EQ(wm_soup_conn_pending(&ss, &c, &from, 2), 2);
+    CHECK_EQ(wm_soup_conn_pending(&ss, &c, LATER, &from, 2), 2);
     CHECK_EQ(from, 1);
     got[n++] = 1, got[n++] = 2;
     CHECK_EQ(wm_soup_session_append(&ss, 0), 6);           /* live while replaying */
@@ -632,16 +632,16 @@ static void test_sequence_and_replay(void)
     /* 0: from now (Login Accepted carries the next number, nothing replayed). */
     wm_soup_conn_close(&ss, &c, WM_SOUP_CLOSE_PEER_CLOSED, &act);
     CHECK_EQ(alice_login(&c, 1, 200, 0), 9);
-    CHECK_EQ(wm_soup_conn_pending(&ss, &c, &from, 64), 0);
+    CHECK_EQ(wm_soup_conn_pending(&ss, &c, LATER, &from, 64), 0);
     CHECK_EQ(wm_soup_session_append(&ss, 0), 9);
-    CHECK_EQ(wm_soup_conn_pending(&ss, &c, &from, 64), 1);
+    CHECK_EQ(wm_soup_conn_pending(&ss, &c, LATER, &from, 64), 1);
     CHECK_EQ(from, 9);
 
     /* Beyond the end: accepted at the session's next number, counted. */
     wm_soup_conn_close(&ss, &c, WM_SOUP_CLOSE_PEER_CLOSED, &act);
     CHECK_EQ(alice_login(&c, 1, 300, 1000), 10);
     CHECK_EQ(ss.st.counts[WM_SOUP_LOGINS_SEQ_BEYOND_END], 1);
-    CHECK_EQ(wm_soup_conn_pending(&ss, &c, &from, 64), 0);
+    CHECK_EQ(wm_soup_conn_pending(&ss, &c, LATER, &from, 64), 0);
     /* Exactly the next number is not beyond the end. */
     wm_soup_conn_close(&ss, &c, WM_SOUP_CLOSE_PEER_CLOSED, &act);
     CHECK_EQ(alice_login(&c, 1, 300, 10), 10);
@@ -660,6 +660,27 @@ static void test_sequence_and_replay(void)
     CHECK_EQ(ss.s[0].first_seq, 10);
     /* Bob's stream is separate. */
     CHECK_EQ(ss.s[1].next_seq, 1);
+
+    /* The sequenced hold: nothing for 20 ms after Login Accepted, then all;
+     * the deadline says when. */
+    struct wm_soup_config cfg = { .sequenced_hold_ns = 20000000 };
+    CHECK_EQ(wm_soup_sessions_init(&ss, &cfg), 0);
+    CHECK_EQ(wm_soup_sessions_add(&ss, "SESS1", "alice", "pw1"), 0);
+    wm_soup_session_append(&ss, 0);
+    wm_soup_session_append(&ss, 0);
+    uint64_t t = 50 * SEC;
+    CHECK_EQ(alice_login(&c, 1, t, 1), 1);
+    CHECK_EQ(wm_soup_conn_deadline(&ss, &c), t + 20000000);
+    CHECK_EQ(wm_soup_conn_pending(&ss, &c, t, &from, 64), 0);
+    CHECK_EQ(wm_soup_conn_pending(&ss, &c, t + 19999999, &from, 64), 0);
+    CHECK_EQ(from, 1);
+    CHECK_EQ(wm_soup_conn_pending(&ss, &c, t + 20000000, &from, 64), 2);
+    CHECK_EQ(from, 1);
+    CHECK_EQ(wm_soup_conn_deadline(&ss, &c), t + SEC);       /* the heartbeat */
+    /* Nothing waiting: the hold does not set the deadline. */
+    wm_soup_conn_close(&ss, &c, WM_SOUP_CLOSE_PEER_CLOSED, &act);
+    CHECK_EQ(alice_login(&c, 1, t, 0), 3);
+    CHECK_EQ(wm_soup_conn_deadline(&ss, &c), t + SEC);
 }
 
 static void test_timers(void)
@@ -783,7 +804,7 @@ static void test_packets_by_state(void)
     CHECK_EQ(act.todo, WM_SOUP_DO_CLOSE);
     CHECK_EQ(act.close_reason, WM_SOUP_CLOSE_LOGOUT);
     CHECK_EQ(ss.s[0].conn, 0);
-    CHECK_EQ(wm_soup_conn_pending(&ss, &c, &(uint64_t){ 0 }, 10), 0);
+    CHECK_EQ(wm_soup_conn_pending(&ss, &c, LATER, &(uint64_t){ 0 }, 10), 0);
 
     /* Parser reasons close through wm_soup_conn_close and are counted. */
     CHECK_EQ(alice_login(&c, 3, 30, 0), 1);

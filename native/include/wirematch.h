@@ -13,6 +13,7 @@
 #include "wirematch/ouch.h"
 #include "wirematch/itch.h"
 #include "wirematch/soup.h"
+#include "wirematch/soup_server.h"
 #include "wirematch/nic.h"
 #include "wirematch/ring.h"
 #include "wirematch/matcher.h"

@@ -44,6 +44,8 @@
 #define WM_SOUP_COUNTERS(X)                                                    \
     X(WM_SOUP_OK, "ok")                                                        \
     X(WM_SOUP_CONNECTIONS, "soup_connections")                                 \
+    X(WM_SOUP_REFUSED_TABLE_FULL, "soup_connections_refused_table_full")       \
+    X(WM_SOUP_RX_NO_BUFFERS, "soup_rx_no_buffers")                             \
     X(WM_SOUP_PACKETS_IN, "soup_packets_in")                                   \
     X(WM_SOUP_UNSEQUENCED_IN, "soup_unsequenced_in")                           \
     X(WM_SOUP_CLIENT_HEARTBEATS_IN, "soup_client_heartbeats_in")               \

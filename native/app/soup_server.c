@@ -6,8 +6,9 @@
  * registered buffer, sent with at most one send in flight.  Closing:
  * graceful (after Login Rejected, Logout, End of Session: the output is
  * sent first) or at once (bad input, output bound, peer gone: the output is
- * dropped); either way shutdown(2), then close(2) once the kernel holds no
- * request of the connection.
+ * dropped; a graceful close whose output the client does not take within
+ * the client timeout becomes one); either way shutdown(2), then close(2)
+ * once the kernel holds no request of the connection.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,6 +38,7 @@ struct conn {
     uint8_t  closing;                   /* OPEN, CLOSE_FLUSH, CLOSE_NOW */
     uint8_t  shut;                      /* shutdown(2) done */
     uint32_t inflight;                  /* requests of this connection in the kernel */
+    uint64_t flush_since;               /* CLOSE_FLUSH began (0: not yet seen) */
     uint8_t *out;                       /* output ring, cfg.out_bytes */
     uint32_t head;                      /* first unsent byte */
     uint32_t used;                      /* unsent bytes */
@@ -422,6 +424,16 @@ int wm_soup_server_poll(struct wm_soup_server *srv, uint64_t now, uint64_t wait_
         struct conn *c = &srv->conns[i];
         if (c->fd < 0)
             continue;
+        if (c->closing == CLOSE_FLUSH && !c->shut) {
+            /* A graceful close waits for the output at most the client
+             * timeout. */
+            if (!c->flush_since)
+                c->flush_since = now;
+            else if (now - c->flush_since > srv->ss.cfg.client_timeout_ns) {
+                srv->ss.st.counts[WM_SOUP_FLUSH_ABANDONED]++;
+                begin_close(srv, c, 0);
+            }
+        }
         if (!c->shut && c->closing != CLOSE_NOW) {
             if (c->sm.state != WM_SOUP_CLOSED && now >= wm_soup_conn_deadline(&srv->ss, &c->sm)) {
                 wm_soup_conn_tick(&srv->ss, &c->sm, now, &act);

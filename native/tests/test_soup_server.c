@@ -3,8 +3,9 @@
  * Sequenced Data; "BURST" publishes 400 messages) and plain blocking TCP
  * clients.  Login split across writes, echo, heartbeat, rejections, replay
  * from a requested number then live without gap or duplicate, bad input on
- * one connection leaving the others alone, output bound and recovery,
- * client timeout, End of Session. */
+ * one connection leaving the others alone, output bound and recovery, a
+ * graceful close whose output is never read, client timeout, End of
+ * Session. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -338,6 +339,18 @@ static void test_server(void)
     CHECK(wait_counter(WM_SOUP_CLOSE_CLIENT_TIMEOUT, 1));
     close(a);
 
+    /* A Logout behind output the client never reads: the graceful close
+     * waits the client timeout, then drops it. */
+    c = client(4096);
+    CHECK_EQ(login(c, "carol", "pw3", 1, 0), 1);
+    usleep(50000);                                 /* the replay fills the ring */
+    send_all(c, "\x00\x01O", 3);
+    CHECK(wait_counter(WM_SOUP_CLOSE_LOGOUT, 1));
+    CHECK_EQ(counter(WM_SOUP_FLUSH_ABANDONED), 0);
+    sleep(3);
+    CHECK(wait_counter(WM_SOUP_FLUSH_ABANDONED, 1));
+    close(c);
+
     /* End of Session: Z, then the connection closes; no login after. */
     b = client(0);
     CHECK_EQ(login(b, "bob", "pw2", 0, 0), 1);
@@ -357,7 +370,7 @@ static void test_server(void)
             printf("  %s %llu\n", wm_soup_counter_name(i),
                    (unsigned long long)wm_soup_server_counts(srv)[i]);
     CHECK_EQ(wm_soup_server_open_conns(srv), 0);
-    CHECK_EQ(wm_soup_server_counts(srv)[WM_SOUP_LOGINS_ACCEPTED], 7);
+    CHECK_EQ(wm_soup_server_counts(srv)[WM_SOUP_LOGINS_ACCEPTED], 8);
     CHECK_EQ(wm_soup_server_counts(srv)[WM_SOUP_REFUSED_TABLE_FULL], 0);
     wm_soup_server_destroy(srv);
 }

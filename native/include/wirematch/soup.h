@@ -73,7 +73,10 @@
     X(WM_SOUP_CLOSE_OVERSIZED, "soup_close_oversized")                         \
     X(WM_SOUP_CLOSE_BAD_LOGIN_FIELD, "soup_close_bad_login_field")             \
     X(WM_SOUP_CLOSE_DATA_BEFORE_LOGIN, "soup_close_data_before_login")         \
-    X(WM_SOUP_CLOSE_LOGIN_WHILE_LOGGED_IN, "soup_close_login_while_logged_in")
+    X(WM_SOUP_CLOSE_LOGIN_WHILE_LOGGED_IN, "soup_close_login_while_logged_in") \
+    /* a graceful close whose output the client did not take within the   \
+     * client timeout: dropped (the close's reason is counted above) */    \
+    X(WM_SOUP_FLUSH_ABANDONED, "soup_close_flush_abandoned")
 
 enum wm_soup_counter { WM_SOUP_COUNTERS(WM_COUNTER_ENUM) WM_SOUP_N_COUNTERS };
 

@@ -17,10 +17,11 @@
  *
  * The Login Request's trailing Heartbeat Timeout (5, Numeric, ms) is the
  * SoupBinTCP 4.x form of the packet (length 52); the 3.0 form (length 47)
- * has none.  The decoder accepts both: the client library the tests use
- * sends the 4.x form.  Fields are read leniently where peers differ: Alpha
- * fields compare without their padding on either side (some clients
- * right-justify them), Numeric fields may carry spaces on either side.
+ * has none.  The decoder accepts both (the ouch_connect 5.0.1 client sends
+ * the 3.0 form; the soupbintcp_model 4.x Rust crates the 4.x one).  Fields
+ * are read leniently where peers differ: Alpha fields compare without their
+ * padding on either side (ouch_connect right-justifies them), Numeric
+ * fields may carry spaces on either side.
  *
  * The parser never copies a packet that lies whole in the chunk it is given
  * (the packet is a view of that chunk); only a packet split across chunks is

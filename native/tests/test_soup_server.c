@@ -24,6 +24,7 @@
 static struct wm_soup_server *srv;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t snap[WM_SOUP_N_COUNTERS];
+static uint32_t snap_open;
 static int stop_flag, end_flag;
 static uint64_t cur_now;
 
@@ -78,6 +79,7 @@ static void *server_thread(void *arg)
         }
         pthread_mutex_lock(&mu);
         memcpy(snap, wm_soup_server_counts(srv), sizeof(snap));
+        snap_open = wm_soup_server_open_conns(srv);
         pthread_mutex_unlock(&mu);
     }
     return NULL;
@@ -130,28 +132,33 @@ static void send_all(int fd, const void *buf, size_t n)
     }
 }
 
+/* 0, -1 when the server closed the connection, -2 on a timeout or another
+ * error. */
 static int read_full(int fd, uint8_t *buf, size_t n)
 {
     while (n) {
         ssize_t k = recv(fd, buf, n, 0);
-        if (k <= 0)
-            return -1;
+        if (k == 0 || (k < 0 && errno == ECONNRESET))
+            return -1;                  /* closed by the server */
+        if (k < 0)
+            return -2;
         buf += k;
         n -= (size_t)k;
     }
     return 0;
 }
 
-/* One packet: its type (payload in buf, *len), or -1 at EOF/timeout. */
+/* One packet: its type (payload in buf, *len), or read_full's -1 / -2. */
 static int read_packet(int fd, uint8_t *buf, uint16_t *len)
 {
     uint8_t h[3];
-    if (read_full(fd, h, 3) != 0)
-        return -1;
+    int r = read_full(fd, h, 3);
+    if (r)
+        return r;
     uint16_t lf = (uint16_t)(h[0] << 8 | h[1]);
     *len = (uint16_t)(lf - 1);
-    if (*len && read_full(fd, buf, *len) != 0)
-        return -1;
+    if (*len && (r = read_full(fd, buf, *len)) != 0)
+        return r;
     return h[2];
 }
 
@@ -164,6 +171,7 @@ static int read_data(int fd, uint8_t *buf, uint16_t *len)
     return t;
 }
 
+/* The server closed the connection (not a timeout), after heartbeats. */
 static int at_eof(int fd)
 {
     uint8_t buf[2048];
@@ -363,6 +371,16 @@ static void test_server(void)
     close(b);
     CHECK(wait_counter(WM_SOUP_CLOSE_END_OF_SESSION, 1));
 
+    /* Every connection closed by the server once the clients are gone. */
+    uint32_t open = 1;
+    for (int i = 0; i < 300 && open; i++) {
+        pthread_mutex_lock(&mu);
+        open = snap_open;
+        pthread_mutex_unlock(&mu);
+        if (open)
+            usleep(10000);
+    }
+    CHECK_EQ(open, 0);
     __atomic_store_n(&stop_flag, 1, __ATOMIC_RELEASE);
     pthread_join(th, NULL);
     for (uint32_t i = 1; i < WM_SOUP_N_COUNTERS; i++)

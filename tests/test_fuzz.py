@@ -53,6 +53,7 @@ def test_every_decoder_has_a_target() -> None:
         "fuzz_ouch_in",
         "fuzz_ouch_out",
         "fuzz_rx_frame",
+        "fuzz_soup",
     ]
 
 

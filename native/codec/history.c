@@ -112,6 +112,17 @@ int wm_mold_history_record(struct wm_mold_history *h, uint64_t seq, const uint8_
     return 0;
 }
 
+const uint8_t *wm_mold_history_get(const struct wm_mold_history *h, uint64_t seq, uint16_t *len)
+{
+    if (h->first_seq == 0 || seq < h->first_seq || seq >= h->next_seq)
+        return NULL;
+    const struct wm_mold_history_entry *e = &entries(h)[seq & (h->max_msgs - 1)];
+    if (e->seq != seq)
+        return NULL;
+    *len = e->len;
+    return data(h) + e->off;
+}
+
 int wm_mold_history_record_packet(struct wm_mold_history *h, const uint8_t *pkt, size_t len)
 {
     struct wm_mold_packet p;

@@ -50,6 +50,37 @@ def main() -> None:
     # A retransmission request for the history fuzz_mold holds (stream FUZZFEED).
     save("fuzz_mold", codec.mold_pack("FUZZFEED", 250, [])[:18] + (5).to_bytes(2, "big"))
     gateway_seeds()
+    soup_seeds(ouch_in)
+
+
+def _soup(ptype: str, payload: bytes = b"") -> bytes:
+    return (len(payload) + 1).to_bytes(2, "big") + ptype.encode() + payload
+
+
+def _soup_login(user: str, password: str, session: str, seq: int, hb_ms: int | None) -> bytes:
+    body = f"{user:<6}{password:<10}{session:<10}{seq:>20}".encode()
+    if hb_ms is not None:
+        body += f"{hb_ms:>5}".encode()
+    return _soup("L", body)
+
+
+def soup_seeds(ouch_in: list[bytes]) -> None:
+    """fuzz_soup: byte 0 = side (bit 0: 1 server's stream) and chunking
+    seed, then a SoupBinTCP stream.  Its session state machine has user
+    "user", password "pass", session "S1"."""
+    client = 0x00
+    server = 0x01
+    login = _soup_login("user", "pass", "", 1, None)
+    login4 = _soup_login("user", "pass", "S1", 0, 15000)
+    data = b"".join(_soup("U", m) for m in ouch_in)
+    save("fuzz_soup", bytes([client]) + login + data + _soup("R") + _soup("O"))
+    save("fuzz_soup", bytes([client | 0x2A]) + login4 + _soup("+", b"hi") + data)
+    save("fuzz_soup", bytes([client]) + _soup_login("user", "bad", "", 1, None))
+    save("fuzz_soup", bytes([client]) + _soup("U", ouch_in[0]) + login)
+    accepted = _soup("A", f"{'S1':<10}{7:>20}".encode())
+    msgs = b"".join(_soup("S", m) for m in ouch_in[:3])
+    save("fuzz_soup", bytes([server]) + accepted + msgs + _soup("H") + _soup("Z"))
+    save("fuzz_soup", bytes([server | 0x10]) + _soup("J", b"A"))
 
 
 def _record(session: int, msg: bytes) -> bytes:

@@ -12,6 +12,8 @@
 #include "wirematch/mold.h"
 #include "wirematch/ouch.h"
 #include "wirematch/itch.h"
+#include "wirematch/soup.h"
+#include "wirematch/soup_server.h"
 #include "wirematch/nic.h"
 #include "wirematch/ring.h"
 #include "wirematch/matcher.h"

@@ -211,6 +211,8 @@ void wm_mold_history_destroy(struct wm_mold_history *h);
  * empty or over 65535 bytes). */
 int wm_mold_history_record(struct wm_mold_history *h, uint64_t seq, const uint8_t *msg,
                            uint16_t len);
+/* Message seq if the history holds it (*len set), else NULL. */
+const uint8_t *wm_mold_history_get(const struct wm_mold_history *h, uint64_t seq, uint16_t *len);
 /* Record every message of a packet the stream has just sent (as flushed by
  * a wm_mold_builder).  Returns the number recorded or -EINVAL. */
 int wm_mold_history_record_packet(struct wm_mold_history *h, const uint8_t *pkt, size_t len);

@@ -136,3 +136,17 @@ def test_cli_run_records_golden_and_writes_the_report(tmp_path: Path, capsys: An
     # the recorded run checks against itself on another backend
     assert main([*argv[:4], "af_xdp", "--speed", "0.25", "--check", str(g)]) == 0
     assert "identical" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["socket", "io_uring", "af_xdp"])
+def test_golden_run_repeats_identically(backend: str, veth_pair: VethHost, tmp_path: Path) -> None:
+    """Issue #24: the CLI test's capture, run again and again on one backend:
+    every run identical (a run that differs names its rx drops by reason)."""
+    pcap, _ = generate(GenSpec(seed=5, sessions=6, packets=1000)).write(tmp_path / "f.pcap")
+    for i in range(8):
+        res = _run(pcap, backend, veth_pair, tmp_path)
+        assert res.identical, (i, res.summary()["problems"])
+        rx = res.final["counters"]["rx.q0"]
+        assert rx["flow_misses"] == 6 == rx["heartbeats"], (i, rx)
+        assert _rx_drops(rx) == {}, (i, rx)

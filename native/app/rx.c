@@ -326,6 +326,9 @@ unsigned app_rx_poll(struct app_rx *rx)
             cnt(rx, WM_RX_RING_FULL_WAITS, 1);
             return released;
         }
+        /* Decided packets may still be held: they go before new ones. */
+        if (!rc.budget && rx->n_held)
+            return released;
     }
     /* Every packet of a burst may need a hold slot: while there is no room
      * for a burst the stage stops receiving (backpressure into the NIC's

@@ -74,10 +74,8 @@ def test_sessions_opening_back_to_back_lose_nothing(veth_pair: VethHost, tmp_pat
     opening heartbeat and first orders reach the rx stage in the same bursts,
     before the classifier can have decided the flow (as when the replayer,
     the rx thread or the classifier stalls longer than the opening pause).
-    The packets wait in the hold and every message reaches the engine.  (The
-    output may differ from the model's: flows decided at different moments
-    interleave otherwise than in the capture, which the model does not
-    follow; the capture's own pace keeps them apart.)"""
+    The packets wait in the hold, leave it in arrival order, and the output
+    is the model's."""
     pcap, _ = generate(GenSpec(seed=5, sessions=6, packets=1000)).write(tmp_path / "f.pcap")
     try:
         res = golden_run(
@@ -85,6 +83,7 @@ def test_sessions_opening_back_to_back_lose_nothing(veth_pair: VethHost, tmp_pat
         )
     except Exception as exc:  # the backend cannot run here: a failure with its reason
         pytest.fail(f"backend af_xdp cannot run a golden run here: {exc!r}", pytrace=False)
+    assert res.identical, res.summary()["problems"]
     c = res.final["counters"]
     rx, applied = c["rx.q0"], res.expected.counters["seq_messages_applied"]
     assert rx["messages"] == c["engine.s0"]["messages"] == applied > 1000, rx

@@ -54,10 +54,11 @@ _Static_assert(sizeof(struct app_ctl) == 64, "app_ctl is one 64-byte ring elemen
 
 struct wm_app;
 
-/* A packet of a flow the table does not know yet, held by its rx stage
- * until the classifier installs the flow's decision (then taken like any
- * packet, in arrival order per flow) or the hold time passes.  The payload
- * is a copy in the stage's hold arena, slot `buf`. */
+/* A packet held by its rx stage: of a flow the table does not know yet
+ * (until the classifier installs the flow's decision or the hold time
+ * passes), or one that arrived behind such a packet (packets leave the
+ * hold from its head, in arrival order).  The payload is a copy in the
+ * stage's hold arena, slot `buf`. */
 struct app_held {
     struct wm_flow_key key;          /*  0 */
     uint64_t ts;                     /* 16 rx ticks (as the NIC stamped it) */
@@ -89,7 +90,7 @@ struct app_rx {
     struct wm_nic_pkt pkts[APP_MAX_BURST];
     struct wm_flow_miss misses[APP_MAX_BURST];
     uint32_t n_miss;
-    /* packets of undecided flows, in arrival order */
+    /* held packets, in arrival order */
     struct app_held held[WM_APP_HOLD_PKTS];
     uint32_t n_held;
     uint64_t held_filter[4];         /* bit (hash of key) % 256 set: a held key may match */

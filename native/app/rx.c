@@ -3,8 +3,9 @@
  * Per burst: receive; per packet parse (L2 frames) or take the socket's
  * addresses (L4), look the 5-tuple up in the flow table (misses go to the
  * slow-path gate, and their packets wait in the stage's hold until the
- * classifier has decided the flow: then they are taken like any other, in
- * arrival order per flow), enforce the flow's decision and its session's token
+ * classifier has decided the flow, with everything that arrives after them
+ * behind: packets are taken in arrival order), enforce the flow's decision
+ * and its session's token
  * bucket, frame MoldUDP64, drop duplicates and gaps by sequence number,
  * check every OUCH message, and copy each into a 128-byte record for the
  * shard's engine.  The records are pushed to the shard's in ring; when the
@@ -231,31 +232,38 @@ static uint32_t sweep_held(struct app_rx *rx, held_leave_fn leave, void *ctx)
     return left;
 }
 
-struct release_ctx {
-    uint64_t now;
-    uint32_t budget;                 /* packets that may still be taken this poll */
-};
-
-/* Taken when the flow is decided (at most budget of them: what they add
- * fits the pending buffers); dropped when held longer than the hold time. */
-static int release_one(struct app_rx *rx, const struct app_held *h, void *ctx)
+/* Take packets from the head of the hold while their flow is decided (at
+ * most budget of them: what they add fits the pending buffers), dropping
+ * those held longer than the hold time; stop at the first one still
+ * waiting for its decision, so that packets leave in arrival order.
+ * Returns how many left. */
+static uint32_t release_head(struct app_rx *rx, uint32_t budget)
 {
-    struct release_ctx *c = ctx;
-    if (!c->budget)
+    uint64_t now = wm_tsc();
+    uint32_t i = 0;
+    for (; i < rx->n_held && budget; i++) {
+        const struct app_held *h = &rx->held[i];
+        struct wm_flow_decision d;
+        int slot = wm_flow_lookup(rx->app->cfg.flows, &h->key, &d);
+        if (slot >= 0) {
+            budget--;
+            take_decided(rx, slot, &d, &h->key, h->has_mac ? h->mac : NULL,
+                         rx->hold_arena + (size_t)h->buf * rx->hold_slot, h->len, h->ts);
+        } else if (now - h->since > rx->hold_ticks) {
+            cnt(rx, WM_RX_DROP_HOLD_TIMEOUT, 1);
+        } else {
+            break;
+        }
+        rx->hold_free[rx->n_hold_free++] = h->buf;
+    }
+    if (!i)
         return 0;
-    struct wm_flow_decision d;
-    int slot = wm_flow_lookup(rx->app->cfg.flows, &h->key, &d);
-    if (slot >= 0) {
-        c->budget--;
-        take_decided(rx, slot, &d, &h->key, h->has_mac ? h->mac : NULL,
-                     rx->hold_arena + (size_t)h->buf * rx->hold_slot, h->len, h->ts);
-        return 1;
-    }
-    if (c->now - h->since > rx->hold_ticks) {
-        cnt(rx, WM_RX_DROP_HOLD_TIMEOUT, 1);
-        return 1;
-    }
-    return 0;
+    rx->n_held -= i;
+    memmove(rx->held, rx->held + i, (size_t)rx->n_held * sizeof(rx->held[0]));
+    memset(rx->held_filter, 0, sizeof(rx->held_filter));
+    for (uint32_t k = 0; k < rx->n_held; k++)
+        filter_set(rx->held_filter, held_bit(&rx->held[k].key));
+    return i;
 }
 
 /* The packets of a flow whose miss the slow-path gate refused: no decision
@@ -268,24 +276,30 @@ static int refuse_one(struct app_rx *rx, const struct app_held *h, void *ctx)
     return 1;
 }
 
-/* One packet's UDP payload: taken when its flow is decided, else held (its
- * first packet also goes to the slow-path gate). */
+/* One packet's UDP payload: taken when its flow is decided and nothing is
+ * held; else held, behind what is (a flow's first undecided packet also
+ * goes to the slow-path gate). */
 static void take_payload(struct app_rx *rx, const struct wm_flow_key *key, const uint8_t *mac,
                          const uint8_t *p, uint32_t len, uint64_t now)
 {
-    /* A flow with a packet in the hold: this one waits behind it. */
-    if (rx->n_held && held_among(rx, rx->n_held, rx->held_filter, key)) {
-        hold(rx, key, mac, p, len, now);
-        return;
-    }
     struct wm_flow_decision d;
     int slot = wm_flow_lookup(rx->app->cfg.flows, key, &d);
     if (slot >= 0) {
-        take_decided(rx, slot, &d, key, mac, p, len, now);
+        if (WM_LIKELY(!rx->n_held)) {
+            take_decided(rx, slot, &d, key, mac, p, len, now);
+            return;
+        }
+        /* Decided, but packets that arrived earlier wait: after them. */
+        if (hold(rx, key, mac, p, len, now))
+            cnt(rx, WM_RX_HELD_BEHIND, 1);
         return;
     }
-    cnt(rx, WM_RX_FLOW_MISSES, 1);
+    /* Undecided: one miss per flow while its packets wait. */
+    int asked = rx->n_held && held_among(rx, rx->n_held, rx->held_filter, key);
     hold(rx, key, mac, p, len, now);
+    if (asked)
+        return;
+    cnt(rx, WM_RX_FLOW_MISSES, 1);
     if (rx->n_miss < APP_MAX_BURST) {
         struct wm_flow_miss *m = &rx->misses[rx->n_miss++];
         m->key = *key;
@@ -320,15 +334,11 @@ unsigned app_rx_poll(struct app_rx *rx)
     /* Held packets first: they arrived before anything still in the NIC. */
     uint32_t released = 0;
     if (rx->n_held) {
-        struct release_ctx rc = { .now = wm_tsc(), .budget = app->cfg.burst };
-        released = sweep_held(rx, release_one, &rc);
+        released = release_head(rx, app->cfg.burst);
         if (released && !flush_pending(rx)) {
             cnt(rx, WM_RX_RING_FULL_WAITS, 1);
             return released;
         }
-        /* Decided packets may still be held: they go before new ones. */
-        if (!rc.budget && rx->n_held)
-            return released;
     }
     /* Every packet of a burst may need a hold slot: while there is no room
      * for a burst the stage stops receiving (backpressure into the NIC's

@@ -167,7 +167,8 @@ int wm_app_parse_frame(const uint8_t *frame, uint32_t len, uint32_t *src_addr,
     X(WM_RX_RING_FULL_WAITS, "ring_full_waits") /* receive paused: in ring full */ \
     X(WM_RX_BACKLOG_WAITS, "backlog_waits")     /* receive paused: engine behind (rx_backlog) */ \
     X(WM_RX_FLOW_MISSES, "flow_misses")         /* to the slow-path gate */     \
-    X(WM_RX_HELD, "held")                       /* packets held until their flow is decided */ \
+    X(WM_RX_HELD, "held")                       /* packets that waited in the hold */ \
+    X(WM_RX_HELD_BEHIND, "held_behind")         /* of those, decided: kept in arrival order */ \
     X(WM_RX_HOLD_FULL_WAITS, "hold_full_waits") /* receive paused: no room for a burst in the hold */ \
     X(WM_RX_DROP_HOLD_FULL, "drop_hold_full")   /* undecided flow, no hold slot takes it */ \
     X(WM_RX_DROP_NOT_CLASSIFIED, "drop_not_classified") /* gate refused the miss (slowpath.q<N>) */ \

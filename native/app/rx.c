@@ -148,7 +148,7 @@ static void take_decided(struct app_rx *rx, int slot, const struct wm_flow_decis
     wm_flow_count(app->cfg.flows, (uint32_t)slot, 1, len, res.apply < total ? 1 : 0, now);
 }
 
-/* ---- packets of undecided flows (the hold) ------------------------------ */
+/* ---- the hold: packets of undecided flows and those behind them --------- */
 
 static inline uint32_t held_bit(const struct wm_flow_key *key)
 {
@@ -184,8 +184,8 @@ static int held_among(const struct app_rx *rx, uint32_t n, const uint64_t filter
     return 0;
 }
 
-/* Copy a packet of an undecided flow into the hold: 1, or 0 when no slot
- * takes it (counted drop_hold_full). */
+/* Copy a packet to the end of the hold: 1, or 0 when no slot takes it
+ * (counted drop_hold_full). */
 static int hold(struct app_rx *rx, const struct wm_flow_key *key, const uint8_t *mac,
                 const uint8_t *p, uint32_t len, uint64_t ts)
 {

@@ -205,9 +205,9 @@ SECTIONS: tuple[Section, ...] = (
             Key(
                 "on_sequence_gap",
                 str,
-                "drop",
-                "a client's MoldUDP64 gap: drop what follows until it resends from the gap "
-                "(drop), or apply it and give the missing messages up (accept)",
+                "accept",
+                "a client's MoldUDP64 gap: apply what arrives and give the missing messages "
+                "up, counted (accept), or drop what follows until it resends from the gap (drop)",
                 one_of("drop", "accept"),
             ),
         ),

@@ -377,8 +377,8 @@ def adversarial(spec: GenSpec, setup: Setup | None = None, flood: int = 200) -> 
                 flow=f"{c.addr}:{c.port}",
             )
         elif name == "flood":  # well-formed orders from flows the rules deny
-            # Each ghost flow's first packet is a flow miss (the slow path decides
-            # it); after a pause long enough for that, the rest are denied.
+            # Each ghost flow's first packet is a flow miss: held until the slow
+            # path decides the flow, then denied like the rest.
             src = _unknown_source(setup)
             ins = setup.instruments[0]
             ghosts = min(64, flood)
@@ -390,10 +390,11 @@ def adversarial(spec: GenSpec, setup: Setup | None = None, flood: int = 200) -> 
                 ghost.seq = 1 + k // ghosts
                 i = f.emit(f.mold(ghost, [msg]))
                 f.t += 2_000
+                why = f"source {src} is not allowed by the flow rules"
                 if k < ghosts:
-                    mark(i, "flow_miss", "flow_misses", "the first packet of a new flow")
+                    mark(i, "drop", "flow_denied", why, flow_miss=True)
                 else:
-                    mark(i, "drop", "flow_denied", f"source {src} is not allowed by the flow rules")
+                    mark(i, "drop", "flow_denied", why)
             f.t += OPEN_GAP_NS
         elif name == "other_port":  # to the appliance's address, not its order-entry port
             app_port = setup.appliance[1]
@@ -408,6 +409,8 @@ def adversarial(spec: GenSpec, setup: Setup | None = None, flood: int = 200) -> 
     counts: dict[str, int] = {}
     for e in expect:
         counts[e["reason"]] = counts.get(e["reason"], 0) + 1
+        if e.get("flow_miss"):  # the first packet of a new flow
+            counts["flow_misses"] = counts.get("flow_misses", 0) + 1
     side["expected_counts"] = counts
     side["appliance_counts"] = _appliance_counts(expect, f.records)
     return Capture(f.records, side)
@@ -436,9 +439,11 @@ def _appliance_counts(expect: list[dict[str, Any]], records: list[Any]) -> dict[
             "seq_duplicate_packets": "seq_duplicate_messages",
             "seq_overlap_packets": "seq_duplicate_messages",  # the repeated message
         }.get(e["reason"], e["reason"])
-        for block, counter in appliance_counters(reason):
-            out.setdefault(block, {})
-            out[block][counter] = out[block].get(counter, 0) + n
+        reasons = [(reason, n)] + ([("flow_misses", 1)] if e.get("flow_miss") else [])
+        for r, k in reasons:
+            for block, counter in appliance_counters(r):
+                out.setdefault(block, {})
+                out[block][counter] = out[block].get(counter, 0) + k
     return out
 
 

@@ -106,10 +106,9 @@ def run(records: Iterable[Record | tuple[int, bytes]], setup: Setup) -> Result:
             res.counters["not_order_entry"] += 1
             continue
         session = flows.session_of(u.src, u.sport, u.dst, u.dport)
-        if u.flow not in seen:  # the slow path decides the flow; the packet is not processed
+        if u.flow not in seen:  # the slow path decides the flow; the packet waits for it
             seen.add(u.flow)
             res.counters["flow_misses"] += 1
-            continue
         if session is None:
             res.counters["flow_denied"] += 1
             continue

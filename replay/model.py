@@ -216,11 +216,11 @@ class Model:
         session = self.flows.session_of(u.src, u.sport, u.dst, u.dport)
         if u.flow not in self.seen_flows:
             # The flow's first packet goes to the slow path, which decides the
-            # flow (auto ids in this order); the packet itself is not processed.
+            # flow (auto ids in this order); the rx stage holds the packet
+            # until then and takes it like any other.
             self.seen_flows.add(u.flow)
-            verdict.update(verdict="flow_miss", reason="flow_misses")
+            verdict["flow_miss"] = True
             self.out.counters["flow_misses"] += 1
-            return None
         if session is None:
             return self._drop(verdict, "flow_denied")
         if session not in self.gw:

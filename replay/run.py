@@ -245,6 +245,25 @@ def _where_it_stopped(final: dict, got: Any, n_inputs: int) -> str:
     )
 
 
+def _rx_reasons(final: dict) -> str:
+    """One line for a run that differs: where the rx stage's packets went
+    that did not become messages (drops by reason, held packets, the
+    slow-path gate), so that a failure names its cause."""
+    c = final.get("counters", {})
+    rx, sp = c.get("rx.q0", {}), c.get("slowpath.q0", {})
+    drops = sorted((k, v) for k, v in rx.items() if k.startswith("drop_") and v)
+    flow = [f"{k} {rx[k]}" for k in ("flow_misses", "held", "hold_full_waits") if rx.get(k)]
+    gate = [f"{k} {v}" for k, v in sp.items() if k != "flow_misses" and v]
+    return (
+        "rx drops by reason: "
+        + (", ".join(f"{k} {v}" for k, v in drops) or "none")
+        + "; new flows: "
+        + (", ".join(flow) or "none")
+        + "; slow-path gate: "
+        + (", ".join(gate) or "nothing pushed")
+    )
+
+
 def _settle(app: Any, timeout: float) -> None:
     """Until the engine has taken every message rx accepted and nothing moves."""
     end = time.monotonic() + timeout
@@ -340,6 +359,7 @@ def golden_run(
         rep["identical"] = False
     if not rep["identical"]:
         rep["problems"].append(_where_it_stopped(final, got, len(records)))
+        rep["problems"].append(_rx_reasons(final))
     return RunResult(
         backend=backend,
         identical=bool(rep["identical"]),

@@ -91,12 +91,13 @@ def test_unknown_flow_denied_and_rate_limit_throttles(veth_pair: VethHost) -> No
         flows = {f["src"].split(":")[1]: f for f in app.flows()}
         assert flows["21500"]["action"] == "deny" and flows["21500"]["rule"] == 0xFFFFFFFF
         assert flows["21009"]["action"] == "deny" and flows["21009"]["rule"] != 0xFFFFFFFF
-        assert flows["21500"]["drops"] == 5 and flows["21009"]["drops"] == 5
+        # the hello too: held until the flow was decided, then denied
+        assert flows["21500"]["drops"] == 6 and flows["21009"]["drops"] == 6
         assert stranger.drain(0.2) == [] and denied.drain(0.2) == []
         final = app.stop()
     rx = final["counters"]["rx.q0"]
     m = final["counters"]["matcher.s0"]
-    assert rx["drop_flow_denied"] == 10
+    assert rx["drop_flow_denied"] == 12 and rx["heartbeats"] == 1  # slow's hello
     assert 5 <= m["cmd_new"] <= 8  # the burst, plus what refilled meanwhile
     assert rx["drop_rate_limited"] == 30 - m["cmd_new"]
     assert final["classifier"]["denied_default"] == 1
@@ -219,3 +220,48 @@ def test_clean_stop_loses_nothing(veth_pair: VethHost, rx_backlog: int, burst: i
         assert c["rx.q0"]["backlog_waits"] == 0
     elif burst < 10:
         assert c["rx.q0"]["backlog_waits"] > 0
+
+
+@pytest.mark.parametrize("backend", ["socket", "io_uring", "af_xdp"])
+def test_a_new_sessions_first_packets_wait_for_the_classifier_and_are_matched(
+    backend: str, veth_pair: VethHost
+) -> None:
+    """A new session that opens with orders (no heartbeat) while the
+    classifier cannot install its flow: every packet is held, none dropped,
+    and all are matched in the client's order once the flow is decided."""
+    h = veth_pair
+    with running_appliance(h, _name(f"first{backend[:2]}"), backend) as app:
+        c = client(h, 21002, 2)
+        with app._lock:  # the control plane busy (as during a rules change): no install
+            for ref in range(1, 21):
+                c.send(h, [enter(ref, price=1_000_000 - ref * 100)])
+            assert wait_for(lambda: _counters(app, "rx.q0")["held"] == 20)
+            rx = _counters(app, "rx.q0")
+            assert rx["messages"] == 0 and rx["flow_misses"] >= 1
+        got: list[dict[str, Any]] = []
+        assert wait_for(lambda: len(got.extend(c.drain()) or got) == 21), got
+        assert [m["type"] for m in got] == ["S"] + ["A"] * 20
+        assert [m["user_ref_num"] for m in got[1:]] == list(range(1, 21))
+        final = app.stop()
+    rx = final["counters"]["rx.q0"]
+    assert rx["messages"] == 20 and rx["held"] == 20
+    assert {k: v for k, v in rx.items() if k.startswith("drop_") and v} == {}
+    assert final["counters"]["matcher.s0"]["cmd_new"] == 20
+
+
+def test_a_sequence_gap_is_counted_and_does_not_cut_the_session_off(veth_pair: VethHost) -> None:
+    """Default on_sequence_gap ("accept"): a lost packet costs its own
+    messages only; the gap is counted and the session goes on."""
+    h = veth_pair
+    with running_appliance(h, _name("gap")) as app:
+        c = client(h, 21001, 1)
+        c.send(h, [enter(1)], seq=1)
+        c.send(h, [enter(3), enter(4)], seq=3)  # sequence number 2 never arrives
+        c.send(h, [enter(5)], seq=5)
+        got: list[dict[str, Any]] = []
+        assert wait_for(lambda: len(got.extend(c.drain()) or got) == 5), got
+        assert [m.get("user_ref_num") for m in got if m["type"] == "A"] == [1, 3, 4, 5]
+        final = app.stop()
+    rx = final["counters"]["rx.q0"]
+    assert rx["seq_gaps"] == 1 and rx["gap_messages_missing"] == 1
+    assert rx["messages"] == 4 and rx["drop_after_gap"] == 0

@@ -41,8 +41,12 @@ def test_generated_flow_is_what_it_claims(tmp_path: Path) -> None:
     exp = model.expected(recs, SETUP)
     flows = {v["flow"] for v in exp.verdicts}
     assert len(flows) == 12 and len({f.split(":")[0] for f in flows}) == 3
-    # Each flow's opening heartbeat is the slow path's (a flow miss, not processed).
-    assert {v["verdict"] for v in exp.verdicts} == {"flow_miss", "applied"}
+    # Each flow's opening heartbeat is a flow miss, held until the flow is
+    # decided and then taken as a heartbeat.
+    assert {v["verdict"] for v in exp.verdicts} == {"heartbeat", "applied"}
+    misses = [v for v in exp.verdicts if v.get("flow_miss")]
+    assert len(misses) == 12 == exp.counters["flow_misses"] == exp.counters["heartbeats"]
+    assert {v["verdict"] for v in misses} == {"heartbeat"}
     kinds = Counter(m["type"] for r in exp.replies.values() for m in map(codec.decode_ouch_out, r))
     # passive adds, fills, cancels (user and IOC remainder), replaces, rejects, cancel rejects
     for t in "AECUJI":
@@ -81,9 +85,8 @@ def test_adversarial_capture_sidecar_model_and_c_agree(tmp_path: Path) -> None:
     assert len(side["expect"]) == 11 + 150
     for e in side["expect"]:
         v = exp.verdicts[e["index"]]
-        if e["verdict"] == "flow_miss":
-            assert (v["verdict"], v.get("reason")) == ("flow_miss", "flow_misses"), (e, v)
-        elif e["verdict"] == "drop":
+        assert bool(v.get("flow_miss")) == bool(e.get("flow_miss")), (e, v)
+        if e["verdict"] == "drop":
             assert (v["verdict"], v.get("reason")) == ("drop", e["reason"]) or (
                 v["verdict"] == "applied" and v["messages"] == [e["reason"]]
             ), (e, v)

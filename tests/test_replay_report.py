@@ -79,8 +79,9 @@ def test_cli_gen_golden_report(tmp_path: Path, capsys) -> None:
     adv = tmp_path / "adv.pcap"
     assert main(["replay", "gen", str(adv), "--adversarial", "--packets", "200", "--json"]) == 0
     counts = json.loads(capsys.readouterr().out)["expected_counts"]
-    # the flood: 64 ghost flows, each first packet a flow miss, the rest denied
-    assert counts["flow_misses"] == 64 and counts["flow_denied"] == 200 - 64
+    # the flood: 64 ghost flows, each first packet a flow miss (held until the
+    # flow is decided), every packet denied
+    assert counts["flow_misses"] == 64 and counts["flow_denied"] == 200
     assert main(["replay", "golden", str(tmp_path / "missing.pcap")]) == 1
     assert "missing.pcap" in capsys.readouterr().err
 
@@ -104,3 +105,22 @@ def test_a_differing_appliance_run_says_how_far_the_packets_got() -> None:
         "messages, tx 0 packets; capture 0 frames (1000 sent by the peer)"
     )
     assert "rx 0 packets" in _where_it_stopped({}, Captured(), 5)
+
+
+def test_a_differing_appliance_run_names_the_rx_drops_by_reason() -> None:
+    from replay.run import _rx_reasons
+
+    final = {
+        "counters": {
+            "rx.q0": {"packets": 1006, "messages": 0, "flow_misses": 500, "drop_after_gap": 608,
+                      "drop_flow_denied": 0, "held": 0},
+            "slowpath.q0": {"flow_misses": 500, "slow_path_pushed": 500, "slow_path_ring_full": 0},
+        }
+    }  # fmt: skip
+    assert _rx_reasons(final) == (
+        "rx drops by reason: drop_after_gap 608; new flows: flow_misses 500; "
+        "slow-path gate: slow_path_pushed 500"
+    )
+    assert _rx_reasons({}) == (
+        "rx drops by reason: none; new flows: none; slow-path gate: nothing pushed"
+    )

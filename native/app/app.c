@@ -215,6 +215,7 @@ static int create_queue(struct wm_app *app, uint32_t q)
         .table = app->cfg.flows,
         .counters = spc,
     };
+    rx->hold_ticks = sc.tick_hz / 1000 * WM_APP_HOLD_MS;
     int rc = wm_slowpath_init(&rx->sp, &sc);
     if (rc)
         return fail(rc, "slow-path gate of queue %u: bad configuration", q);
@@ -310,6 +311,17 @@ int wm_app_set_queue(struct wm_app *app, uint32_t q, struct wm_nic_queue *nq)
         if (!rx->pend[s])
             return -ENOMEM;
     }
+    /* The hold arena: a slot takes any payload the queue can deliver. */
+    free(rx->hold_arena);
+    rx->hold_slot = buf;
+    rx->hold_arena = zalloc((size_t)WM_APP_HOLD_PKTS * buf);
+    if (!rx->hold_arena)
+        return -ENOMEM;
+    rx->n_held = 0;
+    memset(rx->held_filter, 0, sizeof(rx->held_filter));
+    for (uint32_t i = 0; i < WM_APP_HOLD_PKTS; i++)
+        rx->hold_free[i] = (uint16_t)(WM_APP_HOLD_PKTS - 1 - i);
+    rx->n_hold_free = WM_APP_HOLD_PKTS;
     rx->nq = nq;
     rx->l2 = strcmp(info.backend, "socket") != 0 && strcmp(info.backend, "io_uring") != 0 &&
              !(strcmp(info.backend, "pcap") == 0 && (info.flags & WM_NIC_O_L4));
@@ -563,6 +575,7 @@ void wm_app_destroy(struct wm_app *app)
         if (app->rx[q]) {
             for (uint32_t s = 0; s < WM_APP_MAX_SHARDS; s++)
                 free(app->rx[q]->pend[s]);
+            free(app->rx[q]->hold_arena);
             wm_mold_seq_destroy(app->rx[q]->seq);
         }
         free(app->rx[q]);

@@ -53,6 +53,23 @@ _Static_assert(sizeof(struct app_ctl) == 64, "app_ctl is one 64-byte ring elemen
 
 struct wm_app;
 
+/* A packet held by its rx stage: of a flow the table does not know yet
+ * (until the classifier installs the flow's decision or the hold time
+ * passes), or one that arrived behind such a packet (packets leave the
+ * hold from its head, in arrival order).  The payload is a copy in the
+ * stage's hold arena, slot `buf`. */
+struct app_held {
+    struct wm_flow_key key;          /*  0 */
+    uint64_t ts;                     /* 16 rx ticks (as the NIC stamped it) */
+    uint64_t since;                  /* 24 wm_tsc() when held: the hold time runs from it */
+    uint32_t len;                    /* 32 payload bytes */
+    uint16_t buf;                    /* 36 hold arena slot */
+    uint8_t  has_mac;                /* 38 */
+    uint8_t  pad;
+    uint8_t  mac[6];                 /* 40 L2 backends: the client's MAC */
+    uint8_t  pad2[2];
+};
+
 struct app_rx {
     struct wm_app *app;
     uint32_t q;
@@ -72,6 +89,15 @@ struct app_rx {
     struct wm_nic_pkt pkts[APP_MAX_BURST];
     struct wm_flow_miss misses[APP_MAX_BURST];
     uint32_t n_miss;
+    /* held packets, in arrival order */
+    struct app_held held[WM_APP_HOLD_PKTS];
+    uint32_t n_held;
+    uint64_t held_filter[4];         /* bit (hash of key) % 256 set: a held key may match */
+    uint8_t *hold_arena;             /* WM_APP_HOLD_PKTS slots of hold_slot bytes */
+    uint32_t hold_slot;
+    uint16_t hold_free[WM_APP_HOLD_PKTS];    /* free arena slots (a stack) */
+    uint32_t n_hold_free;
+    uint64_t hold_ticks;             /* WM_APP_HOLD_MS in wm_tsc() ticks */
 };
 
 struct app_tx_stage {

@@ -4,7 +4,8 @@
  *   NIC queue q --rx stage q--> in.s<shard> --engine stage s--> tx.q<q> --tx stage q--> NIC queue q
  *                    |  (parse, flow, rate,       (gateway + matcher +      (frames, send)
  *                    |   Mold seq, OUCH check)      ITCH/OUCH publishing)
- *                    +--> slowpath (unknown flows, to Python's classifier)
+ *                    +--> slowpath (unknown flows, to Python's classifier; their
+ *                         packets are held until the flow is decided, then taken)
  *   Python --ctl.s<shard>--> engine (halt, resume, cancel-all, book, status)
  *
  * A worker thread runs any set of stages in one loop (run to completion
@@ -37,7 +38,9 @@ enum {
     WM_APP_MAX_WORKERS = 16,
     WM_APP_MAX_SESSIONS = 256,         /* client sessions per shard (gateway table) */
     WM_APP_MSG_MAX = 96,               /* bytes of one OUCH message carried to the engine */
-    WM_APP_BOOK_MAX = 256              /* levels / orders per side in a book answer */
+    WM_APP_BOOK_MAX = 256,             /* levels / orders per side in a book answer */
+    WM_APP_HOLD_PKTS = 256,            /* packets an rx stage holds for undecided flows */
+    WM_APP_HOLD_MS = 1000              /* longest a held packet waits for its flow's decision */
 };
 
 /* Control requests (wm_app_control op). */
@@ -177,6 +180,12 @@ int wm_app_parse_frame(const uint8_t *frame, uint32_t len, uint32_t *src_addr,
     X(WM_RX_RING_FULL_WAITS, "ring_full_waits") /* receive paused: in ring full */ \
     X(WM_RX_BACKLOG_WAITS, "backlog_waits")     /* receive paused: engine behind (rx_backlog) */ \
     X(WM_RX_FLOW_MISSES, "flow_misses")         /* to the slow-path gate */     \
+    X(WM_RX_HELD, "held")                       /* packets that waited in the hold */ \
+    X(WM_RX_HELD_BEHIND, "held_behind")         /* of those, decided: kept in arrival order */ \
+    X(WM_RX_HOLD_FULL_WAITS, "hold_full_waits") /* receive paused: no room for a burst in the hold */ \
+    X(WM_RX_DROP_HOLD_FULL, "drop_hold_full")   /* undecided flow, no hold slot takes it */ \
+    X(WM_RX_DROP_NOT_CLASSIFIED, "drop_not_classified") /* gate refused the miss (slowpath.q<N>) */ \
+    X(WM_RX_DROP_HOLD_TIMEOUT, "drop_hold_timeout") /* no decision within WM_APP_HOLD_MS */ \
     X(WM_RX_DROP_SHORT_FRAME, "drop_short_frame")                               \
     X(WM_RX_DROP_NOT_IPV4, "drop_not_ipv4")                                     \
     X(WM_RX_DROP_BAD_IP_HEADER, "drop_bad_ip_header")                           \
@@ -190,6 +199,8 @@ int wm_app_parse_frame(const uint8_t *frame, uint32_t len, uint32_t *src_addr,
     X(WM_RX_DROP_BAD_MOLD, "drop_bad_mold")          /* packets: codec.q<N> says why */ \
     X(WM_RX_DROP_DUPLICATE, "drop_duplicate")         /* messages seen before */ \
     X(WM_RX_DROP_AFTER_GAP, "drop_after_gap")         /* messages after a gap */ \
+    X(WM_RX_SEQ_GAPS, "seq_gaps")               /* packets numbered past the next expected */ \
+    X(WM_RX_GAP_MESSAGES_MISSING, "gap_messages_missing") /* messages those gaps skipped */ \
     X(WM_RX_DROP_SEQ_TABLE_FULL, "drop_seq_table_full")                         \
     X(WM_RX_DROP_SESSION_ENDED, "drop_session_ended") /* messages after end of session */ \
     X(WM_RX_DROP_BAD_OUCH, "drop_bad_ouch")          /* messages: codec.q<N> says why */ \

@@ -108,7 +108,7 @@ def test_a_differing_appliance_run_says_how_far_the_packets_got() -> None:
 
 
 def test_a_differing_appliance_run_names_the_rx_drops_by_reason() -> None:
-    from replay.run import _rx_reasons
+    from wirematch.replay.run import _rx_reasons
 
     final = {
         "counters": {

@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,7 @@ class Result:
     executions: int = 0
     exec_per_sec: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     cov: int = 0
     ft: int = 0
     corpus_before: int = 0
@@ -82,6 +84,12 @@ def env() -> dict[str, str]:
     e = dict(os.environ)
     e.pop("LD_PRELOAD", None)  # the targets are instrumented themselves
     return e
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of the children waited for so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def run_logged(cmd: list[str], log: Path) -> tuple[int, list[str]]:
@@ -157,9 +165,10 @@ def fuzz_one(
         f"fuzz-campaign: {t}: fuzzing ({runs} runs" + (f" or {seconds} s" if seconds else "") + ")",
         flush=True,
     )
-    t0 = time.monotonic()
+    t0, c0 = time.monotonic(), children_cpu()
     rc, lines = run_logged(cmd, work / "fuzz.log")
     r.seconds = time.monotonic() - t0
+    r.cpu_seconds = children_cpu() - c0
     units, r.cov, r.ft = last_status(lines)
     stats = {m.group(1): int(m.group(2)) for m in map(STAT.match, lines) if m}
     r.executions = stats.get("number_of_executed_units", units)
@@ -202,10 +211,11 @@ def fuzz_one(
 
 
 HEADER = (
-    "| target | executions | exec/s | time (s) | cov | ft | corpus files (before → after) "
+    "| target | executions | exec/s | exec/CPU s | time (s) | cov | ft "
+    "| corpus files (before → after) "
     "| corpus KiB | corpus cov / ft | crashes |"
 )
-RULE = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+RULE = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 
 
 def table(results: list[Result]) -> str:
@@ -214,7 +224,8 @@ def table(results: list[Result]) -> str:
         crashes = ", ".join(f"`{c}`" for c in r.crashes) if r.crashes else "0"
         on_edges = " (edges)" if r.merge_on == "edges" else ""
         rows.append(
-            f"| {r.target} | {r.executions:,} | {r.exec_per_sec:,} | {r.seconds:.0f} "
+            f"| {r.target} | {r.executions:,} | {r.exec_per_sec:,} "
+            f"| {int(r.executions / max(r.cpu_seconds, 1e-9)):,} | {r.seconds:.0f} "
             f"| {r.cov} | {r.ft} | {r.corpus_before} → {r.corpus_after}{on_edges} "
             f"| {r.corpus_bytes / 1024:.1f} "
             f"| {r.corpus_cov} / {r.corpus_ft} | {crashes} |"

@@ -189,7 +189,7 @@ REPLAYER     := $(BUILD)/tools/wm_replay
 
 PYEXT_STAMP:= $(BUILD)/python/.built
 
-.PHONY: FORCE all help deps build native runtime python-ext test test-c asan tsan lint run bench clean fuzz
+.PHONY: FORCE all help deps build native runtime python-ext test test-c asan tsan lint run bench clean fuzz fuzz-campaign
 
 all: build
 
@@ -203,6 +203,7 @@ help:
 	@echo "make tsan     TSan build, then the C unit and stress tests against it"
 	@echo "make lint     ruff, and the C sources with warnings as errors"
 	@echo "make fuzz     build the libFuzzer targets (native/fuzz) and run each FUZZ_SECONDS (60)"
+	@echo "make fuzz-campaign  each target for FUZZ_RUNS (1e8) or FUZZ_CAMPAIGN_SECONDS, corpus merged back, summary table"
 	@echo "make clean    remove build/ and bench-results/"
 	@echo "make matcher-lib       the matcher alone: libwirematch_matcher.so/.a and its C test (VARIANT=portable: no AVX2)"
 	@echo "make install-matcher   install it, its headers and wirematch-matcher.pc (PREFIX, DESTDIR)"
@@ -326,6 +327,16 @@ fuzz: $(FUZZ_BINS)
 	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
 	  $$bin -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus/$$t native/fuzz/corpus/$$t; \
 	done
+
+# The long run (docs/fuzzing.md): each target (FUZZ_TARGETS, default all)
+# for FUZZ_RUNS executions or FUZZ_CAMPAIGN_SECONDS, whichever ends first;
+# the saved corpus merged and minimised; a summary table on stdout and in
+# build/fuzz/campaign/summary.md.
+FUZZ_RUNS  ?= 100000000
+FUZZ_CAMPAIGN_SECONDS ?= 0
+FUZZ_TARGETS ?=
+fuzz-campaign: $(FUZZ_BINS)
+	$(PYTHON) tools/fuzz_campaign.py --runs $(FUZZ_RUNS) --seconds $(FUZZ_CAMPAIGN_SECONDS) $(if $(FUZZ_TARGETS),--targets $(FUZZ_TARGETS))
 
 clean:
 	rm -rf build bench-results

@@ -87,7 +87,7 @@ def test_short_fuzz_run(target: str, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-4000:]
     runs = [ln for ln in proc.stderr.splitlines() if "number_of_executed_units" in ln]
     # It replayed the saved corpus and then ran mutated inputs: a count, not
-    # a speed (fuzz_gateway runs ~250 inputs/s on a loaded 2-core machine).
+    # a speed (rates on a loaded 2-core machine vary several-fold).
     seeds = len(list(corpus.iterdir()))
     assert runs and int(runs[0].split()[-1]) > seeds + 200, proc.stderr[-2000:]
     assert not list(tmp_path.glob("crash-*"))

@@ -1230,3 +1230,27 @@ int wm_gw_publish_system_event(struct wm_gw *gw, uint32_t session, char code, ui
         return count(gw, WM_GW_OUCH_DROP_UNENCODABLE);
     return count(gw, WM_GW_OUCH_MESSAGES), 0;
 }
+
+/* ---- reset --------------------------------------------------------------- */
+
+int wm_gw_reset(struct wm_gw *gw)
+{
+    if (!gw || !gw->orders || !gw->slots)
+        return -EINVAL;
+    struct wm_gw_config cfg = gw->cfg;
+    struct wm_gw_order *orders = gw->orders;
+    struct wm_gw_order_slot *slots = gw->slots;
+    uint32_t max_orders = gw->max_orders, slot_mask = gw->slot_mask;
+    memset(gw, 0, sizeof(*gw));
+    gw->cfg = cfg;
+    memset(orders, 0, (size_t)max_orders * sizeof(*orders));
+    memset(slots, 0, ((size_t)slot_mask + 1) * sizeof(*slots));
+    for (uint32_t i = 0; i < max_orders; i++)
+        orders[i].next_free = i + 2 <= max_orders ? i + 2 : 0;
+    gw->orders = orders;
+    gw->slots = slots;
+    gw->max_orders = max_orders;
+    gw->slot_mask = slot_mask;
+    gw->free_head = 1;
+    return 0;
+}

@@ -159,6 +159,7 @@ struct mt_instr {
     struct wm_pool *levels;
     struct mt_level *lv;  /* levels->objs, typed (pool objects are 32 bytes) */
     struct mt_side side[2]; /* 0 bids, 1 asks */
+    struct wm_instrument_config cfg; /* as added (wm_matcher_reset restores it) */
 };
 
 struct mt_slot {          /* id table entry; ent == SLOT_EMPTY when empty */
@@ -1874,6 +1875,65 @@ uint64_t wm_matcher_last_seq(const struct wm_matcher *m)
 
 /* ---- creation -------------------------------------------------------------- */
 
+/* The state of a matcher just created: no orders, sessions, events or
+ * counts, the hash at its start.  The tables keep their memory. */
+static void matcher_clear(struct wm_matcher *m)
+{
+    m->live = 0;
+    m->nsess = 0;
+    m->seq = m->next_ref = m->next_trade = 0;
+    m->hash = HASH_INIT;
+    memset(&m->job, 0, sizeof(m->job));
+    m->ev = m->ev_next = m->ev_last = NULL;
+    memset(m->counters, 0, sizeof(m->counters));
+    memset(m->ids, 0, (m->id_mask + 1) * sizeof(struct mt_slot));
+    for (uint64_t i = 0; i <= m->id_mask; i++)
+        m->ids[i].ent = SLOT_EMPTY;
+    memset(m->sess, 0, ((size_t)m->sess_mask + 1) * sizeof(struct mt_sess));
+    size_t need = wm_pool_memsize(sizeof(struct mt_order), m->max_orders);
+    memset(m->orders, 0, need);
+    (void)wm_pool_init(m->orders, need, sizeof(struct mt_order), m->max_orders);
+    m->ob = (struct mt_order *)m->orders->objs;
+}
+
+/* An instrument as wm_matcher_add_instrument leaves it, from in->cfg: an
+ * empty book, the configured state and reference price.  The memory it
+ * reserved is kept. */
+static void instr_clear(const struct wm_matcher *m, struct mt_instr *in)
+{
+    const struct wm_instrument_config *cfg = &in->cfg;
+    uint32_t w = cfg->window_ticks;
+    in->state = cfg->state ? cfg->state : WM_STATE_OPEN;
+    in->max_orders = cfg->max_orders ? cfg->max_orders : m->max_orders;
+    in->live = 0;
+    in->tick = cfg->tick_size;
+    in->tick_shift = log2_or_minus1(cfg->tick_size);
+    in->lot_shift = log2_or_minus1(cfg->lot_size);
+    in->lot = cfg->lot_size;
+    in->min_qty = cfg->min_order_qty;
+    in->max_qty = cfg->max_order_qty;
+    in->ref = cfg->ref_price;
+    in->band = cfg->price_band;
+    in->window = w;
+    in->base_ticks = cfg->ref_price / cfg->tick_size - (int64_t)(w / 2);
+    size_t need = wm_pool_memsize(sizeof(struct mt_level), cfg->max_levels);
+    memset(in->levels, 0, need);
+    (void)wm_pool_init(in->levels, need, sizeof(struct mt_level), cfg->max_levels);
+    in->lv = (struct mt_level *)in->levels->objs;
+    uint32_t nw0 = w / 64, nw1 = nw0 / 64 ? nw0 / 64 : 1;
+    for (int s = 0; s < 2; s++) {
+        struct mt_side *sd = &in->side[s];
+        memset(sd->slot, 0xff, w * sizeof(uint32_t));
+        memset(sd->bm.l0, 0, nw0 * sizeof(uint64_t));
+        memset(sd->bm.l1, 0, nw1 * sizeof(uint64_t));
+        sd->bm.l2 = 0;
+        sd->bm.nbits = w;
+        sd->nfb = 0;
+        sd->nlevels = 0;
+        sd->best = NONE;
+    }
+}
+
 int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **out)
 {
     if (cfg == NULL || out == NULL || cfg->max_instruments == 0 || cfg->max_instruments > 65535 ||
@@ -1904,8 +1964,6 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     m->ids = big_alloc(slots * sizeof(struct mt_slot));
     if (m->ids == NULL)
         goto fail;
-    for (uint64_t i = 0; i < slots; i++)
-        m->ids[i].ent = SLOT_EMPTY;
     m->instr = calloc(cfg->max_instruments, sizeof(struct mt_instr));
     if (m->instr == NULL)
         goto fail;
@@ -1920,7 +1978,7 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     m->orders = big_pool(sizeof(struct mt_order), cfg->max_orders);
     if (m->orders == NULL)
         goto fail;
-    m->ob = (struct mt_order *)m->orders->objs;
+    matcher_clear(m);
     *out = m;
     return 0;
 fail:
@@ -1975,24 +2033,13 @@ int wm_matcher_add_instrument(struct wm_matcher *m, const struct wm_instrument_c
         return -EEXIST;
     struct mt_instr *in = &m->instr[cfg->id];
     memset(in, 0, sizeof(*in));
-    in->state = cfg->state ? cfg->state : WM_STATE_OPEN;
-    in->max_orders = cfg->max_orders ? cfg->max_orders : m->max_orders;
-    in->tick = cfg->tick_size;
-    in->tick_shift = log2_or_minus1(cfg->tick_size);
-    in->lot_shift = log2_or_minus1(cfg->lot_size);
-    in->lot = cfg->lot_size;
-    in->min_qty = cfg->min_order_qty;
-    in->max_qty = cfg->max_order_qty;
-    in->ref = cfg->ref_price;
-    in->band = cfg->price_band;
-    in->window = w;
-    in->base_ticks = cfg->ref_price / cfg->tick_size - (int64_t)(w / 2);
+    in->cfg = *cfg;
+    in->cfg.window_ticks = w;
     in->levels = big_pool(sizeof(struct mt_level), cfg->max_levels);
     if (in->levels == NULL) {
         instr_free(in);
         return -ENOMEM;
     }
-    in->lv = (struct mt_level *)in->levels->objs;
     if (cfg->max_levels > m->scratch_cap) {
         uint32_t *sc = malloc((size_t)cfg->max_levels * sizeof(uint32_t));
         if (sc == NULL) {
@@ -2014,11 +2061,20 @@ int wm_matcher_add_instrument(struct wm_matcher *m, const struct wm_instrument_c
             instr_free(in);
             return -ENOMEM;
         }
-        memset(sd->slot, 0xff, w * sizeof(uint32_t));
-        sd->bm.nbits = w;
-        sd->best = NONE;
     }
+    instr_clear(m, in);
     in->used = true;
+    return 0;
+}
+
+int wm_matcher_reset(struct wm_matcher *m)
+{
+    if (m == NULL)
+        return -EINVAL;
+    matcher_clear(m);
+    for (uint32_t i = 0; i < m->max_instruments; i++)
+        if (m->instr[i].used)
+            instr_clear(m, &m->instr[i]);
     return 0;
 }
 

@@ -1447,6 +1447,146 @@ static void test_empty_book_centres_window(void)
     wm_matcher_destroy(m);
 }
 
+/* A mixed command stream from a seed: orders of every kind on both
+ * instruments (in and out of band, some crossing), cancels, replaces, mass
+ * cancels, halts, resumes, closes and reference price changes. */
+static int mixed_stream(uint64_t seed, struct wm_cmd *cmds, int n)
+{
+    uint64_t x = seed;
+    for (int i = 0; i < n; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint16_t instr = x & 1 ? I2 : I1;
+        uint32_t sess = 1 + (uint32_t)(x >> 1) % 4;
+        uint64_t id = 1 + (x >> 4) % 40;
+        uint8_t side = (x >> 10) & 1 ? WM_SIDE_BUY : WM_SIDE_SELL;
+        int64_t price = instr == I2 ? 950 + 5 * (int64_t)((x >> 12) % 24)
+                                    : 990 + (int64_t)((x >> 12) % 21);
+        int64_t qty = instr == I2 ? 10 * (int64_t)(1 + (x >> 20) % 9) : 1 + (int64_t)((x >> 20) % 30);
+        unsigned t = (unsigned)((x >> 24) % 8);
+        uint8_t tif = t < 3 ? WM_TIF_DAY : t < 6 ? WM_TIF_GTC : t < 7 ? WM_TIF_IOC : WM_TIF_FOK;
+        unsigned kind = (unsigned)((x >> 32) % 200);
+        struct wm_cmd c = order(instr, sess, id, side, price, qty, tif);
+        c.stp = (uint8_t)((x >> 40) % 5);
+        if (kind < 10)
+            c.ord_type = WM_ORD_MARKET, c.price = 0, c.tif = WM_TIF_IOC;
+        else if (kind < 150)
+            ;
+        else if (kind < 170)
+            c.type = WM_CMD_CANCEL;
+        else if (kind < 188)
+            c.type = WM_CMD_REPLACE, c.new_client_id = 41 + (x >> 44) % 40;
+        else if (kind < 190)
+            c.type = WM_CMD_MASS_CANCEL, c.flags = (x >> 50) & 1 ? WM_CMDF_ALL_INSTRUMENTS : 0;
+        else if (kind < 192)
+            c.type = WM_CMD_HALT;
+        else if (kind < 196)
+            c.type = WM_CMD_RESUME;
+        else if (kind < 197)
+            c.type = WM_CMD_CLOSE;
+        else
+            c.type = WM_CMD_SET_REF;
+        c.ts = (uint64_t)i + 1;
+        cmds[i] = c;
+    }
+    return n;
+}
+
+/* Apply cmds with an event buffer of WM_MATCHER_MIN_EVENTS (long commands
+ * split over calls) until done; the events go to out. */
+static int run_all(struct wm_matcher *m, const struct wm_cmd *cmds, int nc, struct wm_event *out,
+                   int cap)
+{
+    int n = 0;
+    unsigned done = 0, used = 0;
+    while ((done < (unsigned)nc || wm_matcher_pending(m)) && n + WM_MATCHER_MIN_EVENTS <= cap) {
+        int k = wm_matcher_apply(m, cmds + done, (unsigned)nc - done, out + n,
+                                 WM_MATCHER_MIN_EVENTS, &used);
+        CHECK(k >= 0);
+        if (k < 0)
+            break;
+        n += k;
+        done += used;
+    }
+    return n;
+}
+
+/* Everything the public API shows of a matcher's state, compared. */
+static void check_same_state(struct wm_matcher *a, struct wm_matcher *b)
+{
+    CHECK_EQ(wm_matcher_hash(a), wm_matcher_hash(b));
+    CHECK_EQ(wm_matcher_last_seq(a), wm_matcher_last_seq(b));
+    CHECK_EQ(wm_matcher_live_orders(a), wm_matcher_live_orders(b));
+    CHECK_EQ(wm_matcher_pending(a), wm_matcher_pending(b));
+    for (unsigned i = 0; i < wm_matcher_counter_count(); i++)
+        CHECK_EQ(wm_matcher_counter_value(a, i), wm_matcher_counter_value(b, i));
+    for (uint32_t instr = I1; instr <= I2; instr++) {
+        struct wm_instrument_status sa, sb;
+        CHECK_EQ(wm_matcher_instrument_status(a, instr, &sa), 0);
+        CHECK_EQ(wm_matcher_instrument_status(b, instr, &sb), 0);
+        CHECK(memcmp(&sa, &sb, sizeof(sa)) == 0);
+        CHECK_EQ(book_fp(a, instr), book_fp(b, instr));
+    }
+}
+
+/* wm_matcher_reset: a matcher that ran a long mixed stream (halted and
+ * closed instruments, moved reference prices, a full order pool and level
+ * pool, sessions known, a command half-done) then reset, and a matcher just
+ * created, give the same events, hash and state on the same stream. */
+static void test_reset_equals_fresh(void)
+{
+    enum { NC = 3000, CAP = 200000 };
+    static struct wm_cmd a_cmds[NC], b_cmds[NC];
+    static struct wm_event ev_reset[CAP], ev_fresh[CAP];
+    mixed_stream(0x9e3779b97f4a7c15ull, a_cmds, NC);
+    mixed_stream(0x2545f4914f6cdd1dull, b_cmds, NC);
+    struct wm_matcher *used = mk(48, 12), *fresh = mk(48, 12);
+    run_all(used, a_cmds, NC, ev_reset, CAP);
+    /* Leave a command half-done: a market sweep of a full book. */
+    admin(used, WM_CMD_RESUME, I1, 0);
+    for (uint32_t sess = 1; sess <= 4; sess++) {
+        struct wm_cmd mc;
+        memset(&mc, 0, sizeof(mc));
+        mc.type = WM_CMD_MASS_CANCEL;
+        mc.session = sess;
+        mc.flags = WM_CMDF_ALL_INSTRUMENTS;
+        apply(used, &mc);
+    }
+    for (uint64_t i = 0; i < 8; i++)
+        add(used, I1, 3, 1000 + i, WM_SIDE_SELL, 995 + (int64_t)i, 1, WM_TIF_GTC);
+    struct wm_cmd sweep = order(I1, 4, 1000, WM_SIDE_BUY, 0, 100000, WM_TIF_IOC);
+    sweep.ord_type = WM_ORD_MARKET;
+    unsigned k = 0;
+    CHECK(wm_matcher_apply(used, &sweep, 1, ev_reset, WM_MATCHER_MIN_EVENTS, &k) > 0);
+    CHECK(wm_matcher_pending(used));
+    /* The run left state a fresh matcher does not have (the test can fail). */
+    CHECK(wm_matcher_hash(used) != wm_matcher_hash(fresh));
+    CHECK(counter(used, "cmd_halt") > 0 && counter(used, "cmd_close") > 0 &&
+          counter(used, "cmd_set_ref") > 0 && counter(used, "trades") > 0);
+    CHECK(counter(used, "reject_capacity") > 0);
+
+    CHECK_EQ(wm_matcher_reset(used), 0);
+    CHECK_EQ(wm_matcher_reset(NULL), -EINVAL);
+    check_same_state(used, fresh);
+
+    int nr = run_all(used, b_cmds, NC, ev_reset, CAP);
+    int nf = run_all(fresh, b_cmds, NC, ev_fresh, CAP);
+    CHECK(nf > NC);
+    CHECK_EQ(nr, nf);
+    CHECK(memcmp(ev_reset, ev_fresh, (size_t)nf * sizeof(ev_fresh[0])) == 0);
+    check_same_state(used, fresh);
+    CHECK(wm_matcher_live_orders(fresh) > 0);
+
+    /* A reset matcher run again from the same start: the same hash. */
+    uint64_t h = wm_matcher_hash(fresh);
+    CHECK_EQ(wm_matcher_reset(fresh), 0);
+    CHECK_EQ(run_all(fresh, b_cmds, NC, ev_fresh, CAP), nf);
+    CHECK_EQ(wm_matcher_hash(fresh), h);
+    wm_matcher_destroy(used);
+    wm_matcher_destroy(fresh);
+}
+
 static void test_api_errors(void)
 {
     struct wm_matcher_config mc = {.max_instruments = 0, .max_orders = 10};
@@ -1497,6 +1637,7 @@ int main(void)
     test_depth_at();
     test_set_ref_recentres_window();
     test_empty_book_centres_window();
+    test_reset_equals_fresh();
     test_api_errors();
     return check_finish("test_matcher");
 }

@@ -166,6 +166,11 @@ int wm_gw_init(struct wm_gw *gw, const struct wm_gw_config *cfg);
 /* Frees the order table (the gateway can be initialised again).  NULL and a
  * zeroed struct are fine. */
 void wm_gw_fini(struct wm_gw *gw);
+/* Back to the state wm_gw_init left (same config, the order table's memory
+ * kept): no instruments, sessions, orders or counts.  For harnesses that run
+ * many independent sequences (native/fuzz).  0, or -EINVAL (NULL, not
+ * initialised). */
+int wm_gw_reset(struct wm_gw *gw);
 /* symbol: up to 8 characters (NUL-terminated or 8 bytes), valid OUCH symbol.
  * 0, -EINVAL (bad symbol or tick), -EEXIST (symbol or instrument known),
  * -ENOSPC (table full). */

@@ -254,6 +254,13 @@ struct wm_matcher;
  * -EINVAL or -ENOMEM. */
 int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **out);
 void wm_matcher_destroy(struct wm_matcher *m);
+/* Back to the state of a matcher just created with its instruments just
+ * added (their configs as given: state, reference price): no orders,
+ * sessions, pending command or counts, the event hash and sequence at
+ * their start.  Keeps all memory; cost in proportion to the tables' sizes.
+ * For harnesses that run many independent sequences (native/fuzz).
+ * Returns 0 or -EINVAL (m NULL). */
+int wm_matcher_reset(struct wm_matcher *m);
 
 /* Add an instrument, reserving all its memory.  Returns 0, -EINVAL (bad
  * rule or capacity), -EEXIST, -ENOMEM, or -EBUSY while a command is pending. */

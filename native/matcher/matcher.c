@@ -159,7 +159,6 @@ struct mt_instr {
     struct wm_pool *levels;
     struct mt_level *lv;  /* levels->objs, typed (pool objects are 32 bytes) */
     struct mt_side side[2]; /* 0 bids, 1 asks */
-    struct wm_instrument_config cfg; /* as added (wm_matcher_reset restores it) */
 };
 
 struct mt_slot {          /* id table entry; ent == SLOT_EMPTY when empty */
@@ -223,6 +222,10 @@ struct wm_matcher {
      * (outside the instruments, whose layout the hot paths index). */
     uint32_t *scratch;
     uint32_t scratch_cap;
+    /* Each instrument's config as added, apart from the hot per-instrument
+     * struct (its size is in the indexing of every command): the reset
+     * rebuilds the instrument from it. */
+    struct wm_instrument_config *instr_cfg;
 };
 
 /* ---- memory ---------------------------------------------------------------- */
@@ -1896,12 +1899,12 @@ static void matcher_clear(struct wm_matcher *m)
     m->ob = (struct mt_order *)m->orders->objs;
 }
 
-/* An instrument as wm_matcher_add_instrument leaves it, from in->cfg: an
+/* An instrument as wm_matcher_add_instrument leaves it, from its config: an
  * empty book, the configured state and reference price.  The memory it
  * reserved is kept. */
 static void instr_clear(const struct wm_matcher *m, struct mt_instr *in)
 {
-    const struct wm_instrument_config *cfg = &in->cfg;
+    const struct wm_instrument_config *cfg = &m->instr_cfg[in - m->instr];
     uint32_t w = cfg->window_ticks;
     in->state = cfg->state ? cfg->state : WM_STATE_OPEN;
     in->max_orders = cfg->max_orders ? cfg->max_orders : m->max_orders;
@@ -1965,7 +1968,8 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     if (m->ids == NULL)
         goto fail;
     m->instr = calloc(cfg->max_instruments, sizeof(struct mt_instr));
-    if (m->instr == NULL)
+    m->instr_cfg = calloc(cfg->max_instruments, sizeof(struct wm_instrument_config));
+    if (m->instr == NULL || m->instr_cfg == NULL)
         goto fail;
     m->max_sessions = cfg->max_sessions ? cfg->max_sessions : 1024;
     uint32_t ns = 16;
@@ -1983,6 +1987,7 @@ int wm_matcher_create(const struct wm_matcher_config *cfg, struct wm_matcher **o
     return 0;
 fail:
     free(m->sess);
+    free(m->instr_cfg);
     free(m->instr);
     free(m->ids);
     free(m);
@@ -2011,6 +2016,7 @@ void wm_matcher_destroy(struct wm_matcher *m)
     free(m->orders);
     free(m->scratch);
     free(m->sess);
+    free(m->instr_cfg);
     free(m->instr);
     free(m->ids);
     free(m);
@@ -2033,8 +2039,8 @@ int wm_matcher_add_instrument(struct wm_matcher *m, const struct wm_instrument_c
         return -EEXIST;
     struct mt_instr *in = &m->instr[cfg->id];
     memset(in, 0, sizeof(*in));
-    in->cfg = *cfg;
-    in->cfg.window_ticks = w;
+    m->instr_cfg[cfg->id] = *cfg;
+    m->instr_cfg[cfg->id].window_ticks = w;
     in->levels = big_pool(sizeof(struct mt_level), cfg->max_levels);
     if (in->levels == NULL) {
         instr_free(in);

@@ -37,6 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FUZZ_SRC = ROOT / "native" / "fuzz"
 CORPUS = FUZZ_SRC / "corpus"
 BIN_DIR = ROOT / "build" / "fuzz"
+# The Python parsers' targets (atheris, same libFuzzer flags): the script is
+# the binary, its corpus beside it.
+PY_FUZZ = ROOT / "tools" / "fuzz"
 ARTIFACT_PREFIXES = ("crash-", "leak-", "timeout-", "oom-", "slow-unit-")
 REGRESS_PREFIX = "regress-"
 
@@ -77,12 +80,25 @@ def rel(p: Path) -> str:
 
 
 def targets() -> list[str]:
-    return sorted(p.stem for p in FUZZ_SRC.glob("fuzz_*.c"))
+    c = {p.stem for p in FUZZ_SRC.glob("fuzz_*.c")}
+    return sorted(c | {p.stem for p in PY_FUZZ.glob("fuzz_*.py")})
+
+
+def binary_of(t: str) -> Path:
+    py = PY_FUZZ / f"{t}.py"
+    return py if py.is_file() else BIN_DIR / t
+
+
+def corpus_of(t: str) -> Path:
+    return (PY_FUZZ / "corpus" / t) if (PY_FUZZ / f"{t}.py").is_file() else CORPUS / t
 
 
 def env() -> dict[str, str]:
     e = dict(os.environ)
     e.pop("LD_PRELOAD", None)  # the targets are instrumented themselves
+    # The Python targets' `#!/usr/bin/env python3` is this interpreter (the
+    # project's virtualenv, which has atheris and the package).
+    e["PATH"] = f"{Path(sys.executable).parent}:{e.get('PATH', '')}"
     return e
 
 
@@ -139,8 +155,8 @@ def fuzz_one(
     t: str, runs: int, seconds: int | None, out: Path, timeout: int, max_files: int
 ) -> Result:
     r = Result(t)
-    binary = BIN_DIR / t
-    saved = CORPUS / t
+    binary = binary_of(t)
+    saved = corpus_of(t)
     work = out / t
     if work.exists():
         shutil.rmtree(work)
@@ -268,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             return 2
         names = wanted
-    missing = [t for t in names if not (BIN_DIR / t).is_file()]
+    missing = [t for t in names if not binary_of(t).is_file()]
     if missing:
         print(
             f"fuzz-campaign: not built: {', '.join(missing)} (make fuzz-campaign builds them)",

@@ -323,8 +323,9 @@ DENIED_PORT = 21009  # config_toml's rules deny this client port
 def appliance_with_traffic(name: str) -> Iterator[tuple[VethHost, Appliance, Traffic]]:
     """An appliance on a veth pair that has seen known traffic: session 1
     entered three orders in one packet (one rests on each side, a third
-    crosses nothing), and the denied flow sent two packets after its first
-    (the slow path's): rx drops exactly 2 as flow_denied."""
+    crosses nothing), and the denied flow sent its opening heartbeat and two
+    packets: rx holds the first until the classifier denies the flow, then
+    drops all 3 as flow_denied."""
     with appliance_on_veth(name) as (h, app):
         t = Traffic(h, app)
         t.send(21001, 1, [
@@ -337,5 +338,5 @@ def appliance_with_traffic(name: str) -> Iterator[tuple[VethHost, Appliance, Tra
         assert wait_for(lambda: any(f["action"] == "deny" for f in app.flows()))
         denied.send(h, [enter(1)])
         denied.send(h, [enter(2)])
-        assert wait_for(lambda: app.counters()["rx.q0"]["drop_flow_denied"] == 2)
+        assert wait_for(lambda: app.counters()["rx.q0"]["drop_flow_denied"] == 3)
         yield h, app, t

@@ -198,7 +198,7 @@ def test_scrape_of_a_real_appliance() -> None:
         c = app.counters()  # nothing arrives meanwhile: the scrape's values
         s = _samples(body)
         assert _v(s, "wirematch_up") == 1
-        assert _v(s, "wirematch_rx_drops_total", queue="0", reason="flow_denied") == 2
+        assert _v(s, "wirematch_rx_drops_total", queue="0", reason="flow_denied") == 3
         assert _v(s, "wirematch_engine_messages_total", shard="0") == t.sent
         assert _v(s, "wirematch_matcher_commands_total", shard="0", type="new") == t.sent
         for stage, block in (("rx", "rx.q0"), ("tx", "tx.q0"), ("nic", "nic.q0")):

@@ -311,8 +311,8 @@ def test_status_of_a_real_appliance(real: tuple[VethHost, Appliance, Traffic]) -
     _, app, t = real
     report = status.read_status(app.name, 0)
     assert report["running"] and report["instance"]["pid"] == os.getpid()
-    assert report["drops"]["rx.q0.flow_denied"] == 2
-    assert {k: v for k, v in report["drops"].items() if v} == {"rx.q0.flow_denied": 2}
+    assert report["drops"]["rx.q0.flow_denied"] == 3
+    assert {k: v for k, v in report["drops"].items() if v} == {"rx.q0.flow_denied": 3}
     rx, engine, tx = (_stage(report, o) for o in ("rx.q0", "engine.s0", "tx.q0"))
     assert rx["work"] == "packets" and engine["work"] == "commands" and tx["work"] == "packets"
     assert engine["counters"]["messages"] == t.sent

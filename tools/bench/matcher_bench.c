@@ -93,6 +93,7 @@
 #define wm_matcher_live_orders timed_wm_matcher_live_orders
 #define wm_matcher_order_info timed_wm_matcher_order_info
 #define wm_matcher_pending timed_wm_matcher_pending
+#define wm_matcher_reset timed_wm_matcher_reset
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-prototypes"
 #include "matcher/matcher.c"
@@ -115,6 +116,7 @@
 #undef wm_matcher_live_orders
 #undef wm_matcher_order_info
 #undef wm_matcher_pending
+#undef wm_matcher_reset
 
 #if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>

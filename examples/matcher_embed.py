@@ -11,6 +11,7 @@ printed under it, and the depth at a price after each batch.
 from __future__ import annotations
 
 import numpy as np
+
 from wirematch.pipeline.native import matcher as mt
 
 INSTRUMENT = 1

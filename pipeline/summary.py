@@ -20,6 +20,8 @@ REASONS = {
     "unknown_order": "cancel or replace of an order no longer on the book (filled or "
     "cancelled before it arrived)",
     "gw_in_drop_user_ref_not_increasing": "a client's order number was not above its last",
+    "gw_in_drop_price_over_feed_max": "a limit price above 200,000.0000, which the market "
+    "data feed cannot carry",
     "nic.drop_kernel_rx": "no free receive buffer for the AF_XDP socket: the receiver was "
     "saturated",
     "nic.drop_rx_ring_full": "the receive ring was full: the receiver was saturated",

@@ -323,7 +323,7 @@ class Model:
                 clordid = m.get("cl_ord_id", BLANK_CLORDID) if t in "OU" else BLANK_CLORDID
                 why = "gw_in_drop_user_ref_not_increasing"
                 return self._refuse(s, why, ref, REJ_OTHER, clordid)
-            s.next_user_ref = min(ref + 1, 0xFFFFFFFF)
+            s.next_user_ref = ref + 1  # 2^32 after UINT32_MAX: every later one refused
         cmd: dict[str, int] = dict.fromkeys(CMD_FIELDS, 0)
         cmd.update(ts=ts, session=s.session)
         if t == "O":
@@ -338,7 +338,7 @@ class Model:
             r = self._mass_cancel(s, m, cmd)
         else:  # 'Q'
             self.out.counters["gw_in_replies"] += 1
-            self._reply(s.flow, "Q", next_user_ref_num=s.next_user_ref)
+            self._reply(s.flow, "Q", next_user_ref_num=min(s.next_user_ref, 0xFFFFFFFF))
             return "gw_in_replies"
         if r:
             return r
@@ -353,6 +353,8 @@ class Model:
         ref, clordid = m["user_ref_num"], m["cl_ord_id"]
         if m["price"] <= 0 or m["price"] % ins.tick:
             return self._refuse(s, "gw_in_drop_price_off_tick", ref, REJ_PRICE, clordid)
+        if m["price"] > ITCH_PRICE_MAX:  # the feed could not announce it
+            return self._refuse(s, "gw_in_drop_price_over_feed_max", ref, REJ_PRICE, clordid)
         tif = {"0": rb.DAY, "3": rb.IOC}.get(m["time_in_force"], 0)
         if not tif or (tif_need and tif != tif_need):
             code = REJ_REPLACE_NOT_ALLOWED if tif_need else REJ_OTHER

@@ -27,6 +27,7 @@ from tests.appliance_host import (
 )
 from tests.needs import program
 from wirematch.nic.testhost import VethHost
+from wirematch.pipeline.protocols import codec
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -265,3 +266,63 @@ def test_a_sequence_gap_is_counted_and_does_not_cut_the_session_off(veth_pair: V
     rx = final["counters"]["rx.q0"]
     assert rx["seq_gaps"] == 1 and rx["gap_messages_missing"] == 1
     assert rx["messages"] == 4 and rx["drop_after_gap"] == 0
+
+
+FULL_ENTER_APPENDAGE = dict(
+    firm="WMCH", min_qty=100, customer_type="R", max_floor=0, price_type="L", peg_offset=-100,
+    discretion_price=999_900, discretion_price_type="L", discretion_peg_offset=100,
+    post_only="N", random_reserves=0, route="RTE1", expire_time=3600, trade_now="N",
+    handle_inst="I", group_id=7, shares_located="N", user_ref_idx=1,
+)  # fmt: skip
+
+
+def test_entry_edges_through_the_appliance(veth_pair: VethHost) -> None:
+    """The longest legal Enter Order (every tag it may carry, 133 bytes)
+    reaches the matcher; a price the feed cannot carry and a second
+    UserRefNum 2^32-1 are refused with the reference's Rejected Order, and
+    the feed announces every order that trades."""
+    h = veth_pair
+    with running_appliance(h, _name("edge")) as app:
+        md = md_listener(h)
+        c1, c2 = client(h, 21001, 1), client(h, 21002, 2)
+        for c in (c1, c2):
+            c.hello(h)
+        assert wait_for(lambda: len(app.flows()) == 2)
+        ref = Reference()
+        longest = enter(1, qty=300, app=FULL_ENTER_APPENDAGE)
+        assert len(longest) == 133
+        last = 0xFFFFFFFF
+        script = [
+            (c2, [enter(1, side="S", qty=300)]),
+            (c1, [longest]),  # MinQty 100: fills against c2's order at once
+            (c2, [enter(2, side="S", qty=100, price=2_000_000_100, sym="WMTB")]),
+            (c2, [enter(3, side="S", qty=100, price=2_000_000_000, sym="WMTB")]),
+            (c1, [enter(last, side="S", qty=100, price=1_000_200)]),
+            (c1, [enter(last, side="S", qty=100, price=1_000_300)]),
+            (c1, [codec.encode_ouch_in("C", user_ref_num=last, firm="", symbol="")]),
+        ]
+        sent = 0
+        for c, msgs in script:
+            c.send(h, msgs)
+            for m in msgs:
+                ref.submit(c.session, m)
+            sent += len(msgs)
+            assert wait_for(lambda n=sent: _counters(app, "engine.s0")["messages"] == n)
+        got1, got2 = c1.drain(0.3), c2.drain(0.3)
+        assert [strip(m) for m in got1] == [strip(m) for m in ref.replies(1)]
+        assert [strip(m) for m in got2] == [strip(m) for m in ref.replies(2)]
+        md_got = drain_md(md, 0.3)
+        assert [strip(m) for m in md_got] == [strip(m) for m in ref.market_data()]
+        accepted = [m for m in got1 if m["type"] == "A"]
+        assert accepted[0]["user_ref_num"] == 1 and accepted[0]["app"]["firm"] == "WMCH"
+        assert any(m["type"] == "E" for m in got1)
+        rejects = [(m["user_ref_num"], m["reason"]) for m in got1 + got2 if m["type"] == "J"]
+        assert sorted(rejects) == sorted([(2, 0x1D), (last, 0x0F), (last, 0x0F)])
+        adds = [m for m in md_got if m["type"] == "A"]
+        assert 2_000_000_000 in [a["price"] for a in adds]
+        rx = _counters(app, "rx.q0")
+        assert rx.get("drop_message_too_long", 0) == 0 and rx.get("drop_bad_ouch", 0) == 0
+        gw = _counters(app, "gateway.s0")
+        assert gw["gw_in_drop_price_over_feed_max"] == 1
+        assert gw["gw_in_drop_user_ref_not_increasing"] == 2
+        assert gw.get("gw_itch_drop_unencodable", 0) == 0

@@ -201,6 +201,45 @@ def test_refusals_are_counted_with_their_reply() -> None:
     assert reply is not None and reply["reason"] == 0x15
 
 
+def test_prices_the_feed_cannot_carry_and_the_last_user_ref_num() -> None:
+    """A price OUCH carries but ITCH cannot (over 200,000.0000) is refused at
+    entry (Enter and Replace), the feed's largest is taken and announced;
+    UserRefNum 2^32-1 serves once."""
+    itch_max = 2_000_000_000
+    m = Matcher(max_instruments=8, max_orders=256)
+    m.add_instrument(InstrumentRules(id=INS, ref_price=itch_max // TICK, max_levels=64))
+    gw = Gateway(m, Stream("FEED"), account_per_session=True, stp=0)
+    gw.add_instrument("WMT", INS, LOCATE, TICK)
+    gw.add_session(11)
+    gw.add_session(12)
+    for ref, price in ((1, itch_max + TICK), (2, 2_147_483_600)):
+        batch, reason, reply = gw.to_cmd(11, T0, enter(ref, price=price))
+        assert batch is None and reason == "gw_in_drop_price_over_feed_max"
+        assert reply is not None and reply["type"] == "J" and reply["reason"] == 0x1D
+        assert reply["user_ref_num"] == ref and reply["cl_ord_id"].strip() == f"ORD{ref}"
+    gw.submit(11, T0, enter(3, price=itch_max))
+    gw.flush()
+    feed = [codec.decode_itch(x) for p in gw.feed.packets for x in codec.mold_unpack(p)[3]]
+    adds = [x for x in feed if x["type"] == "A"]
+    assert [(a["order_ref"] > 0, a["price"]) for a in adds] == [(True, itch_max)]
+    batch, reason, reply = gw.to_cmd(11, T0, replace(3, 4, price=itch_max + TICK))
+    assert batch is None and reason == "gw_in_drop_price_over_feed_max"
+    assert reply is not None and reply["reason"] == 0x1D
+    last = 0xFFFFFFFF
+    batch, reason, reply = gw.to_cmd(12, T0, enter(last))
+    assert reason == "ok" and cmd_fields(batch)["client_id"] == last
+    assert gw.to_cmd(12, T0, codec.encode_ouch_in("Q"))[2]["next_user_ref_num"] == last
+    for again in (enter(last), codec.encode_ouch_in("C", user_ref_num=last, firm="", symbol="")):
+        batch, reason, reply = gw.to_cmd(12, T0, again)
+        assert batch is None and reason == "gw_in_drop_user_ref_not_increasing"
+        assert reply is not None and reply["type"] == "J" and reply["reason"] == 0x0F
+        assert reply["user_ref_num"] == last
+    counts = gw.counters()
+    assert counts["gw_in_drop_price_over_feed_max"] == 3
+    assert counts["gw_in_drop_user_ref_not_increasing"] == 2
+    assert "gw_itch_drop_unencodable" not in counts
+
+
 # ---- events -> ITCH / OUCH --------------------------------------------------
 
 

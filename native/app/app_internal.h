@@ -13,7 +13,8 @@
 #define APP_FLUSH_BURSTS 4           /* engine bursts an open packet may wait under load */
 #define APP_MIRROR_EVERY 64          /* engine bursts between counter mirrors */
 
-/* One OUCH message on its way from an rx stage to an engine: 128 bytes. */
+/* One OUCH message on its way from an rx stage to an engine: 192 bytes
+ * (three cache lines), room for the longest legal inbound message. */
 struct app_msg {
     uint64_t ts;                     /*  0 rx ticks */
     uint32_t session;                /*  8 flow decision's session */
@@ -25,7 +26,10 @@ struct app_msg {
     uint8_t  pad[6];                 /* 26 */
     uint8_t  msg[WM_APP_MSG_MAX];    /* 32 the OUCH message as received */
 };
-_Static_assert(sizeof(struct app_msg) == 128, "app_msg is one 128-byte ring element");
+_Static_assert(sizeof(struct app_msg) == 192, "app_msg is one 192-byte ring element");
+_Static_assert((int)WM_APP_MSG_MAX >= (int)WM_OUCH_MAX_IN_MESSAGE,
+               "a record holds every OUCH message the decoder accepts");
+_Static_assert(WM_OUCH_MAX_IN_MESSAGE <= UINT8_MAX, "app_msg.len holds every length");
 
 /* One datagram for a tx stage: 64 bytes; the payload is in the shard's
  * buffer arena, buffer `buf`, at APP_HEADROOM. */

@@ -7,7 +7,7 @@
  * behind: packets are taken in arrival order), enforce the flow's decision
  * and its session's token
  * bucket, frame MoldUDP64, drop duplicates and gaps by sequence number,
- * check every OUCH message, and copy each into a 128-byte record for the
+ * check every OUCH message, and copy each into a 192-byte record for the
  * shard's engine.  The records are pushed to the shard's in ring; when the
  * ring is full they wait here and the stage stops receiving until they are
  * in (backpressure into the NIC's own buffers, never a lost message). */

@@ -446,7 +446,7 @@ static int order_entry(struct wm_gw *gw, uint32_t session, uint32_t ref, uint64_
     *out = order_add(gw, session, ref, &why);
     if (*out)
         return 0;
-    if (why == -EEXIST)     /* UserRefNum 2^32-1 used twice */
+    if (why == -EEXIST)     /* the number is in use: a reused UserRefNum */
         return refuse(gw, WM_GW_IN_DROP_USER_REF_NOT_INCREASING, ts, reply, ref,
                       WM_OUCH_REJECT_OTHER, cl_ord_id);
     return refuse(gw, WM_GW_IN_DROP_ORDER_TABLE_FULL, ts, reply, ref,
@@ -485,6 +485,17 @@ static int64_t ticks_of(int64_t price, int64_t tick)
     return price / tick;
 }
 
+/* A limit price the market data feed cannot carry (ITCH Price(4) up to
+ * WM_ITCH_PRICE_MAX; OUCH's Price(8) goes higher): refused at entry, so
+ * that every resting order can be announced.  Quantities need no such
+ * check: the decoder caps them at WM_OUCH_MAX_QUANTITY, below ITCH's
+ * 32-bit Shares. */
+static int price_over_feed_max(int64_t price)
+{
+    return price > (int64_t)WM_ITCH_PRICE_MAX;
+}
+_Static_assert(WM_OUCH_MAX_QUANTITY <= UINT32_MAX, "ITCH Shares carry every OUCH quantity");
+
 static int map_enter(struct wm_gw *gw, struct wm_gw_session *s, uint64_t ts,
                      const struct wm_ouch_enter_order *o, struct wm_cmd *cmd,
                      struct wm_ouch_out *reply)
@@ -497,6 +508,9 @@ static int map_enter(struct wm_gw *gw, struct wm_gw_session *s, uint64_t ts,
     int64_t ticks = ticks_of(o->price, ins->tick);
     if (!ticks)
         return refuse(gw, WM_GW_IN_DROP_PRICE_OFF_TICK, ts, reply, o->user_ref_num,
+                      WM_OUCH_REJECT_INVALID_PRICE, o->cl_ord_id);
+    if (price_over_feed_max(o->price))
+        return refuse(gw, WM_GW_IN_DROP_PRICE_OVER_FEED_MAX, ts, reply, o->user_ref_num,
                       WM_OUCH_REJECT_INVALID_PRICE, o->cl_ord_id);
     int tif = tif_of(o->time_in_force);
     if (!tif)
@@ -577,6 +591,9 @@ static int map_replace(struct wm_gw *gw, struct wm_gw_session *s, uint64_t ts,
     int64_t ticks = ticks_of(o->price, ins->tick);
     if (!ticks)
         return refuse(gw, WM_GW_IN_DROP_PRICE_OFF_TICK, ts, reply, o->user_ref_num,
+                      WM_OUCH_REJECT_INVALID_PRICE, o->cl_ord_id);
+    if (price_over_feed_max(o->price))
+        return refuse(gw, WM_GW_IN_DROP_PRICE_OVER_FEED_MAX, ts, reply, o->user_ref_num,
                       WM_OUCH_REJECT_INVALID_PRICE, o->cl_ord_id);
     int tif = tif_of(o->time_in_force);
     if (!tif || tif != info.tif)      /* the matcher keeps the order's TIF */
@@ -733,7 +750,7 @@ int wm_gw_ouch_to_cmd(struct wm_gw *gw, uint32_t session, uint64_t ts,
                           in->type == 'O'   ? in->u.enter.cl_ord_id
                           : in->type == 'U' ? in->u.replace.cl_ord_id
                                             : NULL);
-        s->next_user_ref = ref == UINT32_MAX ? UINT32_MAX : ref + 1;
+        s->next_user_ref = (uint64_t)ref + 1;
     }
     int r;
     switch (in->type) {
@@ -753,7 +770,10 @@ int wm_gw_ouch_to_cmd(struct wm_gw *gw, uint32_t session, uint64_t ts,
             uint64_t ns = to_ns(gw, ts);
             reply->type = 'Q';
             reply->timestamp = ns == UINT64_MAX ? 0 : ns;
-            reply->u.account.next_user_ref_num = s->next_user_ref;
+            /* After UINT32_MAX no number is left: the reply names UINT32_MAX
+             * (refused like any used one). */
+            reply->u.account.next_user_ref_num =
+                s->next_user_ref > UINT32_MAX ? UINT32_MAX : (uint32_t)s->next_user_ref;
         }
         return count(gw, WM_GW_IN_REPLIES);
     default: return count(gw, WM_GW_IN_DROP_UNKNOWN_TYPE);

@@ -25,7 +25,7 @@ _Static_assert(offsetof(struct wm_ring_side, tail) == offsetof(struct wm_ring_si
 static int valid_geometry(uint32_t elem_size, uint32_t capacity, uint32_t sync)
 {
     if (elem_size < WM_RING_MIN_ELEM || elem_size % 8 != 0 ||
-        (elem_size > 64 && elem_size != WM_RING_MAX_ELEM))
+        (elem_size > 64 && elem_size != 128 && elem_size != WM_RING_MAX_ELEM))
         return 0;
     if (capacity < 2 || capacity > WM_RING_MAX_CAP || (capacity & (capacity - 1)) != 0)
         return 0;

@@ -606,7 +606,7 @@ WM_RING_INLINE unsigned wm_ring_ss_dequeue_core(struct wm_ring *r, void *elems, 
  * the mode-generic inline API read r->sync (a read-only header field on the
  * line that also holds elem_size and mask: one well-predicted branch) and
  * r->elem_size, and get one specialised copy per mode and size. */
-#define WM_RING_FOR_EACH_SIZE(X) X(8) X(16) X(24) X(32) X(40) X(48) X(56) X(64) X(128)
+#define WM_RING_FOR_EACH_SIZE(X) X(8) X(16) X(24) X(32) X(40) X(48) X(56) X(64) X(128) X(192)
 
 WM_RING_INLINE unsigned wm_ring_enqueue_sync(struct wm_ring *r, const void *elems, unsigned n,
                                              uint32_t esz, const unsigned flags,

@@ -352,6 +352,107 @@ static void test_ouch_enter_bytes(void)
     CHECK_EQ(wm_ouch_encode_in(buf, sizeof(buf), &m), -EINVAL);
 }
 
+/* Every tag a message may carry, with a legal value; the tags the message
+ * type does not allow are left out (the encoder refuses them). */
+static uint32_t fill_all_tags(struct wm_ouch_in *m, struct wm_ouch_appendage *app)
+{
+    app->min_qty = 100;
+    app->max_floor = 0;
+    app->customer_type = 'R';
+    app->price_type = 'L';
+    app->peg_offset = -100;
+    app->discretion_price = 3104000;
+    app->discretion_price_type = 'L';
+    app->discretion_peg_offset = 100;
+    app->post_only = 'N';
+    app->random_reserves = 0;
+    memcpy(app->firm, "WMCH", 4);
+    memcpy(app->route, "RTE1", 4);
+    app->expire_time = 3600;
+    app->trade_now = 'N';
+    app->handle_inst = 'I';
+    app->bbo_weight = '0';
+    app->display_qty = 100;
+    app->display_price = 3105000;
+    app->group_id = 7;
+    app->shares_located = 'N';
+    app->side = 'S';
+    app->user_ref_idx = 1;
+    app->secondary_ord_ref = 42;
+    uint32_t kept = 0;
+    for (unsigned tag = 1; tag <= WM_OUCH_TAG_MAX; tag++) {
+        app->present = kept | (1u << tag);
+        if (wm_ouch_encoded_len_in(m) > 0)
+            kept |= 1u << tag;
+    }
+    app->present = kept;
+    return kept;
+}
+
+/* The longest legal inbound message, derived from the layout tables: each
+ * type with every tag it allows (once each: a repeat is refused) encodes,
+ * decodes, and is not longer than WM_OUCH_MAX_IN_MESSAGE; Enter Order's is
+ * exactly that long.  One byte more is not a legal message. */
+static void test_ouch_longest_inbound(void)
+{
+    uint8_t buf[512];
+    struct wm_ouch_in m, d;
+    int longest = 0;
+    const char types[] = "OUC";
+    for (const char *t = types; *t; t++) {
+        struct wm_ouch_appendage *app;
+        if (*t == 'O') {
+            fill_enter(&m);
+            app = &m.u.enter.app;
+        } else if (*t == 'U') {
+            memset(&m, 0, sizeof(m));
+            m.type = 'U';
+            m.u.replace.orig_user_ref_num = 7;
+            m.u.replace.user_ref_num = 8;
+            m.u.replace.quantity = 300;
+            m.u.replace.price = 3100000;
+            m.u.replace.time_in_force = '0';
+            m.u.replace.display = 'Y';
+            m.u.replace.iso = 'N';
+            memcpy(m.u.replace.cl_ord_id, "REPLACE-1     ", 14);
+            app = &m.u.replace.app;
+        } else {
+            memset(&m, 0, sizeof(m));
+            m.type = 'C';
+            m.u.mass_cancel.user_ref_num = 9;
+            memcpy(m.u.mass_cancel.firm, "FIRM", 4);
+            memcpy(m.u.mass_cancel.symbol, "MSFT    ", 8);
+            app = &m.u.mass_cancel.app;
+        }
+        uint32_t tags = fill_all_tags(&m, app);
+        int n = wm_ouch_encode_in(buf, sizeof(buf), &m);
+        CHECK(n > 0);
+        CHECK_EQ(wm_ouch_decode_in(buf, (size_t)n, &d, &st), 0);
+        CHECK_EQ(d.type, *t);
+        CHECK_EQ(d.len, n);
+        CHECK(n <= WM_OUCH_MAX_IN_MESSAGE);
+        if (*t == 'O') {
+            CHECK_EQ(__builtin_popcount(tags), 18);
+            CHECK_EQ(d.u.enter.app.present, tags);
+        }
+        if (n > longest)
+            longest = n;
+    }
+    CHECK_EQ(longest, WM_OUCH_MAX_IN_MESSAGE);
+    /* Enter Order plus a repeated tag (the only way to grow it) is refused. */
+    fill_enter(&m);
+    fill_all_tags(&m, &m.u.enter.app);
+    int n = wm_ouch_encode_in(buf, sizeof(buf), &m);
+    CHECK_EQ(n, WM_OUCH_MAX_IN_MESSAGE);
+    buf[n] = 2;
+    buf[n + 1] = WM_OUCH_TAG_POST_ONLY;
+    buf[n + 2] = 'N';
+    uint16_t app_len = (uint16_t)(n + 3 - WM_OUCH_ENTER_ORDER_LEN);
+    buf[WM_OUCH_ENTER_ORDER_LEN - 2] = (uint8_t)(app_len >> 8);
+    buf[WM_OUCH_ENTER_ORDER_LEN - 1] = (uint8_t)app_len;
+    CHECK_EQ(wm_ouch_decode_in(buf, (size_t)n + 3, &d, &st), WM_OUCH_DROP_APPENDAGE_DUPLICATE_TAG);
+}
+
 static void test_ouch_roundtrip(void)
 {
     uint8_t buf[256];
@@ -570,6 +671,7 @@ int main(void)
     test_seq();
     test_ouch_enter_bytes();
     test_ouch_roundtrip();
+    test_ouch_longest_inbound();
     test_itch();
     return check_finish("test_codec");
 }

@@ -363,6 +363,112 @@ static void test_publish_to(void)
     wm_gw_fini(&gw);
 }
 
+/* Entry refusals at the protocols' edges: a price OUCH carries but the
+ * ITCH feed cannot (above 200,000.0000) is refused with Invalid price, for
+ * Enter and Replace, and nothing reaches the matcher; the feed's largest
+ * price is taken.  UserRefNum UINT32_MAX may be used once: a second use
+ * (Enter, Mass Cancel) is refused as not increasing, and Account Query
+ * names UINT32_MAX. */
+static void test_entry_edges(void)
+{
+    struct wm_matcher_config mc = {.max_instruments = 4, .max_orders = 64, .max_sessions = 8};
+    struct wm_matcher *m;
+    CHECK_EQ(wm_matcher_create(&mc, &m), 0);
+    struct wm_instrument_config ic = {.id = 2, .max_levels = 64, .tick_size = 1, .lot_size = 1,
+                                      .min_order_qty = 1, .max_order_qty = 1000000,
+                                      .ref_price = 20000000};
+    CHECK_EQ(wm_matcher_add_instrument(m, &ic), 0);
+    static struct wm_gw gw;
+    struct wm_gw_config cfg = {.matcher = m, .max_orders = 16};
+    CHECK_EQ(wm_gw_init(&gw, &cfg), 0);
+    CHECK_EQ(wm_gw_add_instrument(&gw, "WMT", 2, 1, 100), 0);
+    CHECK_EQ(wm_gw_add_session(&gw, 1, NULL), 0);
+    struct wm_cmd c;
+    struct wm_ouch_out reply;
+    const int64_t over[] = {(int64_t)WM_ITCH_PRICE_MAX + 100, 2147483600, WM_OUCH_PRICE_MAX - 47};
+    uint32_t ref = 1;
+    for (unsigned i = 0; i < sizeof(over) / sizeof(over[0]); i++, ref++) {
+        struct wm_ouch_in o = enter(ref, 'B', 100, over[i]);
+        memcpy(o.u.enter.cl_ord_id, "HIGHPRICE     ", 14);
+        CHECK_EQ(wm_gw_ouch_to_cmd(&gw, 1, 100, &o, &c, &reply),
+                 WM_GW_IN_DROP_PRICE_OVER_FEED_MAX);
+        CHECK_EQ(reply.type, 'J');
+        CHECK_EQ(reply.u.rejected.reason, WM_OUCH_REJECT_INVALID_PRICE);
+        CHECK_EQ(reply.u.rejected.user_ref_num, ref);
+        CHECK(memcmp(reply.u.rejected.cl_ord_id, "HIGHPRICE     ", 14) == 0);
+    }
+    CHECK_EQ(gw.counts[WM_GW_IN_DROP_PRICE_OVER_FEED_MAX], 3);
+    CHECK_EQ(gw.counts[WM_GW_IN_COMMANDS], 0);
+    /* The feed's largest price is an order like any other, and its Add
+     * Order is published. */
+    struct wm_ouch_in top = enter(ref, 'B', 100, WM_ITCH_PRICE_MAX);
+    CHECK_EQ(wm_gw_ouch_to_cmd(&gw, 1, 100, &top, &c, &reply), 0);
+    CHECK_EQ(c.price, WM_ITCH_PRICE_MAX / 100);
+    struct wm_event evs[8];
+    unsigned used = 0;
+    int n = wm_matcher_apply(m, &c, 1, evs, 8, &used);
+    int booked = 0;
+    for (int i = 0; i < n; i++) {
+        struct wm_itch_msg im;
+        CHECK(wm_gw_event_ouch(&gw, &evs[i], &reply) >= 0);
+        if (evs[i].type == WM_EV_BOOKED) {
+            CHECK_EQ(wm_gw_event_itch(&gw, &evs[i], &im), 0);
+            CHECK_EQ(im.type, 'A');
+            CHECK_EQ(im.u.add.price, WM_ITCH_PRICE_MAX);
+            booked++;
+        }
+    }
+    CHECK_EQ(booked, 1);
+    CHECK_EQ(gw.counts[WM_GW_ITCH_DROP_UNENCODABLE], 0);
+    /* Replace of that order to a price over the feed's: refused. */
+    struct wm_ouch_in u;
+    memset(&u, 0, sizeof(u));
+    u.type = 'U';
+    u.u.replace.orig_user_ref_num = ref;
+    u.u.replace.user_ref_num = ref + 1;
+    u.u.replace.quantity = 100;
+    u.u.replace.price = (int64_t)WM_ITCH_PRICE_MAX + 100;
+    u.u.replace.time_in_force = '0';
+    u.u.replace.display = 'Y';
+    u.u.replace.iso = 'N';
+    memset(u.u.replace.cl_ord_id, ' ', 14);
+    CHECK_EQ(wm_gw_ouch_to_cmd(&gw, 1, 100, &u, &c, &reply), WM_GW_IN_DROP_PRICE_OVER_FEED_MAX);
+    CHECK_EQ(reply.type, 'J');
+    CHECK_EQ(reply.u.rejected.reason, WM_OUCH_REJECT_INVALID_PRICE);
+    CHECK_EQ(gw.counts[WM_GW_IN_DROP_PRICE_OVER_FEED_MAX], 4);
+
+    /* UserRefNum UINT32_MAX: once. */
+    struct wm_ouch_in last = enter(UINT32_MAX, 'S', 100, 30000000);
+    CHECK_EQ(wm_gw_ouch_to_cmd(&gw, 1, 100, &last, &c, &reply), 0);
+    CHECK_EQ(c.client_id, UINT32_MAX);
+    CHECK_EQ(wm_gw_find_session(&gw, 1)->next_user_ref, (uint64_t)UINT32_MAX + 1);
+    struct wm_ouch_in q;
+    memset(&q, 0, sizeof(q));
+    q.type = 'Q';
+    CHECK_EQ(wm_gw_ouch_to_cmd(&gw, 1, 100, &q, &c, &reply), WM_GW_IN_REPLIES);
+    CHECK_EQ(reply.u.account.next_user_ref_num, UINT32_MAX);
+    uint64_t before = gw.counts[WM_GW_IN_DROP_USER_REF_NOT_INCREASING];
+    memcpy(last.u.enter.cl_ord_id, "AGAIN         ", 14);
+    CHECK_EQ(wm_gw_ouch_to_cmd(&gw, 1, 100, &last, &c, &reply),
+             WM_GW_IN_DROP_USER_REF_NOT_INCREASING);
+    CHECK_EQ(reply.type, 'J');
+    CHECK_EQ(reply.u.rejected.reason, WM_OUCH_REJECT_OTHER);
+    CHECK_EQ(reply.u.rejected.user_ref_num, UINT32_MAX);
+    CHECK(memcmp(reply.u.rejected.cl_ord_id, "AGAIN         ", 14) == 0);
+    struct wm_ouch_in mc2;
+    memset(&mc2, 0, sizeof(mc2));
+    mc2.type = 'C';
+    mc2.u.mass_cancel.user_ref_num = UINT32_MAX;
+    memset(mc2.u.mass_cancel.firm, ' ', 4);
+    memset(mc2.u.mass_cancel.symbol, ' ', 8);
+    CHECK_EQ(wm_gw_ouch_to_cmd(&gw, 1, 100, &mc2, &c, &reply),
+             WM_GW_IN_DROP_USER_REF_NOT_INCREASING);
+    CHECK_EQ(reply.type, 'J');
+    CHECK_EQ(gw.counts[WM_GW_IN_DROP_USER_REF_NOT_INCREASING], before + 2);
+    wm_gw_fini(&gw);
+    wm_matcher_destroy(m);
+}
+
 int main(void)
 {
     struct wm_matcher_config mc = {.max_instruments = 4, .max_orders = 64, .max_sessions = 8};
@@ -487,5 +593,6 @@ int main(void)
     test_order_table();
     test_session_table();
     test_publish_to();
+    test_entry_edges();
     return check_finish("test_gateway");
 }

@@ -55,8 +55,12 @@ static void test_validation(void)
     CHECK_EQ(wm_ring_memsize_sync(4, 16, sync), 0);
     CHECK_EQ(wm_ring_memsize_sync(12, 16, sync), 0);      /* not a multiple of 8 */
     CHECK_EQ(wm_ring_memsize_sync(72, 16, sync), 0);      /* 72..120: no */
-    CHECK_EQ(wm_ring_memsize_sync(136, 16, sync), 0);     /* over 128 */
+    CHECK_EQ(wm_ring_memsize_sync(136, 16, sync), 0);     /* 136..184: no */
+    CHECK_EQ(wm_ring_memsize_sync(184, 16, sync), 0);
     CHECK(wm_ring_memsize_sync(128, 16, sync) > 0);
+    CHECK(wm_ring_memsize_sync(192, 16, sync) > 0);
+    CHECK_EQ(wm_ring_memsize_sync(200, 16, sync), 0);     /* over 192 */
+    CHECK_EQ(wm_ring_memsize_sync(256, 16, sync), 0);
     CHECK_EQ(wm_ring_memsize_sync(8, 1, sync), 0);
     CHECK_EQ(wm_ring_memsize_sync(8, 0, sync), 0);
     CHECK_EQ(wm_ring_memsize_sync(8, 24, sync), 0);       /* not a power of two */
@@ -163,7 +167,7 @@ static void test_validation(void)
 static void test_single(uint32_t esz, int mp, int mc)
 {
     struct wm_ring *r;
-    uint64_t e[8], out[8];
+    uint64_t e[WM_RING_MAX_ELEM / 8], out[WM_RING_MAX_ELEM / 8];
     CHECK_EQ(create("single", esz, 8, &r), 0);
     CHECK_EQ(deq_one[mc](r, out), -ENOENT);
     for (uint64_t i = 0; i < 8; i++) {
@@ -205,7 +209,7 @@ static void test_multi(uint32_t esz, int mp, int mc)
 {
     enum { CAP = 16 };
     struct wm_ring *r;
-    uint64_t in[40 * 8], out[40 * 8];
+    static uint64_t in[40 * WM_RING_MAX_ELEM / 8], out[40 * WM_RING_MAX_ELEM / 8];
     CHECK_EQ(create("multi", esz, CAP, &r), 0);
     for (uint64_t i = 0; i < 40; i++)
         make_elem(in + i * (esz / 8), esz, i);
@@ -240,7 +244,7 @@ static void test_multi(uint32_t esz, int mp, int mc)
     /* Many laps with bursts whose sizes do not divide the capacity, mixing
      * single and burst calls. */
     uint64_t next_in = 0, next_out = 0;
-    uint64_t e[8];
+    uint64_t e[WM_RING_MAX_ELEM / 8];
     for (int round = 0; round < 200; round++) {
         unsigned k = 1 + (unsigned)(round * 7) % 13;
         unsigned free_slots = wm_ring_free_count(r);
@@ -354,7 +358,7 @@ int main(void)
     for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
         g_sync = modes[m];
         test_validation();
-        for (uint32_t esz = 8; esz <= 64; esz += 8)
+        for (uint32_t esz = 8; esz <= WM_RING_MAX_ELEM; esz = esz < 64 ? esz + 8 : esz + 64)
             for (int mp = 0; mp < 2; mp++)
                 for (int mc = 0; mc < 2; mc++) {
                     test_single(esz, mp, mc);

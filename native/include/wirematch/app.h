@@ -37,7 +37,8 @@ enum {
     WM_APP_MAX_SHARDS = 4,
     WM_APP_MAX_WORKERS = 16,
     WM_APP_MAX_SESSIONS = 256,         /* client sessions per shard (gateway table) */
-    WM_APP_MSG_MAX = 96,               /* bytes of one OUCH message carried to the engine */
+    WM_APP_MSG_MAX = 160,              /* bytes of one OUCH message carried to the engine:
+                                          every legal one (WM_OUCH_MAX_IN_MESSAGE) */
     WM_APP_BOOK_MAX = 256,             /* levels / orders per side in a book answer */
     WM_APP_HOLD_PKTS = 256,            /* packets an rx stage holds for undecided flows */
     WM_APP_HOLD_MS = 1000              /* longest a held packet waits for its flow's decision */

@@ -49,6 +49,7 @@
     X(WM_GW_IN_DROP_USER_REF_NOT_INCREASING, "gw_in_drop_user_ref_not_increasing") \
     X(WM_GW_IN_DROP_UNKNOWN_SYMBOL, "gw_in_drop_unknown_symbol")               \
     X(WM_GW_IN_DROP_PRICE_OFF_TICK, "gw_in_drop_price_off_tick")               \
+    X(WM_GW_IN_DROP_PRICE_OVER_FEED_MAX, "gw_in_drop_price_over_feed_max")     \
     X(WM_GW_IN_DROP_UNSUPPORTED_TIF, "gw_in_drop_unsupported_tif")             \
     X(WM_GW_IN_DROP_HIDDEN, "gw_in_drop_hidden_display")                       \
     X(WM_GW_IN_DROP_PRICE_TYPE, "gw_in_drop_unsupported_price_type")           \
@@ -93,12 +94,14 @@ struct wm_gw_instrument {
 
 /* One client session: the matcher's session id, the builder of its outbound
  * OUCH stream (may be NULL: wm_gw_event_ouch only), the next UserRefNum it
- * may use (Account Query; inbound UserRefNums must not go down), and the
+ * may use (Account Query; inbound UserRefNums must increase strictly: 2^32
+ * once UINT32_MAX is used, so that every later one is refused), and the
  * owner's own per-session data (NULL unless the owner sets it; the
  * appliance keeps the stream's destination and open packet there). */
 struct wm_gw_session {
     uint32_t session;
-    uint32_t next_user_ref;
+    uint32_t reserved;
+    uint64_t next_user_ref;
     struct wm_mold_builder *builder;
     void    *ctx;
 };

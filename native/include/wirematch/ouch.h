@@ -29,6 +29,12 @@ enum {
     WM_OUCH_FIRM_LEN = 4,
     WM_OUCH_MAX_QUANTITY = 1000000,        /* shares per order (Nasdaq's limit) */
     WM_OUCH_MAX_MESSAGE = 512,             /* largest message this codec emits */
+    /* Longest inbound message the decoder accepts: Enter Order (47) with
+     * each of its 18 tags once (a tag may not repeat): 18 x 2 bytes of
+     * length and tag + 50 value bytes = 133.  Replace Order's longest is
+     * 40 + 17 x 2 + 43 = 117, Mass Cancel's 19 + 3 x 2 + 4 = 29; test_codec
+     * derives all three from the layout tables. */
+    WM_OUCH_MAX_IN_MESSAGE = 133,
     /* fixed lengths (without appendage bytes) */
     WM_OUCH_ENTER_ORDER_LEN = 47,
     WM_OUCH_REPLACE_ORDER_LEN = 40,

@@ -43,7 +43,7 @@
 
 #define WM_RING_MAGIC      0x31474e49524d5755ull   /* "UWMRING1" */
 #define WM_RING_MIN_ELEM   8
-#define WM_RING_MAX_ELEM   128  /* 8..64 in steps of 8, and 128 (whole records) */
+#define WM_RING_MAX_ELEM   192  /* 8..64 in steps of 8, 128 and 192 (whole records) */
 #define WM_RING_MAX_CAP    (1u << 30)
 #define WM_RING_NAME_LEN   32
 /* Rings start on a WM_RING_ALIGN boundary: the producer and consumer blocks

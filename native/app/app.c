@@ -428,10 +428,16 @@ static void *worker_main(void *arg)
         int phase = __atomic_load_n(&app->phase, __ATOMIC_ACQUIRE);
         if (phase == APP_ABORT)
             break;
-        if (phase == APP_STOP_RX && finished(w))
-            break;
-        uint32_t action = wm_idle_poll(&w->idle, &idle);
         wm_counter_add(w->ctr, WM_WK_EMPTY_POLLS, 1);
+        if (phase == APP_STOP_RX) {
+            if (finished(w))
+                break;
+            /* A queue is quiet after quiet_us empty polls: drain at the
+             * short-wait pace (adaptive spins and yields, never sleeps). */
+            wm_idle_wait(&w->idle, &idle.empty);
+            continue;
+        }
+        uint32_t action = wm_idle_poll(&w->idle, &idle);
         if (action == WM_IDLE_YIELD)
             wm_counter_add(w->ctr, WM_WK_IDLE_YIELDS, 1);
         else if (action == WM_IDLE_NAP)

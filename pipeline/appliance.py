@@ -53,7 +53,7 @@ from wirematch.pipeline.ops.api import (
 )
 from wirematch.pipeline.ops.status import APPLIANCE_BLOCK, APPLIANCE_COUNTERS, RUNNING
 
-IDLE = {"spin": 0, "spin_yield": 1, "sleep": 2}
+IDLE = {"spin": 0, "spin_yield": 1, "sleep": 2, "adaptive": 3}
 MAX_SESSIONS = 1 << 16
 SIDE_BUY, SIDE_SELL = 1, 2
 STATE_NAMES = {1: "open", 2: "halted", 3: "closed"}
@@ -379,6 +379,9 @@ class Appliance:
             smask = sum(1 << s for s in w.shards)
             pol = ffi.new("struct wm_idle_policy *")
             pol.strategy = IDLE[w.idle]
+            pol.spin_us = self.config["matcher"]["idle_spin_us"]
+            pol.yield_us = self.config["matcher"]["idle_yield_us"]
+            pol.max_sleep_us = self.config["matcher"]["idle_max_sleep_us"]
             tid = ffi.new("int *")
             rc = lib.wm_app_start_worker(self.app, qmask, smask, pol, tid)
             if rc < 0:

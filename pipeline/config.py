@@ -264,9 +264,34 @@ SECTIONS: tuple[Section, ...] = (
             Key(
                 "idle",
                 str,
-                "spin_yield",
-                "idle strategy: spin, spin_yield or sleep",
-                one_of("spin", "spin_yield", "sleep"),
+                "adaptive",
+                "idle strategy of every worker thread: spin (busy-poll, a full core), "
+                "spin_yield (spin, then sched_yield: still a busy core when alone), sleep "
+                "(spin, then 50 us sleeps) or adaptive (spin idle_spin_us, yield "
+                "idle_yield_us, then sleep from 50 us doubling to idle_max_sleep_us; "
+                'docs/appliance.md, "Idle strategies")',
+                one_of("spin", "spin_yield", "sleep", "adaptive"),
+            ),
+            Key(
+                "idle_spin_us",
+                int,
+                50,
+                "adaptive: microseconds of spinning after the last work",
+                in_range(1, 1_000_000),
+            ),
+            Key(
+                "idle_yield_us",
+                int,
+                200,
+                "adaptive: microseconds of sched_yield after the spinning",
+                in_range(1, 1_000_000),
+            ),
+            Key(
+                "idle_max_sleep_us",
+                int,
+                200,
+                "adaptive: the longest sleep, in microseconds (the worst wake-up delay)",
+                in_range(1, 1_000_000),
             ),
             Key(
                 "burst",
@@ -480,7 +505,7 @@ address = "127.0.0.1:15000"
 queues = 1
 
 [matcher]
-idle = "spin_yield"
+idle = "adaptive"
 
 [[instruments]]
 symbol = "WMTA"

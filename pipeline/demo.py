@@ -67,7 +67,7 @@ class EventTally:
 
 
 def run_demo(
-    spec: FlowSpec, batch: int = 256, idle: str = "spin_yield", max_inflight: int = 1024
+    spec: FlowSpec, batch: int = 256, idle: str = "adaptive", max_inflight: int = 1024
 ) -> dict[str, Any]:
     cmds = generate(spec)
     my_cpu, worker_cpu = _cpus()

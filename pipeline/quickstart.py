@@ -62,7 +62,7 @@ address = "{addr}:{PORT}"
 {cores}
 [matcher]
 core = {core}
-idle = "spin_yield"
+idle = "adaptive"
 
 [[instruments]]
 symbol = "WMTA"

@@ -60,6 +60,13 @@ def test_default_config_loads() -> None:
         ("instruments", "bogus", "1", "instruments[1].bogus", "unknown key"),
         ("matcher", "cmd_ring", "1000", "matcher.cmd_ring", "power of two"),
         ("matcher", "idle", '"nap"', "matcher.idle", "must be one of spin"),
+        (
+            "matcher",
+            "idle_max_sleep_us",
+            "0",
+            "matcher.idle_max_sleep_us",
+            "must be 1..1000000, got 0",
+        ),
         ("matcher", "burst", "true", "matcher.burst", "must be an integer"),
         ("interfaces", "backend", '"carrier-pigeon"', "interfaces[0].backend", "unknown backend"),
         ("interfaces", "address", '"10.0.0.1"', "interfaces[0].address", "address:port"),

@@ -277,6 +277,7 @@ def test_reader_counter_names_are_declared_by_the_c_side() -> None:
         ("gateway", "s"),
         ("matcher", "s"),
         ("tx", "q"),
+        ("worker", "w"),
     ]
 
 

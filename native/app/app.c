@@ -32,6 +32,7 @@ const char *wm_app_last_error(void)
 static const char *const rx_names[] = { WM_RX_COUNTERS(WM_COUNTER_NAME) };
 static const char *const en_names[] = { WM_ENGINE_COUNTERS(WM_COUNTER_NAME) };
 static const char *const tx_names[] = { WM_TX_COUNTERS(WM_COUNTER_NAME) };
+static const char *const worker_names[] = { WM_WORKER_COUNTERS(WM_COUNTER_NAME) };
 
 /* The counter blocks of an appliance region, in packet order. */
 static const struct {
@@ -40,6 +41,7 @@ static const struct {
 } blocks[] = {
     { "nic", 'q' },    { "rx", 'q' },      { "codec", 'q' },   { "slowpath", 'q' },
     { "engine", 's' }, { "gateway", 's' }, { "matcher", 's' }, { "tx", 'q' },
+    { "worker", 'w' },
 };
 
 int wm_app_counter_block(uint32_t i, const char **stage, char *kind)
@@ -71,6 +73,8 @@ const char *wm_app_counter_name(const char *stage, uint32_t idx)
         return wm_matcher_counter_name(idx);
     if (strcmp(stage, "tx") == 0)
         return idx < WM_TX_N_COUNTERS ? tx_names[idx] : NULL;
+    if (strcmp(stage, "worker") == 0)
+        return idx < WM_WK_N_COUNTERS ? worker_names[idx] : NULL;
     return NULL;
 }
 
@@ -407,7 +411,7 @@ static void *worker_main(void *arg)
     struct app_worker *w = arg;
     struct wm_app *app = w->app;
     __atomic_store_n(&w->tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
-    uint32_t empty = 0;
+    struct wm_idle_state idle = { 0 };
     for (;;) {
         unsigned work = 0;
         /* Relaxed: a line written once per run; the acquire below orders the rest. */
@@ -430,15 +434,26 @@ static void *worker_main(void *arg)
             if ((w->queue_mask & (1u << q)) && (!matched || app_tx_backlog(app->tx[q])))
                 work += app_tx_poll(app->tx[q]);
         if (work) {
-            empty = 0;
+            idle.empty = 0;
             continue;
         }
         int phase = __atomic_load_n(&app->phase, __ATOMIC_ACQUIRE);
         if (phase == APP_ABORT)
             break;
-        if (phase == APP_STOP_RX && finished(w))
-            break;
-        wm_idle_wait(&w->idle, &empty);
+        wm_counter_add(w->ctr, WM_WK_EMPTY_POLLS, 1);
+        if (phase == APP_STOP_RX) {
+            if (finished(w))
+                break;
+            /* A queue is quiet after quiet_us empty polls: drain at the
+             * short-wait pace (adaptive spins and yields, never sleeps). */
+            wm_idle_wait(&w->idle, &idle.empty);
+            continue;
+        }
+        uint32_t action = wm_idle_poll(&w->idle, &idle);
+        if (action == WM_IDLE_YIELD)
+            wm_counter_add(w->ctr, WM_WK_IDLE_YIELDS, 1);
+        else if (action == WM_IDLE_NAP)
+            wm_counter_add(w->ctr, WM_WK_IDLE_SLEEPS, 1);
     }
     __atomic_store_n(&w->done, 1, __ATOMIC_RELEASE);
     return NULL;
@@ -471,6 +486,9 @@ int wm_app_start_worker(struct wm_app *app, uint32_t queue_mask, uint32_t shard_
     w->queue_mask = queue_mask;
     w->shard_mask = shard_mask;
     w->idle = *idle;
+    w->ctr = counters(app, "worker", 'w', i, worker_names, WM_WK_N_COUNTERS);
+    if (!w->ctr)
+        return -ENOSPC;
     for (uint32_t s = 0; s < app->cfg.n_shards; s++)
         if (shard_mask & (1u << s))
             app->en[s]->worker = i;

@@ -169,6 +169,7 @@ struct app_worker {
     int done;
     uint32_t queue_mask, shard_mask;
     struct wm_idle_policy idle;
+    struct wm_counters *ctr;         /* worker.w<N>: WM_WORKER_COUNTERS */
 };
 
 enum { APP_RUN = 0, APP_STOP_RX = 1, APP_ABORT = 2 };

@@ -116,14 +116,15 @@ static void test_create(void)
                          "\0in.s0\0out.q0\0ctl.s0\0free.s0\0slowpath\0answer.s0\0";
          *o; o += strlen(o) + 1)
         CHECK(wm_shm_find(shm, o, 0) != NULL);
-    /* Every block wm_app_counter_block names (but the caller's nic blocks) is in
-     * the region with exactly wm_app_counter_name's counters, in order. */
+    /* Every block wm_app_counter_block names (but the caller's nic blocks and
+     * the worker blocks wm_app_start_worker makes) is in the region with
+     * exactly wm_app_counter_name's counters, in order. */
     const char *stage;
     char kind;
     uint32_t nblocks = 0;
     for (uint32_t b = 0; wm_app_counter_block(b, &stage, &kind) == 0; b++, nblocks++) {
-        CHECK(kind == 'q' || kind == 's');
-        if (strcmp(stage, "nic") == 0)
+        CHECK(kind == 'q' || kind == 's' || kind == 'w');
+        if (strcmp(stage, "nic") == 0 || kind == 'w')
             continue;
         char block[64];
         snprintf(block, sizeof(block), "%s.%c0", stage, kind);
@@ -137,12 +138,15 @@ static void test_create(void)
             CHECK(strcmp(wm_counters_name(ctr, i), wm_app_counter_name(stage, i)) == 0);
         CHECK_EQ(i, ctr->n);
     }
-    CHECK_EQ(nblocks, 8);
+    CHECK_EQ(nblocks, 9);
+    CHECK(wm_shm_find(shm, "worker.w0", WM_OBJ_COUNTERS) == NULL);
     CHECK_EQ(wm_app_counter_block(nblocks, &stage, &kind), -ENOENT);
     CHECK(strcmp(wm_app_counter_name("rx", WM_RX_DROP_FLOW_DENIED), "drop_flow_denied") == 0);
     CHECK(strcmp(wm_app_counter_name("nic", 0), wm_nic_counter_names()[0]) == 0);
     CHECK(wm_app_counter_name("rx", WM_RX_N_COUNTERS) == NULL);
     CHECK(wm_app_counter_name("engine", WM_EN_N_COUNTERS) == NULL);
+    CHECK(strcmp(wm_app_counter_name("worker", WM_WK_IDLE_SLEEPS), "idle_sleeps") == 0);
+    CHECK(wm_app_counter_name("worker", WM_WK_N_COUNTERS) == NULL);
     CHECK(wm_app_counter_name("nowhere", 0) == NULL);
     CHECK(wm_app_counter_name(NULL, 0) == NULL);
     /* No worker without its queue / matcher; a control request to a stopped engine. */

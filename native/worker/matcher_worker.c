@@ -63,7 +63,7 @@ static void *worker_main(void *arg)
     __atomic_store_n(&w->tid, (int)syscall(SYS_gettid), __ATOMIC_RELEASE);
 
     unsigned n = 0, off = 0; /* commands held: cmds[off..n) not yet consumed */
-    uint32_t empty = 0;
+    struct wm_idle_state idle = { 0 };
     for (;;) {
         if (off == n && !wm_matcher_pending(c->matcher)) {
             n = wm_ring_sc_dequeue_burst(c->in, w->cmds, c->burst);
@@ -75,10 +75,11 @@ static void *worker_main(void *arg)
                     wm_ring_count(c->in) == 0)
                     break;
                 count(w, WM_MW_EMPTY_POLLS, 1);
-                wm_idle_wait(&c->idle, &empty);
+                if (wm_idle_poll(&c->idle, &idle) == WM_IDLE_NAP)
+                    count(w, WM_MW_IDLE_SLEEPS, 1);
                 continue;
             }
-            empty = 0;
+            idle.empty = 0;
             count(w, WM_MW_BATCHES, 1);
             if (c->batch_sizes)
                 wm_hist_record(c->batch_sizes, n);

@@ -219,8 +219,8 @@ COMMANDS: list[Command] = [
             (
                 ("--idle",),
                 {
-                    "choices": ["spin", "spin_yield", "sleep"],
-                    "default": "spin_yield",
+                    "choices": ["spin", "spin_yield", "sleep", "adaptive"],
+                    "default": "adaptive",
                     "help": "what the matcher thread does when its ring is empty",
                 },
             ),

@@ -69,7 +69,8 @@ class Counters:
 def appliance_counter_blocks() -> dict[str, tuple[str, list[str]]]:
     """The counter blocks of an appliance's region, from the C side's own tables
     (wm_app_counter_block / wm_app_counter_name): stage -> (kind, names), kind
-    "q" for one block per NIC queue (`<stage>.q<N>`) or "s" per engine shard."""
+    "q" for one block per NIC queue (`<stage>.q<N>`), "s" per engine shard or
+    "w" per worker thread (`worker.w<N>`)."""
     out: dict[str, tuple[str, list[str]]] = {}
     stage_p = ffi.new("const char **")
     kind_p = ffi.new("char *")

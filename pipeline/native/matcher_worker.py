@@ -18,7 +18,12 @@ from wirematch.pipeline.native.hist import Histogram
 from wirematch.pipeline.native.matcher import Matcher, matcher_ptr
 from wirematch.pipeline.native.ring import Ring
 
-IDLE = {"spin": lib.WM_IDLE_SPIN, "spin_yield": lib.WM_IDLE_SPIN_YIELD, "sleep": lib.WM_IDLE_SLEEP}
+IDLE = {
+    "spin": lib.WM_IDLE_SPIN,
+    "spin_yield": lib.WM_IDLE_SPIN_YIELD,
+    "sleep": lib.WM_IDLE_SLEEP,
+    "adaptive": lib.WM_IDLE_ADAPTIVE,
+}
 COUNTER_NAMES = [
     ffi.string(lib.wm_matcher_worker_counter_names()[i]).decode()
     for i in range(lib.WM_MW_N_COUNTERS)
@@ -35,7 +40,7 @@ class MatcherWorker:
         latency: Histogram | None = None,
         batch_sizes: Histogram | None = None,
         burst: int = 32,
-        idle: str = "spin_yield",
+        idle: str = "adaptive",
         cpu: int | None = None,
     ) -> None:
         if idle not in IDLE:

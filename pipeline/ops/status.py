@@ -49,9 +49,9 @@ INSTANCE_BLOB = "instance"
 FLOWS_BLOB = "flows"
 
 _OBJECT_NAME = re.compile(
-    r"^(?P<stage>[a-z][a-z0-9_]*)\.(?P<kind>[qs])(?P<index>\d+)(?:\.(?P<metric>[a-z0-9_]+))?$"
+    r"^(?P<stage>[a-z][a-z0-9_]*)\.(?P<kind>[qsw])(?P<index>\d+)(?:\.(?P<metric>[a-z0-9_]+))?$"
 )
-KIND_LABEL = {"q": "queue", "s": "shard"}
+KIND_LABEL = {"q": "queue", "s": "shard", "w": "worker"}
 # The order a packet goes through the stages (reports list them so); others follow.
 STAGE_ORDER = ("nic", "rx", "slowpath", "engine", "gateway", "matcher", "tx")
 
@@ -61,7 +61,7 @@ class ObjectName:
     """`rx.q0` -> stage rx, queue 0; `engine.s1.rx_to_match_ns` -> shard 1, metric."""
 
     stage: str
-    kind: str | None  # "queue", "shard" or None (a name outside the convention)
+    kind: str | None  # "queue", "shard", "worker" or None (a name outside the convention)
     index: int | None
     metric: str | None = None
 

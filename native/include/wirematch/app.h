@@ -156,10 +156,10 @@ int wm_app_control(struct wm_app *app, uint32_t shard, uint32_t op, uint32_t arg
 
 /* The counter blocks an appliance's region holds, from the tables the stages
  * count with: block i (0, 1, ... until -ENOENT) is stage *stage, one block
- * per NIC queue (*kind 'q': <stage>.q<N>) or per engine shard ('s':
- * <stage>.s<N>).  The `nic` blocks are the caller's (made with
- * wm_nic_counter_names and given to the queues); the others wm_app_create
- * makes. */
+ * per NIC queue (*kind 'q': <stage>.q<N>), per engine shard ('s':
+ * <stage>.s<N>) or per worker thread ('w': worker.w<N>).  The `nic` blocks
+ * are the caller's (made with wm_nic_counter_names and given to the queues);
+ * wm_app_start_worker makes the worker blocks, wm_app_create the others. */
 int wm_app_counter_block(uint32_t i, const char **stage, char *kind);
 /* Name of counter idx of a block of `stage`: NULL past the last one or for a
  * stage the appliance has no block of. */
@@ -239,5 +239,13 @@ enum wm_engine_counter { WM_ENGINE_COUNTERS(WM_COUNTER_ENUM) WM_EN_N_COUNTERS };
     X(WM_TX_DROP_NO_ROUTE, "drop_no_route")     /* no destination address */
 
 enum wm_tx_counter { WM_TX_COUNTERS(WM_COUNTER_ENUM) WM_TX_N_COUNTERS };
+
+/* A worker thread's own block, worker.w<N> (N: the index start_worker returned). */
+#define WM_WORKER_COUNTERS(X)                                                   \
+    X(WM_WK_EMPTY_POLLS, "empty_polls")         /* loops with no work in any stage */ \
+    X(WM_WK_IDLE_YIELDS, "idle_yields")         /* empty polls that yielded */  \
+    X(WM_WK_IDLE_SLEEPS, "idle_sleeps")         /* empty polls that slept */
+
+enum wm_worker_counter { WM_WORKER_COUNTERS(WM_COUNTER_ENUM) WM_WK_N_COUNTERS };
 
 #endif

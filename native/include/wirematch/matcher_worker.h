@@ -32,7 +32,8 @@
     X(WM_MW_EVENTS, "events")                 /* events published */            \
     X(WM_MW_EMPTY_POLLS, "empty_polls")       /* dequeues that found nothing */ \
     X(WM_MW_OUT_FULL_WAITS, "out_full_waits") /* waits for room in out */       \
-    X(WM_MW_BUSY_CYCLES, "busy_cycles")       /* TSC cycles in apply+publish */
+    X(WM_MW_BUSY_CYCLES, "busy_cycles")       /* TSC cycles in apply+publish */ \
+    X(WM_MW_IDLE_SLEEPS, "idle_sleeps")       /* idle polls that slept */
 
 enum wm_matcher_worker_counter {
     WM_MATCHER_WORKER_COUNTERS(WM_COUNTER_ENUM) WM_MW_N_COUNTERS

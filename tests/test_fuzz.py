@@ -39,6 +39,11 @@ def build(target: str) -> Path:
 def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)  # the target is instrumented itself
+    # libFuzzer's RSS limit reads the peak RSS, which Linux carries across
+    # exec: a target started from this (large, under ASan 2+ GB) pytest
+    # process would start "out of memory".  A single allocation over the
+    # malloc limit is still a failure.
+    cmd = [cmd[0], "-rss_limit_mb=0", "-malloc_limit_mb=2048", *cmd[1:]]
     return subprocess.run(
         cmd, capture_output=True, text=True, timeout=SECONDS + 120, env=env, check=False
     )

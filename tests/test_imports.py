@@ -110,17 +110,22 @@ def test_no_module_imports_the_old_top_level_names() -> None:
     assert not bad, "\n".join(bad)
 
 
-def test_imports_flow_down_the_ranking() -> None:
-    known = modules()
+def upward(edge_list: list[tuple[str, str, str]], known: dict[str, Path]) -> list[str]:
+    """The edges that go against the ranking (or sideways between folders)."""
     rank = {name: i for i, name in enumerate(RANKS)}
-    upward = []
-    for module, target, why in edges():
+    out = []
+    for module, target, why in edge_list:
         if why:
             continue
         a, b = floor(module, known), floor(target, known)
         if a != b and rank[b] <= rank[a]:
-            upward.append(f"{module} ({a}) imports {target} ({b})")
-    assert not upward, "imports against the ranking:\n" + "\n".join(upward)
+            out.append(f"{module} ({a}) imports {target} ({b})")
+    return out
+
+
+def test_imports_flow_down_the_ranking() -> None:
+    found = upward(edges(), modules())
+    assert not found, "imports against the ranking:\n" + "\n".join(found)
 
 
 def test_the_ranking_check_catches_an_upward_import(tmp_path: Path) -> None:
@@ -129,3 +134,7 @@ def test_the_ranking_check_catches_an_upward_import(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text("def f():\n    from wirematch.pipeline.cli import main\n    return main\n")
     assert "wirematch.pipeline.cli.main" in imports("wirematch.pipeline.native.m", src)
+    known = {**modules(), "wirematch.pipeline.native.m": src}
+    edge = ("wirematch.pipeline.native.m", "wirematch.pipeline.cli", "")
+    assert upward([edge], known), "native -> cli must be flagged"
+    assert not upward([("wirematch.pipeline.cli", "wirematch.pipeline.native", "")], known)

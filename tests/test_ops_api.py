@@ -30,7 +30,7 @@ from tests.appliance_host import (
 from wirematch.nic.testhost import VethHost
 from wirematch.pipeline.appliance import Appliance
 from wirematch.pipeline.cli import main
-from wirematch.pipeline.ops import api
+from wirematch.pipeline.ops import api, httpserve
 from wirematch.pipeline.run import serve_surfaces
 
 S1, S2 = 21001, 21002  # client ports of sessions 1 and 2 (appliance_host's rules)
@@ -351,7 +351,7 @@ def test_many_simultaneous_requests_are_all_answered(live: Live) -> None:
     with ThreadPoolExecutor(max_workers=200) as pool:
         codes = list(pool.map(one, range(200)))
     assert codes.count(200) + codes.count(503) == 200, codes
-    assert codes.count(200) >= api.MAX_CONNECTIONS, codes
+    assert codes.count(200) >= httpserve.MAX_CONNECTIONS, codes
 
 
 def test_idle_connections_are_bounded_and_time_out(live: Live) -> None:
@@ -369,17 +369,17 @@ def test_idle_connections_are_bounded_and_time_out(live: Live) -> None:
         "Content-Length: 100\r\n\r\n"
     ).encode()
     try:
-        for _ in range(api.MAX_CONNECTIONS + 150):
+        for _ in range(httpserve.MAX_CONNECTIONS + 150):
             c = socket.create_connection(live.server.address, timeout=5)
             c.sendall(promise)
             held.append(c)
         time.sleep(0.5)
-        assert threading.active_count() <= threads_before + api.MAX_CONNECTIONS + 2
+        assert threading.active_count() <= threads_before + httpserve.MAX_CONNECTIONS + 2
         t0 = time.monotonic()
         st, data, _ = call(live.server, "GET", "/v1/status", live_token=live.token)
         assert st == 503 and "too many connections" in data["error"]
         assert time.monotonic() - t0 < 2, "a refusal must be immediate"
-        deadline = time.monotonic() + api.IDLE_TIMEOUT_S + 5
+        deadline = time.monotonic() + httpserve.IDLE_TIMEOUT_S + 5
         while True:
             st, _, _ = call(live.server, "GET", "/v1/status", live_token=live.token)
             if st == 200:

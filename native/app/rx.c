@@ -10,7 +10,9 @@
  * check every OUCH message, and copy each into a 192-byte record for the
  * shard's engine.  The records are pushed to the shard's in ring; when the
  * ring is full they wait here and the stage stops receiving until they are
- * in (backpressure into the NIC's own buffers, never a lost message). */
+ * in (backpressure into the NIC's own buffers: no message is lost while
+ * those buffers hold; a long stop, such as a hold waiting for a slow
+ * classifier, can overflow them, and the NIC stage counts what it drops). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <string.h>

@@ -29,7 +29,8 @@ struct wm_shm {
     struct wm_shm_header *hdr;
     size_t map_size;
     int readonly;
-    uint32_t file_uid;  /* owner and mode of the file as opened (fstat of its fd) */
+    uint32_t file_uid;  /* an attached region: owner and mode of the file as opened
+                           (fstat of its fd); a created one: the creator and 0600 */
     uint32_t file_mode;
     pthread_mutex_t alloc_lock; /* allocations from several control threads */
 };

@@ -280,7 +280,14 @@ def _register_commands() -> None:
         module.register_commands(register)
 
 
+_registered = False
+
+
 def build_parser() -> argparse.ArgumentParser:
+    global _registered
+    if not _registered:  # the operator and replay modules load the native core
+        _register_commands()
+        _registered = True
     parser = argparse.ArgumentParser(prog="wirematch", description=__doc__)
     parser.add_argument("--version", action="version", version=f"wirematch {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -301,9 +308,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_register_commands()
-
-
 def _report(args: argparse.Namespace, exc: CliError) -> None:
     """An error as one line on stderr, or as a JSON object on stdout (--json)."""
     if getattr(args, "json", False):
@@ -315,7 +319,15 @@ def _report(args: argparse.Namespace, exc: CliError) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser()
+    except ImportError as exc:  # NativeBuildMissing: the native core is not built
+        print(f"wirematch: {exc}", file=sys.stderr)
+        return 1
+    return run_command(parser.parse_args(argv))
+
+
+def run_command(args: argparse.Namespace) -> int:
     try:
         args.func(args)
         sys.stdout.flush()

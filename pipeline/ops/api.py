@@ -44,13 +44,17 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import NoneType, UnionType
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Union, get_args, get_origin
 from typing import get_type_hints as _hints
 
-from wirematch.pipeline.ops.httpserve import BackgroundServer
+from wirematch.pipeline.ops.httpserve import (
+    IDLE_TIMEOUT_S,
+    BackgroundServer,
+    BoundedHTTPServer,
+)
 from wirematch.pipeline.ops.status import APPLIANCE_BLOCK, DEFAULT_NAME, RUNNING
 
 if TYPE_CHECKING:
@@ -60,9 +64,6 @@ log = logging.getLogger("wirematch.api")
 
 MAX_BODY = 64 << 10
 MAX_JSON_NESTING = 32  # a request body nested deeper is refused (400), never parsed
-MAX_CONNECTIONS = 128  # connections served at once; more get 503 at once
-IDLE_TIMEOUT_S = 5.0  # a connection silent this long (headers or body) is closed
-LISTEN_BACKLOG = 256
 MAX_DEPTH = 1000
 DEFAULT_DEPTH = 10
 SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,15}$")
@@ -403,10 +404,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> Any:
         length_text = self.headers.get("Content-Length", "0")
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True  # the body's end is unknown: read no further
+            raise ApiError(400, "Transfer-Encoding is not accepted; send Content-Length")
         if not length_text.isdigit():
+            self.close_connection = True
             raise ApiError(400, "bad Content-Length")
         length = int(length_text)
         if length > MAX_BODY:
+            self.close_connection = True  # the refused body is not read as a request
             raise ApiError(413, f"body of {length} bytes; at most {MAX_BODY}")
         raw = self.rfile.read(length) if length else b""
         if not raw.strip():
@@ -476,49 +482,6 @@ class _Handler(BaseHTTPRequestHandler):
         self._handle("PATCH")
 
 
-_BUSY = json.dumps({"error": f"too many connections (at most {MAX_CONNECTIONS})"}).encode()
-_BUSY_RESPONSE = (
-    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-    + f"Content-Length: {len(_BUSY)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n".encode()
-    + _BUSY
-)
-
-
-class _Server(ThreadingHTTPServer):
-    """One thread per connection, at most MAX_CONNECTIONS of them: a
-    connection beyond that is answered 503 from the accepting thread and
-    closed, so idle or slow clients cannot grow the process without bound."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = LISTEN_BACKLOG
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
-            try:
-                request.settimeout(0.5)
-                request.sendall(_BUSY_RESPONSE)
-            except OSError:
-                pass
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.slots.release()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.release()
-
-
 def json_nesting(raw: bytes) -> int:
     """How deeply a JSON text nests arrays and objects (strings skipped)."""
     depth = deepest = 0
@@ -578,9 +541,9 @@ def serve_api(
         (_Handler,),
         {"api": _Api(controller), "token_digest": hashlib.sha256(token.encode()).digest()},
     )
-    server_cls: type[_Server] = _Server
+    server_cls: type[BoundedHTTPServer] = BoundedHTTPServer
     if ":" in host:
-        server_cls = type("Server6", (_Server,), {"address_family": socket.AF_INET6})
+        server_cls = type("Server6", (BoundedHTTPServer,), {"address_family": socket.AF_INET6})
     httpd = server_cls((host, port), handler)
     thread = threading.Thread(
         target=httpd.serve_forever, args=(0.1,), name="wirematch-api", daemon=True

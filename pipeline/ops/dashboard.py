@@ -20,14 +20,14 @@ import json
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import numpy as np
 
 from wirematch.pipeline.native.hist import HistSnapshot
 from wirematch.pipeline.native.shm import RegionError
-from wirematch.pipeline.ops.httpserve import BackgroundServer
+from wirematch.pipeline.ops.httpserve import IDLE_TIMEOUT_S, BackgroundServer, BoundedHTTPServer
 from wirematch.pipeline.ops.metrics import make_registry, parse_address
 from wirematch.pipeline.ops.status import (
     attach,
@@ -145,6 +145,7 @@ def page() -> bytes:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    timeout = IDLE_TIMEOUT_S  # a silent client is dropped (the socket's timeout)
     sampler: Sampler
     registry: Any
     server_version = "wirematch-dashboard"
@@ -183,11 +184,6 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(405, b'{"error": "read-only"}', "application/json")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 64
-
-
 class DashboardServer(BackgroundServer):
     """The page, its data and /metrics; close() stops the server and the sampler."""
 
@@ -210,7 +206,7 @@ def serve_dashboard(region_name: str, address: str | tuple[str, int]) -> Dashboa
         "Handler", (_Handler,), {"sampler": sampler, "registry": make_registry(region_name)}
     )
     try:
-        httpd = _Server((host, port), handler)
+        httpd = BoundedHTTPServer((host, port), handler)
     except OSError:
         sampler.close()
         raise

@@ -1,9 +1,19 @@
-"""A local HTTP server running in a background thread (the metrics endpoint
-and the operator API): its bound address, a URL for a path, and close()."""
+"""The appliance's local HTTP servers (the metrics endpoint with the
+dashboard, and the operator API): a bounded threading server that refuses
+connections beyond MAX_CONNECTIONS at once, and the handle of one running in
+a background thread (its bound address, a URL for a path, close())."""
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import ThreadingHTTPServer
 from typing import Any
+
+MAX_CONNECTIONS = 128  # connections served at once; more get 503 at once
+IDLE_TIMEOUT_S = 5.0  # a connection silent this long (headers or body) is closed:
+#                       handlers set `timeout = IDLE_TIMEOUT_S`
+LISTEN_BACKLOG = 256
 
 
 class BackgroundServer:
@@ -35,3 +45,46 @@ class BackgroundServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_BUSY = json.dumps({"error": f"too many connections (at most {MAX_CONNECTIONS})"}).encode()
+_BUSY_RESPONSE = (
+    b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+    + f"Content-Length: {len(_BUSY)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n".encode()
+    + _BUSY
+)
+
+
+class BoundedHTTPServer(ThreadingHTTPServer):
+    """One thread per connection, at most MAX_CONNECTIONS of them: a
+    connection beyond that is answered 503 from the accepting thread and
+    closed, so idle or slow clients cannot grow the process without bound."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.settimeout(0.5)
+                request.sendall(_BUSY_RESPONSE)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
